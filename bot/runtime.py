@@ -1,0 +1,173 @@
+"""Assembly of one bot process: database, registry of handlers, dispatcher, outbox and adapters,
+with the adapters that serve HTTP mounted on one aiohttp server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.adapters.base import Adapter, WebMounted
+from bot.config import Settings
+from bot.dispatcher import Classifier, Dispatcher
+from bot.outbox import Outbox
+from handlers import default_routers
+from handlers.clock import Clock, SystemClock
+from handlers.context import TickContext
+from handlers.router import PeriodicJob, Registry
+from storage import db, repos
+from storage.directory import import_directory, load_directory
+
+log = logging.getLogger("loudong.runtime")
+
+# Time-based work (escalation sweeps, scheduled notices) registered by later capabilities; the
+# replay calls every hook as simulated time passes.
+TimeHook = Callable[[], Awaitable[None]]
+
+
+def default_classifier() -> Classifier:
+    from intents import classify
+
+    return classify
+
+
+class Runtime:
+    """The parts of a running bot. `open()` connects and migrates; `start()` begins serving."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, classify: Classifier | None = None):
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self._classify = classify
+        self.engine: AsyncEngine | None = None
+        self.adapters: list[Adapter] = []
+        self._web_runner: web.AppRunner | None = None
+        self._time_hooks: list[TimeHook] = []
+        self._last_runs: dict[str, datetime] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self._sessions is None:
+            raise RuntimeError("Runtime.open() has not been called")
+        return self._sessions
+
+    _sessions: async_sessionmaker[AsyncSession] | None = None
+
+    async def open(self) -> None:
+        self.engine = db.make_engine(self.settings.resolved_database_url)
+        await db.migrate(self.engine)
+        self._sessions = db.make_session_factory(self.engine)
+        self.registry = Registry(default_routers())
+        self.outbox = Outbox(self.sessions, self.clock)
+        self.dispatcher = Dispatcher(
+            self.sessions, self.registry, self.outbox, self.clock, self._classify or default_classifier()
+        )
+
+    async def import_directory(self, path: str) -> str:
+        directory = load_directory(path)
+        async with self.sessions() as session, session.begin():
+            report = await import_directory(session, directory)
+        return report.summary()
+
+    async def directory_is_empty(self) -> bool:
+        async with self.sessions() as session:
+            return not await repos.has_units(session)
+
+    def on_time_passes(self, hook: TimeHook) -> None:
+        self._time_hooks.append(hook)
+
+    async def run_due(self) -> None:
+        """Run time-based work that fell due at the clock's current time, then send what it produced."""
+        now = self.clock.now()
+        for job in self.registry.periodic_jobs:
+            last = self._last_runs.setdefault(job.name, now)
+            if now - last >= job.interval:
+                self._last_runs[job.name] = now
+                await self._run_job(job)
+        for hook in self._time_hooks:
+            await hook()
+        await self.outbox.flush()
+
+    def next_due(self) -> datetime | None:
+        """When the next periodic job falls due (for a simulated clock to step through)."""
+        now = self.clock.now()
+        dues = [self._last_runs.get(job.name, now) + job.interval for job in self.registry.periodic_jobs]
+        return min(dues, default=None)
+
+    async def _run_job(self, job: PeriodicJob) -> None:
+        started = time.perf_counter()
+        try:
+            async with self.sessions() as session, session.begin():
+                ctx = TickContext(session=session, clock=self.clock, registry=self.registry)
+                actions = list(await job.handler(ctx) or ())
+                await self.outbox.enqueue(session, actions, self.clock.now())
+        except Exception:
+            log.exception("periodic job failed; rolled back", extra={"job": job.name})
+            return
+        log.info(
+            "periodic job ran",
+            extra={
+                "job": job.name,
+                "actions": len(actions),
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    async def _tick_forever(self) -> None:
+        interval = min((job.interval for job in self.registry.periodic_jobs), default=timedelta(minutes=1))
+        while True:
+            await asyncio.sleep(min(interval, timedelta(minutes=1)).total_seconds())
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("time-based work failed")
+
+    def add_adapter(self, adapter: Adapter) -> None:
+        self.adapters.append(adapter)
+        self.outbox.register(adapter)
+
+    async def start(self, *, serve_web: bool = True, tick: bool = True) -> None:
+        for adapter in self.adapters:
+            await adapter.start(self.dispatcher.dispatch)
+        if serve_web and any(isinstance(adapter, WebMounted) for adapter in self.adapters):
+            await self._start_web(self.adapters)
+        # Actions left unsent by a crash or stop go out now.
+        await self.outbox.start()
+        if tick:
+            self._ticker = asyncio.create_task(self._tick_forever(), name="ticker")
+
+    async def _start_web(self, adapters: Sequence[Adapter]) -> None:
+        app = web.Application(client_max_size=2 * 1024 * 1024)
+        for adapter in adapters:
+            if isinstance(adapter, WebMounted):
+                adapter.mount(app)
+        self._web_runner = web.AppRunner(app, access_log=None)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, self.settings.web_host, self.settings.web_port)
+        await site.start()
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._sessions is not None:
+            await self.outbox.stop()
+        for adapter in reversed(self.adapters):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("adapter failed to stop", extra={"platform": adapter.platform})
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+            self._web_runner = None
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None

@@ -1,0 +1,12 @@
+"""Capabilities of the bot: one module each, plus the contract they share with the bot (contract,
+context, router, clock). `default_routers()` lists every capability's router in dispatch order."""
+
+from __future__ import annotations
+
+from handlers.router import Router
+
+
+def default_routers() -> list[Router]:
+    from handlers import help
+
+    return [help.router]

@@ -1,0 +1,97 @@
+"""What a handler gets: the message, who sent it and where, a database session and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.clock import Clock
+from handlers.contract import Mention, Message, SendToGroup, SendToUser
+from handlers.privacy import mask_pii
+from storage.models import Group, Person, Unit
+from storage.roles import Role, UnitKind
+
+if TYPE_CHECKING:
+    from handlers.router import Registry
+
+
+@dataclass
+class Context:
+    message: Message
+    sender: Person
+    group: Group | None  # None for a private chat
+    session: AsyncSession
+    clock: Clock
+    registry: Registry
+    args: str = ""  # a command's arguments
+    classification: Any = None  # intents.Classification when routed by intent
+    origin: str | None = None  # the origin of the bot message this one replies to
+
+    @property
+    def role(self) -> Role:
+        return Role(self.sender.role)
+
+    @property
+    def unit(self) -> Unit | None:
+        return self.group.unit if self.group else None
+
+    @property
+    def building(self) -> Unit | None:
+        unit = self.unit
+        return unit if unit is not None and unit.kind == UnitKind.BUILDING else None
+
+    @property
+    def sender_name(self) -> str:
+        return self.message.sender_name or self.sender.name
+
+    def mention_sender(self) -> Mention:
+        return Mention(user_id=self.message.sender_id, name=self.sender_name)
+
+    def mention(self, person: Person) -> Mention | None:
+        """The person's @-handle on this message's platform, if they have an account there."""
+        for account in person.accounts:
+            if account.platform == self.message.platform:
+                return Mention(user_id=account.external_id, name=person.name)
+        return None
+
+    def reply(
+        self,
+        text: str,
+        *,
+        mentions: Iterable[Mention] = (),
+        at_sender: bool = True,
+        quote: bool = True,
+        origin: str | None = None,
+    ) -> SendToGroup | SendToUser:
+        """A reply where the message came from: in the group (tagging the sender and quoting the
+        message unless told not to) or privately. Phone and ID numbers are masked here, once for all."""
+        text = mask_pii(text)
+        if self.message.group_id is None:
+            return SendToUser(
+                platform=self.message.platform, user_id=self.message.sender_id, text=text, origin=origin
+            )
+        tagged = list(mentions)
+        if at_sender:
+            sender = self.mention_sender()
+            text = f"@{sender.name} {text}"
+            tagged.insert(0, sender)
+        return SendToGroup(
+            platform=self.message.platform,
+            group_id=self.message.group_id,
+            text=text,
+            mentions=tuple(dict.fromkeys(tagged)),
+            reply_to=self.message.message_id if quote else None,
+            origin=origin,
+        )
+
+
+@dataclass
+class TickContext:
+    """What a periodic job gets: no message, just the database, the clock and the registry."""
+
+    session: AsyncSession
+    clock: Clock
+    registry: Registry

@@ -1,0 +1,334 @@
+"""The queries the dispatcher, the outbox and the web chat make. Each takes the caller's session and
+never commits: the caller owns the transaction. Relationships a caller will read are loaded eagerly,
+because a lazy load under asyncio raises instead of doing IO."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm.strategy_options import _AbstractLoad
+
+from storage.directory import person_sort_key
+from storage.models import Account, Group, OutboxEntry, Person, ProcessedMessage, Unit
+from storage.roles import HIERARCHY, Role
+from storage.sorting import natural_key
+
+# Parent hops loaded with a unit: a building reaches the street in four, and one more loads the
+# street's own (empty) parent, so walking `.parent` until None never attempts a lazy load.
+_CHAIN_DEPTH = len(HIERARCHY)
+
+
+def _unit_with_parents(load: _AbstractLoad) -> _AbstractLoad:
+    """Extend a loader option on a unit relationship with the unit's whole parent chain."""
+    for _ in range(_CHAIN_DEPTH):
+        load = load.joinedload(Unit.parent)
+    return load
+
+
+def _person_options() -> list[_AbstractLoad]:
+    return [selectinload(Person.accounts), _unit_with_parents(joinedload(Person.unit))]
+
+
+# Directory ------------------------------------------------------------------------------------------
+
+
+async def find_group(session: AsyncSession, platform: str, external_id: str) -> Group | None:
+    """The group with its unit and the unit's parents up to the street loaded."""
+    statement = (
+        select(Group)
+        .where(Group.platform == platform, Group.external_id == external_id)
+        .options(_unit_with_parents(joinedload(Group.unit)))
+    )
+    return await session.scalar(statement)
+
+
+async def list_groups(session: AsyncSession, platform: str) -> list[Group]:
+    """Every group on a platform with its unit (and parent chain), in the hierarchy's natural order:
+    by community, grid, micro-grid and building (2号楼 before 10号楼), then by group name."""
+    statement = (
+        select(Group).where(Group.platform == platform).options(_unit_with_parents(joinedload(Group.unit)))
+    )
+    groups = list(await session.scalars(statement))
+    return sorted(groups, key=lambda group: (_unit_sort_key(group.unit), natural_key(group.name), group.id))
+
+
+def _unit_sort_key(unit: Unit | None) -> tuple[Any, ...]:
+    chain: list[Unit] = []
+    while unit is not None:
+        chain.append(unit)
+        unit = unit.parent
+    return tuple(natural_key(node.name) for node in reversed(chain))
+
+
+async def has_units(session: AsyncSession) -> bool:
+    """Whether any directory was ever imported."""
+    return await session.scalar(select(Unit.id).limit(1)) is not None
+
+
+async def unit_chain(session: AsyncSession, unit_id: int) -> list[Unit]:
+    """The unit, its parent, … up to the street; [] when there is no such unit."""
+    chain: list[Unit] = []
+    unit = await session.get(Unit, unit_id)
+    while unit is not None and len(chain) < _CHAIN_DEPTH:  # a bound, in case of a cycle
+        chain.append(unit)
+        unit = await session.get(Unit, unit.parent_id) if unit.parent_id is not None else None
+    return chain
+
+
+async def find_unit(session: AsyncSession, path: Sequence[str]) -> Unit | None:
+    """A unit by its names from the street down, e.g. ("航海西路街道", "茜城花园社区", "第一网格")."""
+    unit: Unit | None = None
+    for name in path:
+        parent_test = Unit.parent_id.is_(None) if unit is None else Unit.parent_id == unit.id
+        unit = await session.scalar(select(Unit).where(parent_test, Unit.name == name))
+        if unit is None:
+            return None
+    return unit
+
+
+async def list_units(session: AsyncSession, kind: str | None = None) -> list[Unit]:
+    """Units (of one kind, if given) with their parent chain, in natural order."""
+    statement = select(Unit).options(_unit_with_parents(joinedload(Unit.parent)))
+    if kind is not None:
+        statement = statement.where(Unit.kind == kind)
+    units = list((await session.scalars(statement)).unique())
+    return sorted(units, key=lambda unit: (_unit_sort_key(unit), unit.id))
+
+
+# Persons --------------------------------------------------------------------------------------------
+
+
+async def find_person_by_account(session: AsyncSession, platform: str, external_id: str) -> Person | None:
+    """The person behind a platform account, with accounts and unit (and its parents) loaded."""
+    statement = (
+        select(Person)
+        .join(Person.accounts)
+        .where(Account.platform == platform, Account.external_id == external_id)
+        .options(*_person_options())
+    )
+    return (await session.scalars(statement)).unique().first()
+
+
+async def get_person(session: AsyncSession, person_id: int) -> Person | None:
+    """A person by database id, with accounts and unit loaded."""
+    statement = select(Person).where(Person.id == person_id).options(*_person_options())
+    return (await session.scalars(statement)).unique().first()
+
+
+async def find_person_by_key(session: AsyncSession, key: str) -> Person | None:
+    """A directory person by their stable key, with accounts and unit loaded."""
+    statement = select(Person).where(Person.key == key).options(*_person_options())
+    return (await session.scalars(statement)).unique().first()
+
+
+async def register_chat_person(
+    session: AsyncSession,
+    *,
+    platform: str,
+    external_id: str,
+    name: str,
+    unit: Unit | None,
+    role: Role = Role.RESIDENT,
+) -> Person:
+    """Record someone met in a chat (source "chat"). If the account is already known — another task
+    may have registered the same sender a moment ago — that person is returned instead."""
+    existing = await find_person_by_account(session, platform, external_id)
+    if existing is not None:
+        return existing
+    person = Person(
+        name=name,
+        role=role,
+        unit_id=unit.id if unit is not None else None,
+        source="chat",
+        accounts=[Account(platform=platform, external_id=external_id, display_name=name)],
+    )
+    try:
+        # A SAVEPOINT, so that losing the race leaves the caller's transaction usable.
+        async with session.begin_nested():
+            session.add(person)
+    except IntegrityError:
+        found = await find_person_by_account(session, platform, external_id)
+        if found is None:
+            raise
+        return found
+    loaded = await get_person(session, person.id)
+    assert loaded is not None
+    return loaded
+
+
+async def list_persons_on_platform(session: AsyncSession, platform: str) -> list[tuple[Person, Account]]:
+    """Everyone with an account on the platform, each with that account: directory persons first,
+    then by role (Role's order) and name. Persons come with accounts and unit loaded."""
+    statement = (
+        select(Person, Account)
+        .join(Account, Account.person_id == Person.id)
+        .where(Account.platform == platform)
+        .options(*_person_options())
+    )
+    rows = [(person, account) for person, account in (await session.execute(statement)).unique()]
+    return sorted(rows, key=lambda row: (person_sort_key(row[0]), natural_key(row[1].external_id)))
+
+
+async def persons_serving(
+    session: AsyncSession, unit_ids: Sequence[int], roles: Iterable[Role] | None = None
+) -> list[Person]:
+    """Persons placed at any of the units (with one of the roles, if given), accounts loaded. They
+    come in the order of `unit_ids` — pass a unit_chain's ids to get the nearest first — then by role
+    and name."""
+    if not unit_ids:
+        return []
+    statement = select(Person).where(Person.unit_id.in_(unit_ids)).options(*_person_options())
+    if roles is not None:
+        wanted = [Role(role).value for role in roles]
+        if not wanted:
+            return []
+        statement = statement.where(Person.role.in_(wanted))
+    persons = list((await session.scalars(statement)).unique())
+    position = {unit_id: index for index, unit_id in enumerate(unit_ids)}
+    return sorted(persons, key=lambda person: (position[person.unit_id], person_sort_key(person)))
+
+
+# Inbound dedupe -------------------------------------------------------------------------------------
+
+
+async def mark_processed(session: AsyncSession, platform: str, message_id: str, now: datetime) -> bool:
+    """Remember an inbound message id. True the first time, False for a redelivery. A duplicate is
+    absorbed by the database (ON CONFLICT DO NOTHING), so the transaction stays usable."""
+    values = {"platform": platform, "message_id": message_id, "received_at": now}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        statement = (
+            insert(ProcessedMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["platform", "message_id"])
+            .returning(ProcessedMessage.message_id)
+        )
+        return (await session.execute(statement)).first() is not None
+    # Other backends: a SAVEPOINT keeps the duplicate's error from poisoning the transaction.
+    try:
+        async with session.begin_nested():
+            session.add(ProcessedMessage(**values))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def prune_processed(session: AsyncSession, before: datetime) -> int:
+    """Forget message ids received before `before`; returns how many."""
+    result = await session.execute(delete(ProcessedMessage).where(ProcessedMessage.received_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Outbox ---------------------------------------------------------------------------------------------
+
+
+async def enqueue_outbox(
+    session: AsyncSession,
+    *,
+    platform: str,
+    target_kind: str,
+    target_id: str,
+    text: str,
+    mentions: list[dict[str, Any]],
+    reply_to: str | None,
+    origin: str | None,
+    now: datetime,
+) -> OutboxEntry:
+    """Store an action to send; it is due at once. Flushed, so the entry has its id."""
+    entry = OutboxEntry(
+        platform=platform,
+        target_kind=target_kind,
+        target_id=target_id,
+        text=text,
+        mentions=list(mentions),
+        reply_to=reply_to,
+        origin=origin,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def due_outbox(session: AsyncSession, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+    """Pending entries whose time has come, oldest first. An entry is held back while an older entry
+    to the same target waits for its retry, so a group never sees a later message before an earlier
+    one (the earlier one, once due, comes first in the list)."""
+    earlier = aliased(OutboxEntry)
+    blocked_by_earlier = (
+        select(earlier.id)
+        .where(
+            earlier.status == "pending",
+            earlier.next_attempt_at > now,
+            earlier.id < OutboxEntry.id,
+            earlier.platform == OutboxEntry.platform,
+            earlier.target_kind == OutboxEntry.target_kind,
+            earlier.target_id == OutboxEntry.target_id,
+        )
+        .exists()
+    )
+    statement = (
+        select(OutboxEntry)
+        .where(OutboxEntry.status == "pending", OutboxEntry.next_attempt_at <= now, ~blocked_by_earlier)
+        .order_by(OutboxEntry.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))
+
+
+async def _outbox_entry(session: AsyncSession, entry_id: int) -> OutboxEntry:
+    entry = await session.get(OutboxEntry, entry_id)
+    if entry is None:
+        raise LookupError(f"no outbox entry {entry_id}")
+    return entry
+
+
+async def mark_outbox_sent(
+    session: AsyncSession, entry_id: int, *, sent_message_id: str | None, now: datetime
+) -> None:
+    """The platform took the message (counts as an attempt); its id lets replies find the entry."""
+    entry = await _outbox_entry(session, entry_id)
+    entry.status = "sent"
+    entry.attempts += 1
+    entry.sent_at = now
+    entry.sent_message_id = sent_message_id
+    await session.flush()
+
+
+async def mark_outbox_failed(
+    session: AsyncSession, entry_id: int, *, error: str, retry_at: datetime | None
+) -> None:
+    """A failed attempt: try again at `retry_at`, or give up ("dead") when it is None."""
+    entry = await _outbox_entry(session, entry_id)
+    entry.attempts += 1
+    entry.last_error = error
+    if retry_at is None:
+        entry.status = "dead"
+    else:
+        entry.status = "pending"
+        entry.next_attempt_at = retry_at
+    await session.flush()
+
+
+async def find_outbox_by_sent_message(
+    session: AsyncSession, platform: str, sent_message_id: str
+) -> OutboxEntry | None:
+    """The entry that produced a platform message (the newest, should a platform reuse ids)."""
+    statement = (
+        select(OutboxEntry)
+        .where(OutboxEntry.platform == platform, OutboxEntry.sent_message_id == sent_message_id)
+        .order_by(OutboxEntry.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(statement)

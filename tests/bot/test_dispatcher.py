@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.runtime import Runtime
+from handlers.clock import ManualClock
+from handlers.context import Context
+from handlers.contract import Message
+from handlers.router import Router
+from storage import repos
+from storage.models import OutboxEntry, Person, ProcessedMessage
+from storage.roles import Role
+
+if TYPE_CHECKING:
+    from conftest import AccountLookup, RecordingAdapter
+
+
+def message(
+    clock: ManualClock, text: str, *, user: str = "guest-zhang", name: str = "张阿姨", **extra
+) -> Message:
+    fields = {"group_id": "b5", "message_id": f"m-{text}-{user}", "reply_to": None} | extra
+    return Message(
+        platform="webchat", sender_id=user, sender_name=name, text=text, time=clock.now(), **fields
+    )
+
+
+async def count(runtime: Runtime, model: type) -> int:
+    async with runtime.sessions() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def test_help_replies_in_the_group_tagging_and_quoting_the_sender(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    await runtime.dispatcher.dispatch(message(clock, "帮助", message_id="m1"))
+    await runtime.outbox.flush()
+    [reply] = platform.sent
+    assert reply.kind == "group"
+    assert reply.group_id == "b5"
+    assert reply.reply_to == "m1"
+    assert reply.text.startswith("@张阿姨 ")
+    assert [m.user_id for m in reply.mentions] == ["guest-zhang"]
+    assert "帮助" in reply.text
+
+
+async def test_help_lists_only_what_the_role_may_do(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, account_with_role: AccountLookup
+) -> None:
+    staff_only = Router("test")
+
+    @staff_only.command("试发通知", summary="只给工作人员的测试命令", roles=[Role.STAFF])
+    async def notice(ctx: Context):
+        return [ctx.reply("好的")]
+
+    runtime.registry.include(staff_only)
+    staff_id, staff_name = await account_with_role(Role.STAFF)
+    await runtime.dispatcher.dispatch(message(clock, "帮助", message_id="r1"))
+    await runtime.dispatcher.dispatch(message(clock, "帮助", user=staff_id, name=staff_name, message_id="s1"))
+    await runtime.outbox.flush()
+    resident_help, staff_help = (action.text for action in platform.sent)
+    assert "试发通知" not in resident_help
+    assert "试发通知" in staff_help
+
+
+async def test_a_redelivered_message_is_handled_once(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    first = await runtime.dispatcher.dispatch(message(clock, "帮助", message_id="dup"))
+    again = await runtime.dispatcher.dispatch(message(clock, "帮助", message_id="dup"))
+    await runtime.outbox.flush()
+    assert first is not None and first.route == "command:帮助"
+    assert again is not None and again.route == "duplicate"
+    assert len(platform.sent) == 1
+
+
+async def test_a_message_from_an_unknown_group_is_skipped(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="loudong.dispatch")
+    outcome = await runtime.dispatcher.dispatch(message(clock, "帮助", group_id="no-such-group"))
+    await runtime.outbox.flush()
+    assert outcome is not None and outcome.route == "unknown-group"
+    assert platform.sent == []
+    assert any(getattr(r, "route", None) == "unknown-group" for r in caplog.records)
+
+
+async def test_an_unknown_sender_in_a_building_group_becomes_a_resident_of_it(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await runtime.dispatcher.dispatch(message(clock, "大家好", user="guest-new", name="新来的小王"))
+    async with runtime.sessions() as session:
+        person = await repos.find_person_by_account(session, "webchat", "guest-new")
+    assert person is not None
+    assert person.role == Role.RESIDENT
+    assert person.name == "新来的小王"
+    assert person.source == "chat"
+    assert person.unit is not None and person.unit.name == "5号楼"
+
+
+async def test_a_command_the_role_may_not_use_is_politely_refused(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    router = Router("test")
+
+    @router.command("办结测试", summary="x", roles=[Role.PROPERTY])
+    async def finish(ctx: Context):
+        return [ctx.reply("已办结")]
+
+    runtime.registry.include(router)
+    outcome = await runtime.dispatcher.dispatch(message(clock, "办结测试 #1"))
+    await runtime.outbox.flush()
+    assert outcome is not None and outcome.handler == "refused"
+    [refusal] = platform.sent
+    assert "办结测试" in refusal.text and "帮助" in refusal.text
+    assert "已办结" not in refusal.text
+
+
+async def test_a_reply_to_the_bots_question_goes_to_the_handler_that_asked(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    router = Router("survey")
+    answers: list[tuple[str | None, str]] = []
+
+    @router.command("问一下", summary="x")
+    async def ask(ctx: Context):
+        return [ctx.reply("吃了吗?", origin="survey.meal:42")]
+
+    @router.reply("survey.meal:")
+    async def answer(ctx: Context):
+        answers.append((ctx.origin, ctx.message.text))
+        return [ctx.reply("好的")]
+
+    runtime.registry.include(router)
+    await runtime.dispatcher.dispatch(message(clock, "问一下", message_id="q"))
+    await runtime.outbox.flush()
+    outcome = await runtime.dispatcher.dispatch(message(clock, "吃过了", message_id="a", reply_to="bot-1"))
+    assert outcome is not None and outcome.route == "reply:survey.meal:42"
+    assert answers == [("survey.meal:42", "吃过了")]
+
+
+async def test_free_text_goes_to_the_handlers_of_its_intent(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    router = Router("test")
+    seen: list[str] = []
+
+    @router.intent("repair")
+    async def repair(ctx: Context):
+        seen.append(str(ctx.classification.intent))
+        return [ctx.reply("收到报修")]
+
+    runtime.registry.include(router)
+    outcome = await runtime.dispatcher.dispatch(message(clock, "2单元楼道灯坏了好几天了,晚上黑乎乎的"))
+    chatter = await runtime.dispatcher.dispatch(message(clock, "今天天气真好,出去晒晒太阳"))
+    assert outcome is not None and outcome.intent == "repair" and outcome.route == "intent:repair"
+    assert chatter is not None and chatter.route == "silent" and chatter.actions == []
+    assert seen == ["repair"]
+
+
+async def test_a_failing_handler_is_rolled_back_and_logged(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = Router("test")
+
+    @router.command("出错", summary="x")
+    async def broken(ctx: Context):
+        ctx.session.add(
+            Person(name="半截数据", role=Role.RESIDENT, source="chat", created_at=datetime.now().astimezone())
+        )
+        await ctx.session.flush()
+        raise RuntimeError("boom")
+
+    runtime.registry.include(router)
+    persons_before = await count(runtime, Person)
+    outcome = await runtime.dispatcher.dispatch(message(clock, "出错", user="guest-x", message_id="boom"))
+    assert outcome is None
+    assert await count(runtime, Person) == persons_before  # neither the half-written row nor the sender
+    assert await count(runtime, ProcessedMessage) == 0  # a redelivery may try again
+    assert await count(runtime, OutboxEntry) == 0
+    assert any("rolled back" in record.getMessage() for record in caplog.records)
+
+
+async def test_one_structured_log_line_per_message_without_phone_numbers(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="loudong.dispatch")
+    await runtime.dispatcher.dispatch(message(clock, "帮助 我电话13812345678"))
+    [record] = [r for r in caplog.records if r.getMessage() == "message handled"]
+    assert record.group == "b5"
+    assert record.route == "command:帮助"
+    assert record.handler == "help.show_help"
+    assert isinstance(record.ms, float)
+    assert "13812345678" not in caplog.text

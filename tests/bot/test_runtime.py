@@ -1,0 +1,77 @@
+"""The whole bot in one process: a real aiohttp server, the web chat, the dispatcher, the outbox, a
+real database; two real WebSocket clients in one building group."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.runtime import Runtime
+from bot.web_directory import load_webchat_directory, webchat_adapter
+from storage.roles import Role
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+async def served(runtime: Runtime) -> AsyncIterator[str]:
+    runtime.settings = runtime.settings.model_copy(update={"web_port": _free_port()})
+    runtime.add_adapter(await webchat_adapter(runtime))
+    await runtime.start()
+    yield runtime.settings.web_url
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, wanted: str, **match: Any) -> dict[str, Any]:
+    while True:
+        frame = await asyncio.wait_for(ws.receive_json(), timeout=10)
+        if frame.get("type") == wanted and all(frame.get(k) == v for k, v in match.items()):
+            return frame
+
+
+async def test_two_residents_in_one_group_see_each_other_and_the_bots_reply(served: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        zhang = await http.ws_connect(f"{served}/ws")
+        li = await http.ws_connect(f"{served}/ws")
+        await zhang.send_json({"type": "join", "group": "b5", "user": "guest-zhang", "name": "张阿姨"})
+        await li.send_json({"type": "join", "group": "b5", "user": "guest-li", "name": "李叔"})
+        await _receive(zhang, "history")
+        await _receive(li, "history")
+
+        await zhang.send_json({"type": "say", "text": "帮助"})
+        echoed = await _receive(li, "message", from_bot=False)
+        assert echoed["text"] == "帮助" and echoed["name"] == "张阿姨"
+
+        reply = await _receive(li, "message", from_bot=True)
+        assert reply["text"].startswith("@张阿姨")
+        assert reply["reply_to"] == echoed["id"]
+        assert [m["user_id"] for m in reply["mentions"]] == ["guest-zhang"]
+        mine = await _receive(zhang, "message", from_bot=True)
+        assert mine["id"] == reply["id"]
+        await zhang.close()
+        await li.close()
+
+
+async def test_the_page_lists_every_building_group_and_directory_person(
+    runtime: Runtime, served: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{served}/api/directory") as response:
+            assert response.status == 200
+            directory = await response.json()
+        async with http.get(f"{served}/") as response:
+            assert response.status == 200
+            assert "<html" in (await response.text()).lower()
+    loaded = await load_webchat_directory(runtime)
+    assert len(directory["groups"]) == len(loaded.groups)
+    buildings = [g for g in directory["groups"] if g["kind"] == "building"]
+    assert len(buildings) == 20
+    assert {p["role"] for p in directory["people"]} >= {Role.MICRO_GRID_LEADER, Role.STAFF, Role.PROPERTY}
