@@ -19,6 +19,9 @@ from bot.adapters.webchat import WebChatAdapter, WebChatDirectory, WebChatGroup,
 from handlers.contract import Mention, Message, SendToGroup, SendToUser
 
 CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and os.environ.get("LOUDONG_REQUIRE_BROWSER"):
+    # CI installs Chromium: there a missing browser is a failure, not a reason to skip.
+    raise RuntimeError("LOUDONG_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
 )
