@@ -1,0 +1,44 @@
+"""楼栋群助手's ear: a keyword intent engine for residents' messages in building group chats.
+
+    from intents import classify
+    result = classify("2单元楼道灯坏了好几天了")
+    result.intent, result.confidence, result.places.unit   # Intent.REPAIR, 0.9.., "2单元"
+
+The intents and what each means are the table in DESIGN.md. The lexicon is data (intents/lexicon.toml);
+a community layers its own file on it with `IntentEngine.load(extra_lexicon_paths=[...])`.
+"""
+
+from intents.engine import IntentEngine, classify, default_engine
+from intents.lexicon import DEFAULT_LEXICON_PATH, Lexicon, LexiconError, load_lexicon
+from intents.model import (
+    QUIET_INTENTS,
+    TICKET_INTENTS,
+    Classification,
+    HitState,
+    Intent,
+    KeywordHit,
+    Places,
+    Role,
+)
+from intents.normalize import normalize
+from intents.places import extract_places
+
+__all__ = [
+    "DEFAULT_LEXICON_PATH",
+    "QUIET_INTENTS",
+    "TICKET_INTENTS",
+    "Classification",
+    "HitState",
+    "Intent",
+    "IntentEngine",
+    "KeywordHit",
+    "Lexicon",
+    "LexiconError",
+    "Places",
+    "Role",
+    "classify",
+    "default_engine",
+    "extract_places",
+    "load_lexicon",
+    "normalize",
+]

@@ -1,0 +1,964 @@
+"""The classifier: lexicon hits found by a multi-pattern automaton, checked against jieba word boundaries,
+read through negation, summed per intent, and turned into a decision with a confidence.
+
+Pipeline for one message:
+1. normalise (normalize.py); extract places (places.py); detect a question.
+2. Aho-Corasick over every lexicon word. No hit: chitchat, done - the tokenizer is never touched.
+3. Drop hits inside a block word (灯笼, 热水器) and hits nested in a longer keyword.
+4. Segment only the clauses around hits that need it; a keyword that jieba cuts across (停电 in
+   停|电动车) is vetoed; the tokens before a problem word give its negation scope.
+5. Each hit gets a state: active, negated (没坏), resolved (不漏了, 已经修好了) or pending (还没修好).
+6. Scores per intent; co-occurrence rules (电梯 + 坏/卡/停); generic words (没人修) lend weight to the
+   intent whose object is mentioned.
+7. Confidence below the threshold: chitchat, with the candidate kept as runner-up. An emergency scoring
+   at least `emergency_min_score` is never suppressed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import operator
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import ahocorasick
+
+from intents.lexicon import CooccurRule, KeywordRule, Lexicon, load_lexicon
+from intents.model import (
+    Classification,
+    HitState,
+    Intent,
+    KeywordHit,
+    Places,
+    Role,
+    _build_classification,
+    _keyword_hit,
+)
+from intents.normalize import normalize
+from intents.places import extract_places
+from intents.segment import Segmenter
+
+# Enum members as module constants: the hot path compares them by identity many times per message.
+_ACTIVE = HitState.ACTIVE
+_NEGATED = HitState.NEGATED
+_RESOLVED = HitState.RESOLVED
+_PENDING = HitState.PENDING
+_OBJECT = Role.OBJECT
+_PROBLEM = Role.PROBLEM
+_RESOLUTION = Role.RESOLUTION
+_COURTESY = Role.COURTESY
+_URGENT = Role.URGENT
+_EMERGENCY = Intent.EMERGENCY
+_CHITCHAT = Intent.CHITCHAT
+_THANKS = Intent.THANKS
+_ACK = Intent.ACK
+# Characters that end a clause: negation and co-occurrence never reach across them.
+_CLAUSE_BREAKS = frozenset(" ,.!?;:~，。！？；：、…\n\t()（）【】「」“”\"'")
+# Context segmented around a hit (characters before / after it).
+_MARGIN_BEFORE = 5
+_MARGIN_AFTER = 3
+_ORDER = {intent: i for i, intent in enumerate(Intent)}
+_BREAK = re.compile("[" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]")
+_MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, spaces, emoji
+_WHOLE_MAX = 24  # messages longer than this are never a whole-message word
+_HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
+_HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
+_MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
+_NO_PLACES = Places()
+_ORDER_SPAN = 1 << 16  # more than any position in a normalised message (normalize.MAX_CHARS)
+_NEGATION_CHARS = frozenset("不没未别无")
+# Generic problem words never lend weight to these (没人管 does not make a thanks or an emergency).
+_NOT_LENT_TO = frozenset({_THANKS, _ACK, _EMERGENCY})
+# May precede an anchored word at the start of a clause: 嗯嗯好的 / 哦好的.
+_INTERJECTIONS = frozenset("嗯哦噢喔啊呀好")
+
+
+class _Pattern:
+    """A lexicon word with everything the classifier needs to know about it, precomputed."""
+
+    __slots__ = (
+        "block",
+        "courtesy_only",
+        "generic",
+        "is_keyword",
+        "is_problem",
+        "is_resolution",
+        "is_urgent",
+        "needs_context",
+        "objects_of",
+        "pairs",
+        "placed",
+        "rules",
+        "signals_of",
+        "size",
+        "tail_offsets",
+        "variants",
+        "vetoable",
+        "whole_only",
+        "word",
+    )
+
+    def __init__(
+        self,
+        word: str,
+        rules: tuple[KeywordRule, ...],
+        generic: Role | None,
+        objects_of: tuple[int, ...],
+        signals_of: tuple[int, ...],
+        block: bool,
+        lexicon: Lexicon,
+    ) -> None:
+        self.word = word
+        self.size = len(word)
+        self.rules = rules
+        self.generic = generic
+        self.objects_of = objects_of
+        self.signals_of = signals_of
+        self.pairs = objects_of + signals_of  # co-occurrence rules it takes part in
+        self.block = block
+        roles = {r.role for r in rules}
+        if generic is not None:
+            roles.add(generic)
+        self.is_keyword = bool(rules) or generic is not None
+        self.courtesy_only = bool(rules) and roles == {_COURTESY} and not signals_of
+        self.is_resolution = _RESOLUTION in roles
+        self.is_problem = bool(signals_of) or bool(roles & {_PROBLEM, _URGENT})
+        self.is_urgent = _URGENT in roles or any(lexicon.cooccur[i].urgent for i in signals_of)
+        # Negation and state matter for problems, resolutions and co-occurrence signals.
+        self.needs_context = self.is_problem or self.is_resolution
+        # Needs a look at its neighbours before it counts (a Latin word, an anchored or whole-message word).
+        self.placed = word.isascii() or any(r.anchored or r.whole for r in rules)
+        self.variants: dict[tuple[tuple[KeywordRule, ...], bool], _Pattern] = {}
+        self.tail_offsets: tuple[int, ...] | None = None
+        self.whole_only = (
+            bool(rules) and all(r.whole for r in rules) and not (generic or objects_of or signals_of or block)
+        )
+        self.vetoable = (
+            self.is_keyword
+            and not self.courtesy_only
+            and len(word) >= lexicon.settings.min_hit_chars
+            and not (rules and all(r.loose for r in rules))
+        )
+
+    def with_rules(
+        self, rules: tuple[KeywordRule, ...], lexicon: Lexicon, *, generic: bool = True
+    ) -> _Pattern:
+        """The same word with fewer rules (an anchored word not at a clause start, a nested keyword);
+        built once per variant and cached, so the hot path allocates nothing here."""
+        key = (rules, generic)
+        variant = self.variants.get(key)
+        if variant is None:
+            variant = _Pattern(
+                self.word,
+                rules,
+                self.generic if generic else None,
+                self.objects_of,
+                self.signals_of,
+                self.block,
+                lexicon,
+            )
+            self.variants[key] = variant
+        return variant
+
+
+class _Hit:
+    __slots__ = ("end", "order", "pattern", "start", "state", "vetoed")
+
+    def __init__(self, start: int, end: int, pattern: _Pattern) -> None:
+        self.start = start
+        self.end = end
+        self.order = start * _ORDER_SPAN - end  # by start, longer first (normalised text is short)
+        self.pattern = pattern
+        self.state = _ACTIVE
+        self.vetoed = False
+
+
+class IntentEngine:
+    """A loaded lexicon, its automaton and its tokenizer. Immutable once built, so one engine can serve
+    any number of threads or asyncio tasks; the tokenizer loads lazily (thread-safe) on the first message
+    that needs it, or eagerly with `warm()`."""
+
+    def __init__(self, lexicon: Lexicon, *, cache_dir: Path | None = None) -> None:
+        self.lexicon = lexicon
+        self._patterns: list[_Pattern] = []
+        self._whole: dict[str, _Pattern] = {}
+        self._automaton = ahocorasick.Automaton()
+        objects: dict[str, list[int]] = {}
+        signals: dict[str, list[int]] = {}
+        for index, rule in enumerate(lexicon.cooccur):
+            for word in rule.objects:
+                objects.setdefault(word, []).append(index)
+            for word in rule.signals:
+                signals.setdefault(word, []).append(index)
+        for word in sorted(lexicon.vocabulary()):
+            pattern = _Pattern(
+                word=word,
+                rules=lexicon.keywords.get(word, ()),
+                generic=lexicon.generic.get(word),
+                objects_of=tuple(objects.get(word, ())),
+                signals_of=tuple(signals.get(word, ())),
+                block=word in lexicon.block,
+                lexicon=lexicon,
+            )
+            if pattern.whole_only:
+                # Whole-message words (好) are looked up, not searched for: 好 in 好几天 is no hit.
+                self._whole[word] = pattern
+                continue
+            self._automaton.add_word(word, pattern)
+            self._patterns.append(pattern)
+        if self._patterns:
+            self._automaton.make_automaton()
+        cues = lexicon.cues
+        question = sorted(cues.question, key=len, reverse=True)
+        self._question = re.compile("|".join(map(re.escape, question))) if question else None
+        self._end_chars = tuple(sorted(cues.end, key=len, reverse=True))
+        # The cues themselves (and the negation characters): a token can only be a cue if the cue occurs
+        # in the text, so if none occurs just before a hit, its negation state needs no tokens.
+        negation_cues = cues.negation | cues.soft | _NEGATION_CHARS
+        self._negation_cues = _alternation(frozenset(negation_cues))
+        self._pending_cues = _alternation(frozenset(negation_cues | cues.pending))
+        self._hypothetical = _alternation(cues.hypothetical)
+        self._drill = _alternation(cues.drill)
+        # Co-occurrence rules are tried heaviest first.
+        order = sorted(range(len(lexicon.cooccur)), key=lambda i: -lexicon.cooccur[i].weight)
+        self._cooccur_rank = {index: rank for rank, index in enumerate(order)}
+        self.segmenter = Segmenter(
+            lexicon.vocabulary() | cues.negation | cues.done | cues.pending, cache_dir=cache_dir
+        )
+
+    @classmethod
+    def load(
+        cls,
+        extra_lexicon_paths: Sequence[str | Path] = (),
+        *,
+        include_default: bool = True,
+        cache_dir: Path | None = None,
+        warm: bool = False,
+    ) -> IntentEngine:
+        """The shipped lexicon with community files layered on it. `warm=True` loads the tokenizer now
+        instead of on the first message that needs it."""
+        engine = cls(load_lexicon(extra_lexicon_paths, include_default=include_default), cache_dir=cache_dir)
+        if warm:
+            engine.warm()
+        return engine
+
+    def warm(self, *, background: bool = False) -> None:
+        """Load the tokenizer's dictionary now (about 0.2-0.5 s from the cache) rather than on the first
+        message that needs it; with `background=True` in a daemon thread, so start-up is not blocked
+        (a message needing it meanwhile waits for it)."""
+        if background:
+            threading.Thread(target=self.segmenter.load, name="intents-warm", daemon=True).start()
+        else:
+            self.segmenter.load()
+
+    def prefilter(self, text: str) -> bool:
+        """Whether any lexicon word occurs in the normalised text: False means chitchat, decided without
+        segmentation."""
+        norm = normalize(text)
+        if not norm:
+            return False
+        if self._whole and len(norm) <= _WHOLE_MAX and _strip_marks(norm) in self._whole:
+            return True
+        return bool(self._patterns) and next(self._automaton.iter(norm), None) is not None
+
+    # ------------------------------------------------------------------------------------ classify
+
+    def classify(self, text: str) -> Classification:
+        norm = normalize(text)
+        question = bool(self._question and self._question.search(norm))
+        places = extract_places(norm) if norm else _NO_PLACES
+        if not norm:
+            return _silent(norm, question, places)
+        hits: list[_Hit] = []
+        if self._patterns:
+            found = list(self._automaton.iter(norm))
+            if found:
+                hits = self._hits(norm, found)
+        if (
+            self._whole
+            and len(norm) <= _WHOLE_MAX
+            and (whole := self._whole.get(norm if norm.isalnum() else _strip_marks(norm)))
+        ):
+            start = norm.find(whole.word)
+            h = _Hit(start, start + len(whole.word), whole)
+            if _placed(norm, h, self.lexicon):
+                hits.append(h)
+        if not hits:
+            return _silent(norm, question, places)
+        hits = self._filter(hits)
+        if not hits:
+            return _silent(norm, question, places)
+        if all(h.pattern.courtesy_only for h in hits):
+            return self._decide_courtesy(norm, hits, question, places)
+        self._analyse(norm, hits)
+        if self._hypothetical or self._drill:
+            self._unreal(norm, hits)
+        return self._decide(norm, hits, question, places)
+
+    def _unreal(self, norm: str, hits: list[_Hit]) -> None:
+        """Urgent words that describe no event: in a message about a drill or a lesson (消防演练,
+        急救培训, unless it says 不是演练), or with a hypothetical in their clause (万一孩子掉进水池,
+        着火了就麻烦了)."""
+        urgent = [h for h in hits if h.pattern.is_urgent and h.state is _ACTIVE]
+        if not urgent:
+            return
+        drill = self._drill
+        if drill is not None:
+            for m in drill.finditer(norm):
+                i = m.start()
+                if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
+                    for h in urgent:
+                        h.state = _NEGATED
+                    return
+        hypothetical = self._hypothetical
+        if hypothetical is not None:
+            for h in urgent:
+                lo = _clause_start(norm, h.start, _HYPOTHETICAL_REACH)
+                hi = _clause_end(norm, h.end, _HYPOTHETICAL_AFTER)
+                if hypothetical.search(norm, lo, hi) is not None:
+                    h.state = _NEGATED
+
+    def _hits(self, norm: str, found: list[tuple[int, _Pattern]]) -> list[_Hit]:
+        """Hits for the automaton's matches, except co-occurrence terms whose rules have no partner among
+        them (most single characters: 坏 with no 电梯; `_filter` would drop those anyway, and they take
+        no part in its other checks: they are neither keywords nor block words) and words in the wrong
+        place (`_placed`)."""
+        objects: set[int] = set()
+        signals: set[int] = set()
+        bare = False
+        for _, p in found:
+            if p.pairs:
+                objects.update(p.objects_of)
+                signals.update(p.signals_of)
+                if not p.is_keyword and not p.block:
+                    bare = True
+        paired = objects & signals if bare else None
+        hits: list[_Hit] = []
+        for end, p in found:
+            if paired is not None and not (p.is_keyword or p.block or not paired.isdisjoint(p.pairs)):
+                continue
+            h = _Hit(end + 1 - p.size, end + 1, p)
+            if not p.placed or _placed(norm, h, self.lexicon):
+                hits.append(h)
+        return hits
+
+    def _decide_courtesy(self, norm: str, hits: list[_Hit], question: bool, places: Places) -> Classification:
+        """Only thanks and acknowledgments (a third of all messages): no tokens, no co-occurrence, no
+        generic words; the same outcome as the general path, computed directly."""
+        scores: dict[Intent, float] = {}
+        seen: set[tuple[Intent, str]] = set()
+        keywords: list[KeywordHit] = []
+        negated = False
+        for h in sorted(hits, key=_hit_order):
+            if h.start > 0 and norm[h.start - 1] in _NEGATION_CHARS:
+                h.state = _NEGATED
+                negated = True
+            for rule in h.pattern.rules:
+                gained = 0.0
+                if h.state is _ACTIVE and (rule.intent, h.pattern.word) not in seen:
+                    seen.add((rule.intent, h.pattern.word))
+                    gained = rule.weight
+                    scores[rule.intent] = scores.get(rule.intent, 0.0) + gained
+                keywords.append(
+                    _keyword_hit(
+                        h.pattern.word, h.start, h.end, rule.intent, rule.role, h.state, round(gained, 4)
+                    )
+                )
+        bonus = self.lexicon.settings.leading_courtesy_bonus
+        if bonus and len(scores) > 1:
+            # Thanks and an acknowledgment together: the one the message opens with leads (as in `_decide`).
+            leading: set[Intent] = set()
+            for h in sorted(hits, key=_hit_order):
+                if h.start > 2:
+                    break
+                if h.state is _ACTIVE:
+                    for rule in h.pattern.rules:
+                        if rule.intent in scores and rule.intent not in leading:
+                            leading.add(rule.intent)
+                            scores[rule.intent] += bonus
+        ranked = sorted(((i, sc) for i, sc in scores.items() if sc > 0), key=_rank_order)
+        intent = _CHITCHAT
+        runner_up: Intent | None = None
+        confidence = 1.0
+        if ranked:
+            settings = self.lexicon.settings
+            top, top_score = ranked[0]
+            second = ranked[1][1] if len(ranked) > 1 else 0.0
+            conf = _confidence(top_score, second, settings.steepness)
+            if conf >= self.lexicon.threshold(top):
+                intent, confidence = top, conf
+                runner_up = ranked[1][0] if len(ranked) > 1 else None
+            else:
+                confidence, runner_up = 1.0 - conf, top
+        keywords.sort(key=lambda k: (k.start, k.end, _ORDER[k.intent]))
+        return _build_classification(
+            {
+                "intent": intent,
+                "confidence": round(min(1.0, max(0.0, confidence)), 4),
+                "keywords": tuple(keywords),
+                "runner_up": runner_up,
+                "urgent": False,
+                "negated": negated,
+                "resolved": False,
+                "question": question,
+                "places": places,
+                "text": norm,
+                "scores": tuple((i, round(sc, 4)) for i, sc in ranked),
+            }
+        )
+
+    def _filter(self, hits: list[_Hit]) -> list[_Hit]:
+        """Drop block words and what they cover, and keywords nested in a longer keyword."""
+        if len(hits) == 1:
+            return [] if hits[0].pattern.block or not hits[0].pattern.is_keyword else hits
+        blocks = [(h.start, h.end) for h in hits if h.pattern.block]
+        if blocks:
+            hits = [
+                h
+                for h in hits
+                if not h.pattern.block and not any(s <= h.start and h.end <= e for s, e in blocks)
+            ]
+        spans = [(h.start, h.end) for h in hits if h.pattern.is_keyword and h.pattern.size > 1]
+        if len(spans) > 1 or (spans and len(hits) > 1 and _any_inside(hits, spans[0])):
+            longest = max(e - s for s, e in spans)
+            kept: list[_Hit] = []
+            for h in hits:
+                nested = False
+                if h.pattern.is_keyword and h.end - h.start < longest:  # only a shorter one can be nested
+                    hs, he = h.start, h.end
+                    for s, e in spans:
+                        if s <= hs and he <= e and e - s > he - hs:
+                            nested = True
+                            break
+                if nested:
+                    # Nested in a longer keyword: keep only its co-occurrence role, if any.
+                    if h.pattern.objects_of or h.pattern.signals_of:
+                        h.pattern = h.pattern.with_rules((), self.lexicon, generic=False)
+                        kept.append(h)
+                    continue
+                kept.append(h)
+            hits = kept
+        # A co-occurrence term counts only if its partner is present too (吗 without 医保 is nothing).
+        objects: set[int] = set()
+        signals: set[int] = set()
+        for h in hits:
+            p = h.pattern
+            if p.pairs:
+                objects.update(p.objects_of)
+                signals.update(p.signals_of)
+        paired = objects & signals
+        if not paired:
+            return [h for h in hits if h.pattern.is_keyword]
+        return [h for h in hits if h.pattern.is_keyword or not paired.isdisjoint(h.pattern.pairs)]
+
+    def _analyse(self, norm: str, hits: list[_Hit]) -> None:
+        """Word-boundary veto and negation state. jieba segments only the clauses around hits where a
+        dictionary word could cross the hit's edge or a negation cue is near; elsewhere neither can
+        change the outcome, and the tokenizer is not asked."""
+        lex = self.lexicon
+        cues = lex.cues
+        settings = lex.settings
+        freq = self.segmenter.load()
+        todo: list[_Hit] = []
+        for h in hits:
+            p = h.pattern
+            if p.courtesy_only:
+                # Courtesy words: a negation right before is enough (没收到, 不谢).
+                if h.start > 0 and norm[h.start - 1] in _NEGATION_CHARS:
+                    h.state = _NEGATED
+                continue
+            near_cue = False
+            if p.needs_context:
+                lo = _clause_start(norm, h.start, _MARGIN_BEFORE)
+                cue_words = self._pending_cues if p.is_resolution else self._negation_cues
+                near_cue = cue_words is not None and cue_words.search(norm, lo, h.start) is not None
+            if near_cue or (p.vetoable and _may_cross(freq, norm, h.start, h.end, p)):
+                todo.append(h)
+            elif p.is_resolution and _asks(norm, h.end):
+                h.state = _PENDING
+        if not todo:
+            return
+        windows: list[list[int]] = []
+        for h in sorted(todo, key=lambda h: h.start):
+            start = _clause_start(norm, h.start, _MARGIN_BEFORE)
+            end = _clause_end(norm, h.end, _MARGIN_AFTER)
+            if windows and start <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], end)
+            else:
+                windows.append([start, end])
+        spans: list[tuple[int, int]] = []
+        for start, end in windows:
+            spans.extend(self.segmenter.tokens(norm, start, end))
+        starts = [s for s, _ in spans]
+
+        for h in todo:
+            p = h.pattern
+            first = bisect.bisect_right(starts, h.start) - 1
+            if first < 0:
+                continue
+            last = first
+            while last + 1 < len(spans) and spans[last + 1][0] < h.end:
+                last += 1
+            # Veto: a token that crosses one edge of the hit without covering it all (停|电动车 for 停电).
+            if p.vetoable:
+                for s, e in spans[first : last + 1]:
+                    if (s < h.start < e < h.end) or (h.start < s < h.end < e):
+                        h.vetoed = True
+                        break
+                if h.vetoed:
+                    continue
+            if not p.needs_context:
+                continue
+            # Negation scope: the part of the hit's own token before it (没坏), then up to
+            # `negation_window` tokens back within the clause (skip words are free: 没有再漏).
+            negated = False
+            done = False
+            pending = False
+            if spans[first][0] < h.start and norm[h.start - 1] in _NEGATION_CHARS:
+                negated = True
+            i = first - 1
+            steps = 0
+            while i >= 0 and steps < settings.negation_window and not negated:
+                s, e = spans[i]
+                if e != spans[i + 1][0] or (e < h.start and _BREAK.search(norm, e, h.start)):
+                    break  # not contiguous (another window) or across a clause break
+                word = norm[s:e]
+                if word in cues.pending:
+                    pending = True
+                if (word in cues.negation and not _a_not_a(norm, s, e)) or (
+                    word in cues.soft and not p.is_urgent
+                ):
+                    negated = True
+                    if i > 0 and norm[spans[i - 1][0] : spans[i - 1][1]] in cues.done:
+                        done = True
+                    break
+                if word not in cues.skip and word not in cues.pending:
+                    steps += 1
+                i -= 1
+            if p.is_resolution:
+                # Pending cues may sit further back (麻烦物业什么时候能修好).
+                j = first - 1
+                while not pending and j >= 0 and spans[j][1] > h.start - 12:
+                    if _BREAK.search(norm, spans[j][1], h.start):
+                        break
+                    pending = norm[spans[j][0] : spans[j][1]] in cues.pending
+                    j -= 1
+                if negated or pending or _asks(norm, h.end):
+                    h.state = _PENDING
+                continue
+            if negated:
+                ends = self._end_chars
+                if done or norm.startswith(ends, h.end) or norm.startswith(ends, spans[last][1]):
+                    h.state = _RESOLVED
+                else:
+                    h.state = _NEGATED
+
+    def _decide(self, norm: str, hits: list[_Hit], question: bool, places: Places) -> Classification:
+        lex = self.lexicon
+        settings = lex.settings
+        hits = [h for h in hits if not h.vetoed]
+        hits.sort(key=_hit_order)
+        # A resolution (修好了) settles the problems mentioned before it or inside it (清 in 清走了).
+        resolutions = [h.end for h in hits if h.state is _ACTIVE and h.pattern.is_resolution]
+        if resolutions:
+            last_resolution = max(resolutions)
+            for h in hits:
+                if h.state is _ACTIVE and h.start < last_resolution and h.pattern.is_problem:
+                    h.state = _RESOLVED
+
+        scores: dict[Intent, float] = {}
+        # (start, end, intent, role) -> (weight, hit), the heaviest kept: KeywordHit objects are built
+        # once, at the end, in order of first report.
+        reported: dict[tuple[int, int, Intent, Role], tuple[float, _Hit]] = {}
+        seen: set[tuple[Intent, str]] = set()
+        object_hits: list[tuple[int, Intent]] = []  # (position, intent) of keyword objects
+        substantive: set[Intent] = set()  # intents backed by more than objects
+        urgent = False
+        generic_active: list[_Hit] = []
+        active_state = _ACTIVE
+
+        for h in hits:
+            p = h.pattern
+            state = h.state
+            for rule in p.rules:
+                role = rule.role
+                intent = rule.intent
+                gained = 0.0
+                if role is _OBJECT:
+                    gained = rule.weight
+                    object_hits.append(((h.start + h.end) // 2, intent))
+                elif role is _RESOLUTION:
+                    if state is _PENDING:
+                        gained = max(rule.weight, settings.generic_problem_weight)
+                        substantive.add(intent)
+                elif state is active_state:
+                    gained = rule.weight
+                    substantive.add(intent)
+                    if role is _URGENT:
+                        urgent = True
+                if gained:
+                    key = (intent, p.word)
+                    if key in seen:
+                        gained = 0.0
+                    else:
+                        seen.add(key)
+                        scores[intent] = scores.get(intent, 0.0) + gained
+                key4 = (h.start, h.end, intent, role)
+                kept = reported.get(key4)
+                if kept is None or gained > kept[0]:
+                    reported[key4] = (gained, h)
+            generic = p.generic
+            if generic is not None:
+                if generic is _URGENT and state is active_state:
+                    urgent = True
+                if (generic is _PROBLEM and state is active_state) or (
+                    generic is _RESOLUTION and state is _PENDING
+                ):
+                    generic_active.append(h)
+
+        # Co-occurrence rules: an object and a signal close together (in one clause unless the rule
+        # says otherwise). Heavier rules first; one signal backs one rule per intent (电梯门关不上).
+        by_rule: dict[int, tuple[list[_Hit], list[_Hit]]] = {}
+        for h in hits:
+            p = h.pattern
+            if p.pairs:
+                for index in p.objects_of:
+                    by_rule.setdefault(index, ([], []))[0].append(h)
+                for index in p.signals_of:
+                    by_rule.setdefault(index, ([], []))[1].append(h)
+        if by_rule:
+            used_signals: set[tuple[Intent, int]] = set()
+            rank = self._cooccur_rank
+            for index in sorted(by_rule, key=rank.__getitem__):
+                objects, signals = by_rule[index]
+                if not objects or not signals:
+                    continue
+                rule = lex.cooccur[index]
+                pair = _best_pair(norm, rule, objects, signals)
+                if pair is None:
+                    continue
+                obj, sig = pair
+                active = sig.state is active_state or not rule.negatable
+                signal_key = (rule.intent, sig.start)
+                if active and signal_key in used_signals:
+                    continue
+                gained = 0.0
+                if active:
+                    key = (rule.intent, f"{obj.pattern.word}+{sig.pattern.word}")
+                    if key not in seen:
+                        seen.add(key)
+                        gained = rule.weight
+                        scores[rule.intent] = scores.get(rule.intent, 0.0) + gained
+                    used_signals.add(signal_key)
+                    substantive.add(rule.intent)
+                    urgent = urgent or rule.urgent
+                _report(reported, obj.start, obj.end, rule.intent, _OBJECT, 0.0, obj)
+                role = _URGENT if rule.urgent else _PROBLEM
+                _report(reported, sig.start, sig.end, rule.intent, role, gained, sig)
+
+        # A message that opens with thanks or an acknowledgment is mostly that (谢谢王师傅,电梯修好了,
+        # 谢谢社区 书包收到了): a tie-breaker whenever two intents compete.
+        bonus = settings.leading_courtesy_bonus
+        if bonus and len(scores) > 1:
+            for h in hits:
+                if h.start > 2:
+                    break
+                if h.state is active_state:
+                    for rule in h.pattern.rules:
+                        key = (rule.intent, "^")
+                        if rule.role is _COURTESY and rule.intent in scores and key not in seen:
+                            seen.add(key)
+                            scores[rule.intent] += bonus
+        # A generic problem word (没人修) lends weight to the intent of the nearest object keyword.
+        if generic_active and object_hits:
+            targets = [(pos, i) for pos, i in object_hits if i not in _NOT_LENT_TO]
+            weight = settings.generic_problem_weight
+            for h in generic_active if targets else ():
+                middle = (h.start + h.end) // 2
+                nearest = min(abs(pos - middle) for pos, _ in targets)
+                for intent in dict.fromkeys(i for pos, i in targets if abs(pos - middle) == nearest):
+                    key = (intent, h.pattern.word)
+                    gained = 0.0
+                    if key not in seen:
+                        seen.add(key)
+                        gained = weight
+                        scores[intent] = scores.get(intent, 0.0) + weight
+                    substantive.add(intent)
+                    _report(reported, h.start, h.end, intent, h.pattern.generic or _PROBLEM, gained, h)
+
+        negated = False
+        resolved = bool(resolutions)
+        for h in hits:
+            if h.state is _NEGATED:
+                negated = True
+            elif h.state is _RESOLVED:
+                resolved = True
+        ranked = [(i, s) for i, s in scores.items() if s > 0]
+        if len(ranked) > 1:
+            ranked.sort(key=_rank_order)
+        # Objects alone never decide (楼上 + 装修 is not a noise complaint): such intents only compete.
+        eligible = [x for x in ranked if x[0] in substantive]
+
+        intent = _CHITCHAT
+        runner_up: Intent | None = None
+        confidence = 1.0
+        if ranked and not eligible:
+            runner_up = ranked[0][0]
+            confidence = 1.0 - _confidence(ranked[0][1], 0.0, settings.steepness) / 2
+        elif eligible:
+            top, top_score = eligible[0]
+            second = max((sc for i, sc in ranked if i is not top), default=0.0)
+            emergency = scores.get(_EMERGENCY, 0.0) if _EMERGENCY in substantive else 0.0
+            if emergency >= settings.emergency_min_score:
+                others = [x for x in ranked if x[0] is not _EMERGENCY]
+                best_other = others[0][1] if others else 0.0
+                intent = _EMERGENCY
+                confidence = max(
+                    _confidence(emergency, best_other, settings.steepness), lex.threshold(_EMERGENCY)
+                )
+                runner_up = others[0][0] if others else None
+                urgent = True
+            else:
+                conf = _confidence(top_score, second, settings.steepness)
+                if conf >= lex.threshold(top):
+                    intent, confidence = top, conf
+                    runner_up = next((i for i, _ in ranked if i is not top), None)
+                else:
+                    confidence = 1.0 - conf
+                    runner_up = top
+        # Generic words that lent nothing are reported under the winning intent for explanation.
+        fallback = intent if intent is not _CHITCHAT else runner_up
+        if fallback is not None and any(h.pattern.generic is not None for h in hits):
+            shown = {(r[0], r[1]) for r in reported}
+            for h in hits:
+                if h.pattern.generic is not None and (h.start, h.end) not in shown:
+                    _report(reported, h.start, h.end, fallback, h.pattern.generic, 0.0, h)
+        rows = list(reported.items())
+        if len(rows) > 1:
+            rows.sort(key=_report_order)
+        keywords = tuple(
+            [
+                _keyword_hit(h.pattern.word, s, e, i, role, h.state, round(w, 4) if w else 0.0)
+                for (s, e, i, role), (w, h) in rows
+            ]
+        )
+        return _build_classification(
+            {
+                "intent": intent,
+                "confidence": round(min(1.0, max(0.0, confidence)), 4),
+                "keywords": keywords,
+                "runner_up": runner_up,
+                "urgent": urgent,
+                "negated": negated,
+                "resolved": resolved,
+                "question": question,
+                "places": places,
+                "text": norm,
+                "scores": tuple((i, round(s, 4)) for i, s in ranked),
+            }
+        )
+
+
+_hit_order = operator.attrgetter("order")
+
+
+def _rank_order(x: tuple[Intent, float]) -> tuple[float, int]:
+    return -x[1], _ORDER[x[0]]
+
+
+def _report_order(r: tuple[tuple[int, int, Intent, Role], tuple[float, _Hit]]) -> tuple[int, int, int]:
+    key = r[0]
+    return key[0], key[1], _ORDER[key[2]]
+
+
+def _report(
+    reported: dict[tuple[int, int, Intent, Role], tuple[float, _Hit]],
+    start: int,
+    end: int,
+    intent: Intent,
+    role: Role,
+    weight: float,
+    hit: _Hit,
+) -> None:
+    """Report a word under an intent and role, keeping the heaviest weight of repeated reports."""
+    key = (start, end, intent, role)
+    kept = reported.get(key)
+    if kept is None or weight > kept[0]:
+        reported[key] = (weight, hit)
+
+
+def _silent(norm: str, question: bool, places: Places) -> Classification:
+    return _build_classification(
+        {
+            "intent": _CHITCHAT,
+            "confidence": 1.0,
+            "keywords": (),
+            "runner_up": None,
+            "urgent": False,
+            "negated": False,
+            "resolved": False,
+            "question": question,
+            "places": places,
+            "text": norm,
+            "scores": (),
+        }
+    )
+
+
+def _placed(text: str, h: _Hit, lexicon: Lexicon) -> bool:
+    """Drop a hit in the wrong place: a Latin word inside a Latin word ("ok" in "book"); and drop the
+    rules of anchored words not at a clause start (好的月嫂) and whole-message words that are not the
+    whole message (好 in 好几天)."""
+    word = h.pattern.word
+    if word.isascii():
+        before = text[h.start - 1] if h.start > 0 else " "
+        after = text[h.end] if h.end < len(text) else " "
+        if (word[0].isalnum() and before.isascii() and before.isalnum()) or (
+            word[-1].isalnum() and after.isascii() and after.isalnum()
+        ):
+            return False
+    rules = h.pattern.rules
+    if any(r.anchored or r.whole for r in rules):
+        i = h.start
+        while i > 0 and text[i - 1] in _INTERJECTIONS:
+            i -= 1
+        at_start = i == 0 or text[i - 1] in _CLAUSE_BREAKS
+        is_whole = len(text) < 4 * len(word) + 8 and _strip_marks(text) == word
+        kept = tuple(r for r in rules if (not r.anchored or at_start) and (not r.whole or is_whole))
+        if kept != rules:
+            h.pattern = h.pattern.with_rules(kept, lexicon)
+    return True
+
+
+def _any_inside(hits: list[_Hit], span: tuple[int, int]) -> bool:
+    """Whether a hit other than the one at `span` lies within it (the only nesting possible when `span`
+    is the one keyword longer than a character)."""
+    s, e = span
+    return any(s <= h.start and h.end <= e and (h.start, h.end) != span for h in hits)
+
+
+def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:
+    """One regex matching any of the words (longest first), or None for no words."""
+    if not words:
+        return None
+    return re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+
+
+def _strip_marks(text: str) -> str:
+    return _MARKS.sub("", text)
+
+
+def _confidence(score: float, second: float, steepness: float) -> float:
+    return (1.0 - math.exp(-steepness * score)) * math.sqrt(score / (score + second))
+
+
+def _clause_start(text: str, pos: int, margin: int) -> int:
+    low = pos - margin if pos > margin else 0
+    i = pos
+    while i > low and text[i - 1] not in _CLAUSE_BREAKS:
+        i -= 1
+    return i
+
+
+def _clause_end(text: str, pos: int, margin: int) -> int:
+    high = pos + margin
+    if high > len(text):
+        high = len(text)
+    i = pos
+    while i < high and text[i] not in _CLAUSE_BREAKS:
+        i += 1
+    return i
+
+
+def _has_break(text: str, start: int, end: int) -> bool:
+    return start < end and _BREAK.search(text, start, end) is not None
+
+
+def _may_cross(freq: dict[str, int], text: str, start: int, end: int, p: _Pattern) -> bool:
+    """Whether any dictionary word could cross an edge of text[start:end] (a necessary condition for
+    the veto; most hits have none, and then no segmentation is needed)."""
+    n = len(text)
+    offsets = p.tail_offsets
+    if offsets is None:  # offsets i where word[i:] begins some dictionary word; computed once
+        offsets = p.tail_offsets = tuple(k for k in range(1, len(p.word)) if p.word[k:] in freq)
+    for k in offsets:  # a word starting inside the hit and ending after it
+        i = start + k
+        j = end
+        while j < n:
+            j += 1
+            frag = text[i:j]
+            if frag not in freq:
+                break
+            if freq[frag]:
+                return True
+    for i in range(start - _MAX_WORD if start > _MAX_WORD else 0, start):  # a word from before to inside
+        # Walk the prefix dictionary (every prefix of a word is in it, with frequency 0 if it is no word).
+        j = start + 1
+        frag = text[i:j]
+        if frag not in freq:  # not even a prefix: no longer fragment is a word either
+            continue
+        while j < end:
+            if freq[frag]:
+                return True
+            j += 1
+            frag = text[i:j]
+            if frag not in freq:
+                break
+    return False
+
+
+def _a_not_a(text: str, start: int, end: int) -> bool:
+    """是不是 / 有没有 / 能不能 / 好不好: the negation is part of a question, not a negation."""
+    if end - start != 1 or start == 0 or end >= len(text):
+        return False
+    return text[start - 1] == text[end]
+
+
+def _asks(text: str, pos: int) -> bool:
+    """A resolution word followed by a question in its clause (修好了吗 / 修好没): not a resolution yet."""
+    end = _clause_end(text, pos, 6)
+    tail = text[pos : end + 1]
+    return "吗" in tail or "没" in tail or "?" in tail or "么" in tail
+
+
+def _best_pair(
+    norm: str, rule: CooccurRule, objects: list[_Hit], signals: list[_Hit]
+) -> tuple[_Hit, _Hit] | None:
+    """The closest object/signal pair within the rule's window and one clause; an active signal wins."""
+    best: tuple[int, int, _Hit, _Hit] | None = None
+    for o in objects:
+        for s in signals:
+            if o.start == s.start and o.end == s.end:
+                continue
+            lo, hi = (o.end, s.start) if o.end <= s.start else (s.end, o.start)
+            gap = max(0, hi - lo)
+            if gap > rule.window or (rule.same_clause and hi > lo and _has_break(norm, lo, hi)):
+                continue
+            key = (0 if s.state is _ACTIVE else 1, gap, o, s)
+            if best is None or key[:2] < best[:2]:
+                best = key
+    return None if best is None else (best[2], best[3])
+
+
+_default: IntentEngine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> IntentEngine:
+    """The process-wide engine on the shipped lexicon, loaded on first use."""
+    global _default
+    engine = _default
+    if engine is None:
+        with _default_lock:
+            if _default is None:
+                _default = IntentEngine.load()
+            engine = _default
+    return engine
+
+
+def classify(text: str) -> Classification:
+    """Classify one message with the default engine (the shipped lexicon)."""
+    return default_engine().classify(text)

@@ -1,0 +1,476 @@
+"""The lexicon: what words mean, as data. Loaded from the TOML file shipped next to this module and from
+any number of community files layered on top of it (TOML or YAML, same schema).
+
+Schema (every section optional in a community file)::
+
+    [settings]            threshold, emergency_min_score, negation_window, cooccur_window,
+                          generic_problem_weight, steepness, min_hit_chars,
+                          leading_courtesy_bonus
+    [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill
+                          (word lists; `remove`)
+    [generic]             problem, resolution, urgent  (words of no single intent; `remove`)
+    [block]               words  (a keyword inside one of these is not a keyword: 灯笼, 热水器; `remove`)
+    [intents.<label>]     threshold (optional), remove (words or co-occurrence names to drop)
+    [[intents.<label>.keywords]]   role, weight, words, loose (skip the word-boundary check),
+                                   anchored (only at the start of a clause: 好的 but not 好的月嫂),
+                                   whole (only as the whole message: 好)
+    [[intents.<label>.cooccur]]    name, objects, signals, weight, window, negatable, urgent, same_clause
+
+Layering: a later file adds words; the same word in the same intent replaces the earlier role and weight;
+a co-occurrence rule with the same name replaces the earlier one; settings and thresholds override.
+Within one file a word may appear only once per intent. Errors raise `LexiconError` naming the file, the
+entry and, where it can be found in the raw text, the line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from intents.model import Intent, Role
+from intents.normalize import normalize
+
+DEFAULT_LEXICON_PATH = Path(__file__).with_name("lexicon.toml")
+
+MAX_WORD_CHARS = 24
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be used. `file`, `entry` (a dotted path such as
+    `intents.repair.keywords[2].role`) and `line` (1-based, None if unknown) say where."""
+
+    def __init__(self, file: str, entry: str, message: str, line: int | None = None) -> None:
+        self.file = file
+        self.entry = entry
+        self.line = line
+        self.message = message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {entry}: {message}" if entry else f"{where}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    threshold: float = 0.5  # below this confidence the result is chitchat
+    emergency_min_score: float = 1.0  # an emergency scoring this much is never suppressed
+    negation_window: int = 1  # tokens before a problem word searched for a negation cue (`skip` words free)
+    cooccur_window: int = 10  # default characters between a co-occurrence object and signal
+    generic_problem_weight: float = 0.8  # weight of a generic problem word (没人修) for a mentioned object
+    steepness: float = 1.2  # confidence = (1 - exp(-steepness * score)) * sqrt(score / (score + second))
+    min_hit_chars: int = 2  # keywords shorter than this skip the jieba boundary check
+    leading_courtesy_bonus: float = 0.5  # a message that opens with thanks or an ack is mostly that
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordRule:
+    word: str
+    intent: Intent
+    role: Role
+    weight: float
+    loose: bool = False
+    anchored: bool = False
+    whole: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CooccurRule:
+    intent: Intent
+    name: str
+    objects: tuple[str, ...]
+    signals: tuple[str, ...]
+    weight: float
+    window: int
+    negatable: bool = True
+    urgent: bool = False
+    same_clause: bool = True  # object and signal may not be separated by punctuation
+
+
+@dataclass(frozen=True, slots=True)
+class Cues:
+    negation: frozenset[str] = frozenset()
+    soft: frozenset[str] = frozenset()
+    skip: frozenset[str] = frozenset()
+    done: frozenset[str] = frozenset()
+    pending: frozenset[str] = frozenset()
+    end: frozenset[str] = frozenset()
+    question: frozenset[str] = frozenset()
+    # Before an urgent word anywhere earlier in its clause: it has not happened (万一孩子掉进水池).
+    hypothetical: frozenset[str] = frozenset()
+    # Anywhere in the message: it is about practice or education, not an event (消防演练, 急救培训).
+    drill: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    settings: Settings
+    keywords: Mapping[str, tuple[KeywordRule, ...]]  # word -> its rules (one per intent)
+    cooccur: tuple[CooccurRule, ...]
+    generic: Mapping[str, Role]  # word -> problem / resolution / urgent
+    block: frozenset[str]
+    cues: Cues
+    thresholds: Mapping[Intent, float]
+    sources: tuple[str, ...] = ()
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every word the pre-filter looks for (keywords, co-occurrence terms, generic and block words)."""
+        words: set[str] = set(self.keywords) | set(self.generic) | set(self.block)
+        for rule in self.cooccur:
+            words.update(rule.objects)
+            words.update(rule.signals)
+        return frozenset(words)
+
+    def threshold(self, intent: Intent) -> float:
+        return self.thresholds.get(intent, self.settings.threshold)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+_SETTINGS_TYPES: dict[str, type] = {
+    "threshold": float,
+    "emergency_min_score": float,
+    "negation_window": int,
+    "cooccur_window": int,
+    "generic_problem_weight": float,
+    "steepness": float,
+    "min_hit_chars": int,
+    "leading_courtesy_bonus": float,
+}
+_CUE_NAMES = ("negation", "soft", "skip", "done", "pending", "end", "question", "hypothetical", "drill")
+_GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}
+_KEYWORD_KEYS = {"role", "weight", "words", "loose", "anchored", "whole"}
+_COOCCUR_KEYS = {"name", "objects", "signals", "weight", "window", "negatable", "urgent", "same_clause"}
+_TOP_KEYS = {"settings", "cues", "generic", "block", "intents", "meta"}
+_DEFAULT_WEIGHTS = {
+    Role.OBJECT: 0.4,
+    Role.PROBLEM: 1.0,
+    Role.RESOLUTION: 0.0,
+    Role.COURTESY: 1.0,
+    Role.URGENT: 1.5,
+}
+
+
+@dataclass
+class _Builder:
+    settings: dict[str, Any] = field(default_factory=dict)
+    keywords: dict[tuple[Intent, str], KeywordRule] = field(default_factory=dict)
+    cooccur: dict[tuple[Intent, str], CooccurRule] = field(default_factory=dict)
+    generic: dict[str, Role] = field(default_factory=dict)
+    block: set[str] = field(default_factory=set)
+    cues: dict[str, set[str]] = field(default_factory=lambda: {name: set() for name in _CUE_NAMES})
+    thresholds: dict[Intent, float] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    def build(self) -> Lexicon:
+        by_word: dict[str, list[KeywordRule]] = {}
+        for rule in self.keywords.values():
+            by_word.setdefault(rule.word, []).append(rule)
+        return Lexicon(
+            settings=Settings(**self.settings),
+            keywords={word: tuple(rules) for word, rules in by_word.items()},
+            cooccur=tuple(self.cooccur.values()),
+            generic=dict(self.generic),
+            block=frozenset(self.block),
+            cues=Cues(**{name: frozenset(words) for name, words in self.cues.items()}),
+            thresholds=dict(self.thresholds),
+            sources=tuple(self.sources),
+        )
+
+
+class _File:
+    """One lexicon file being applied; knows how to point at an entry in its raw text."""
+
+    def __init__(self, path: Path, raw: str) -> None:
+        self.path = path
+        self.name = str(path)
+        self.raw = raw
+        self.is_toml = path.suffix.lower() == ".toml"
+
+    def error(self, entry: str, message: str, *, value: object = None) -> LexiconError:
+        return LexiconError(self.name, entry, message, self._line(entry, value))
+
+    def _line(self, entry: str, value: object) -> int | None:
+        """Best effort: walk the entry's path through the raw text (table headers, keys, the n-th array
+        element), then look for the offending value after it."""
+        raw = self.raw
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", entry)
+        start = 0
+        found = False
+        path: list[str] = []
+        section = 0  # where the current table's text begins (array elements are counted from here)
+        for part in parts:
+            if part.startswith("["):
+                index = int(part[1:-1])
+                table = re.escape(".".join(path))
+                header = rf"^\s*\[\[\s*{table}\s*\]\]" if self.is_toml else r"^[\s-]*-\s"
+                matches = list(re.finditer(header, raw[section:], re.MULTILINE))
+                if index < len(matches):
+                    start = section + matches[index].start()
+                    section = start + 1
+                    found = True
+                continue
+            path.append(part)
+            if self.is_toml:
+                header = rf"^\s*\[\[?\s*{re.escape('.'.join(path))}\s*\]\]?\s*$"
+                match = re.search(header, raw, re.MULTILINE)
+                if match:
+                    start = section = match.start()
+                    found = True
+                    continue
+            key = re.search(rf"^[\s-]*{re.escape(part)}\s*[=:]", raw[start:], re.MULTILINE)
+            if key:
+                start += key.start()
+                section = start
+                found = True
+        pos = -1
+        if isinstance(value, str) and value:
+            for quoted in (f'"{value}"', f"'{value}'", value):
+                pos = raw.find(quoted, start)
+                if pos >= 0:
+                    break
+        if pos < 0 and found:
+            pos = start
+        return None if pos < 0 else raw.count("\n", 0, pos) + 1
+
+
+def _parse(path: Path) -> tuple[_File, dict[str, Any]]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LexiconError(str(path), "", f"cannot read lexicon file: {exc}") from exc
+    file = _File(path, raw)
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+            data: Any = tomllib.loads(raw)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"line (\d+)", str(exc))
+            raise LexiconError(
+                file.name, "", f"invalid TOML: {exc}", int(match.group(1)) if match else None
+            ) from exc
+    elif suffix in (".yaml", ".yml"):
+        import yaml  # only community files in YAML need it
+
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise LexiconError(
+                file.name, "", f"invalid YAML: {exc}", mark.line + 1 if mark is not None else None
+            ) from exc
+        if data is None:
+            data = {}
+    else:
+        raise LexiconError(file.name, "", "a lexicon file must end in .toml, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise LexiconError(file.name, "", "the top level must be a table/mapping")
+    return file, data
+
+
+def _table(file: _File, value: Any, entry: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise file.error(entry, f"must be a table/mapping, not {type(value).__name__}")
+    return value
+
+
+def _unknown_keys(file: _File, data: Mapping[str, Any], allowed: Iterable[str], entry: str) -> None:
+    for key in data:
+        if key not in allowed:
+            where = f"{entry}.{key}" if entry else key
+            raise file.error(where, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _number(file: _File, value: Any, entry: str, kind: type, low: float, high: float) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise file.error(entry, f"must be a number, not {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise file.error(entry, f"must be an integer, not {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise file.error(entry, f"must be between {low} and {high}, not {value!r}")
+    return kind(value)
+
+
+def _bool(file: _File, value: Any, entry: str) -> bool:
+    if not isinstance(value, bool):
+        raise file.error(entry, f"must be true or false, not {value!r}")
+    return value
+
+
+def _words(file: _File, value: Any, entry: str, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(value, list):
+        raise file.error(entry, f"must be a list of words, not {type(value).__name__}")
+    if not value and not allow_empty:
+        raise file.error(entry, "must not be empty")
+    words: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise file.error(f"{entry}[{i}]", f"must be a string, not {item!r}", value=str(item))
+        word = normalize(item)
+        if not word:
+            raise file.error(f"{entry}[{i}]", f"word {item!r} is empty after normalisation", value=item)
+        if len(word) > MAX_WORD_CHARS:
+            raise file.error(f"{entry}[{i}]", f"word {item!r} is longer than {MAX_WORD_CHARS}", value=item)
+        words.append(word)
+    return words
+
+
+def _intent(file: _File, name: str, entry: str) -> Intent:
+    try:
+        intent = Intent(name)
+    except ValueError:
+        raise file.error(entry, f"unknown intent {name!r} (one of: {', '.join(Intent)})") from None
+    if intent is Intent.CHITCHAT:
+        raise file.error(entry, "chitchat has no keywords: it is what is left when nothing matches")
+    return intent
+
+
+def _apply(builder: _Builder, file: _File, data: Mapping[str, Any]) -> None:
+    _unknown_keys(file, data, _TOP_KEYS, "")
+
+    if "settings" in data:
+        settings = _table(file, data["settings"], "settings")
+        _unknown_keys(file, settings, _SETTINGS_TYPES, "settings")
+        for key, value in settings.items():
+            kind = _SETTINGS_TYPES[key]
+            high = 1.0 if key == "threshold" else 1000.0
+            builder.settings[key] = _number(file, value, f"settings.{key}", kind, 0, high)
+
+    if "cues" in data:
+        cues = _table(file, data["cues"], "cues")
+        _unknown_keys(file, cues, (*_CUE_NAMES, "remove"), "cues")
+        for name in _CUE_NAMES:
+            if name in cues:
+                builder.cues[name].update(_words(file, cues[name], f"cues.{name}"))
+        for word in _words(file, cues.get("remove", []), "cues.remove", allow_empty=True):
+            for words in builder.cues.values():
+                words.discard(word)
+
+    if "generic" in data:
+        generic = _table(file, data["generic"], "generic")
+        _unknown_keys(file, generic, (*_GENERIC_ROLES, "remove"), "generic")
+        seen: dict[str, str] = {}
+        for name, role in _GENERIC_ROLES.items():
+            for i, word in enumerate(
+                _words(file, generic.get(name, []), f"generic.{name}", allow_empty=True)
+            ):
+                if word in seen:
+                    raise file.error(
+                        f"generic.{name}[{i}]",
+                        f"{word!r} is already listed under generic.{seen[word]}",
+                        value=word,
+                    )
+                seen[word] = name
+                builder.generic[word] = role
+        for word in _words(file, generic.get("remove", []), "generic.remove", allow_empty=True):
+            builder.generic.pop(word, None)
+
+    if "block" in data:
+        block = _table(file, data["block"], "block")
+        _unknown_keys(file, block, ("words", "remove"), "block")
+        builder.block.update(_words(file, block.get("words", []), "block.words", allow_empty=True))
+        builder.block.difference_update(
+            _words(file, block.get("remove", []), "block.remove", allow_empty=True)
+        )
+
+    if "intents" in data:
+        intents = _table(file, data["intents"], "intents")
+        for name, body in intents.items():
+            _apply_intent(builder, file, _intent(file, str(name), f"intents.{name}"), body)
+
+
+def _apply_intent(builder: _Builder, file: _File, intent: Intent, body: Any) -> None:
+    base = f"intents.{intent}"
+    body = _table(file, body, base)
+    _unknown_keys(file, body, ("threshold", "remove", "keywords", "cooccur"), base)
+    if "threshold" in body:
+        builder.thresholds[intent] = float(_number(file, body["threshold"], f"{base}.threshold", float, 0, 1))
+    for word in _words(file, body.get("remove", []), f"{base}.remove", allow_empty=True):
+        builder.keywords.pop((intent, word), None)
+        builder.cooccur.pop((intent, word), None)
+
+    keywords = body.get("keywords", [])
+    if not isinstance(keywords, list):
+        raise file.error(f"{base}.keywords", "must be an array of tables ([[...keywords]])")
+    in_this_file: set[str] = set()
+    for i, group in enumerate(keywords):
+        entry = f"{base}.keywords[{i}]"
+        group = _table(file, group, entry)
+        _unknown_keys(file, group, _KEYWORD_KEYS, entry)
+        if "role" not in group:
+            raise file.error(entry, "missing 'role'")
+        try:
+            role = Role(group["role"])
+        except ValueError:
+            raise file.error(
+                f"{entry}.role",
+                f"unknown role {group['role']!r} (one of: {', '.join(Role)})",
+                value=group["role"],
+            ) from None
+        if "words" not in group:
+            raise file.error(entry, "missing 'words'")
+        weight = (
+            float(_number(file, group["weight"], f"{entry}.weight", float, 0, 10))
+            if "weight" in group
+            else _DEFAULT_WEIGHTS[role]
+        )
+        loose = _bool(file, group["loose"], f"{entry}.loose") if "loose" in group else False
+        anchored = _bool(file, group["anchored"], f"{entry}.anchored") if "anchored" in group else False
+        whole = _bool(file, group["whole"], f"{entry}.whole") if "whole" in group else False
+        for j, word in enumerate(_words(file, group["words"], f"{entry}.words")):
+            if word in in_this_file:
+                raise file.error(f"{entry}.words[{j}]", f"{word!r} is listed twice for {intent}", value=word)
+            in_this_file.add(word)
+            builder.keywords[(intent, word)] = KeywordRule(word, intent, role, weight, loose, anchored, whole)
+
+    rules = body.get("cooccur", [])
+    if not isinstance(rules, list):
+        raise file.error(f"{base}.cooccur", "must be an array of tables ([[...cooccur]])")
+    names: set[str] = set()
+    for i, rule in enumerate(rules):
+        entry = f"{base}.cooccur[{i}]"
+        rule = _table(file, rule, entry)
+        _unknown_keys(file, rule, _COOCCUR_KEYS, entry)
+        for key in ("name", "objects", "signals", "weight"):
+            if key not in rule:
+                raise file.error(entry, f"missing {key!r}")
+        name = rule["name"]
+        if not isinstance(name, str) or not name:
+            raise file.error(f"{entry}.name", "must be a non-empty string")
+        if name in names:
+            raise file.error(f"{entry}.name", f"co-occurrence rule {name!r} is defined twice", value=name)
+        names.add(name)
+        window = builder.settings.get("cooccur_window", Settings.cooccur_window)
+        builder.cooccur[(intent, name)] = CooccurRule(
+            intent=intent,
+            name=name,
+            objects=tuple(_words(file, rule["objects"], f"{entry}.objects")),
+            signals=tuple(_words(file, rule["signals"], f"{entry}.signals")),
+            weight=float(_number(file, rule["weight"], f"{entry}.weight", float, 0, 10)),
+            window=int(_number(file, rule["window"], f"{entry}.window", int, 1, 200))
+            if "window" in rule
+            else window,
+            negatable=_bool(file, rule["negatable"], f"{entry}.negatable") if "negatable" in rule else True,
+            urgent=_bool(file, rule["urgent"], f"{entry}.urgent") if "urgent" in rule else False,
+            same_clause=_bool(file, rule["same_clause"], f"{entry}.same_clause")
+            if "same_clause" in rule
+            else True,
+        )
+
+
+def load_lexicon(paths: Sequence[str | Path] = (), *, include_default: bool = True) -> Lexicon:
+    """Load the shipped lexicon (unless `include_default` is false) and layer `paths` on it, in order."""
+    builder = _Builder()
+    files = ([DEFAULT_LEXICON_PATH] if include_default else []) + [Path(p) for p in paths]
+    if not files:
+        raise LexiconError("<none>", "", "no lexicon file given")
+    for path in files:
+        file, data = _parse(path)
+        _apply(builder, file, data)
+        builder.sources.append(str(path))
+    try:
+        return builder.build()
+    except TypeError as exc:  # pragma: no cover - settings keys are validated above
+        raise LexiconError(str(files[-1]), "settings", str(exc)) from exc

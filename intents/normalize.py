@@ -1,0 +1,58 @@
+"""Text normalisation before matching: NFKC (full-width to half-width), lower-case Latin letters, and
+removal of what is not the resident's own words: @mentions, CQ codes, [表情] codes, URLs and control
+characters. Digits, Chinese punctuation and emoji are kept."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Raw input beyond this is ignored: a chat message is never that long, and time stays bounded.
+MAX_RAW_CHARS = 8000
+# Normalised text beyond this is not classified (keywords past it are not looked for).
+MAX_CHARS = 1000
+
+_CQ = re.compile(r"\[CQ:[^\]]{0,500}\]", re.IGNORECASE)
+# WeChat/QQ emoticon codes typed as text: [微笑] [捂脸] [OK] [Facepalm].
+_EMOTE = re.compile(r"\[[^\[\]\s]{1,10}\]")
+# URLs stop at whitespace or at the first CJK character (people write "链接http://x.cn看看").
+_URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]*", re.IGNORECASE)
+# An @mention is "@name" followed by whitespace (WeChat appends U+2005, which NFKC turns into a space).
+# A short "@name" ending the message after other text is a mention too ("谢谢@王师傅"). Any other "@"
+# glued to the following words is kept as text minus the "@": where the name ends is unknowable.
+_MENTION = re.compile(r"@[^\s@]{1,24}(?=\s)|(?<=[^\s@])@[^\s@]{1,8}$")
+_SPACE = re.compile(r"\s+")
+# Whether _SPACE.sub would change anything: two whitespace characters in a row, or one that is not " ".
+_SPACE_TO_FIX = re.compile(r"\s\s|[^\S ]")
+
+_CONTROL = {c: " " for c in (*range(0, 32), *range(127, 160))}
+_CONTROL.update(
+    {c: None for c in (0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF, 0x00AD, 0xFE0E, 0xFE0F)}
+)
+# Whether translate(_CONTROL) would change anything (most messages have no such character).
+_HAS_CONTROL = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CONTROL)) + "]")
+
+
+def normalize(text: str) -> str:
+    """Return the text as the matcher sees it. Idempotent: normalize(normalize(x)) == normalize(x)."""
+    if len(text) > MAX_RAW_CHARS:
+        text = text[:MAX_RAW_CHARS]
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    if _HAS_CONTROL.search(text):
+        text = text.translate(_CONTROL)
+    if "[" in text:
+        if "[CQ:" in text or "[cq:" in text:
+            text = _CQ.sub(" ", text)
+        text = _EMOTE.sub(" ", text)
+    if "http" in text or "www." in text or "HTTP" in text or "WWW." in text:
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _MENTION.sub(" ", text).replace("@", "")
+    text = text.lower()
+    if _SPACE_TO_FIX.search(text):
+        text = _SPACE.sub(" ", text)
+    text = text.strip()
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    return text

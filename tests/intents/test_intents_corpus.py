@@ -1,0 +1,96 @@
+"""The corpus is well-formed, the splits are disjoint, and the engine's held-out figures do not regress.
+
+tests/data/intents_heldout.jsonl was evaluated once, blind, after all tuning (see tests/data/README.md);
+the floors below are those figures, so a lexicon change that loses ground on held-out fails here, and the
+targets it missed are strict xfails (they fail loudly once met, and must then become plain tests)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from intents import QUIET_INTENTS, Intent, classify, normalize
+from intents.evaluate import Report, evaluate, read_corpus
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TUNING = DATA / "intents_tuning.jsonl"
+HELDOUT = DATA / "intents_heldout.jsonl"
+
+
+def _predict(text: str) -> tuple[Intent, float]:
+    result = classify(text)
+    return result.intent, result.confidence
+
+
+# Between folding one held-out set into the tuning part and receiving the next, there is none.
+needs_heldout = pytest.mark.skipif(not HELDOUT.exists(), reason="no held-out set yet (tests/data/README.md)")
+
+
+@pytest.fixture(scope="module")
+def heldout() -> Report:
+    return evaluate(read_corpus(HELDOUT), _predict)
+
+
+def test_corpus_shape() -> None:
+    tuning = read_corpus(TUNING)
+    heldout = read_corpus(HELDOUT) if HELDOUT.exists() else []
+    assert len(tuning) + len(heldout) >= 400
+    for rows in (tuning, heldout):
+        texts = [ex.text for ex in rows]
+        assert len(texts) == len(set(texts)), "a message appears twice in one split"
+    # Across splits only the stock chatter every group repeats word for word (收到, 好的, 👌) may recur,
+    # with the same label; anything else in both is a leak.
+    tuned = {normalize(ex.text): ex.intent for ex in tuning}
+    leaks = [
+        ex.text
+        for ex in heldout
+        if normalize(ex.text) in tuned
+        and not (ex.intent in QUIET_INTENTS and tuned[normalize(ex.text)] is ex.intent)
+    ]
+    assert not leaks, f"held-out leaks into tuning: {leaks}"
+    for name, rows in (("tuning", tuning), ("heldout", heldout)):
+        if not rows:
+            continue
+        counts = Counter(ex.intent for ex in rows)
+        assert set(counts) == set(Intent), f"{name} lacks {set(Intent) - set(counts)}"
+        quiet = sum(counts[i] for i in QUIET_INTENTS)
+        assert 0.4 <= quiet / len(rows) <= 0.6, f"{name}: chatter should be about half"
+
+
+@needs_heldout
+def test_heldout_quality_floor(heldout: Report) -> None:
+    # The blind figures of held-out v2 (2026-11-28): 0.825 macro-F1, 9/134 false tickets, 28/30 emergencies.
+    assert heldout.macro_f1 >= 0.82, heldout.as_text()
+    assert heldout.false_ticket_rate <= 9 / 134 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 28 / 30, heldout.as_text()
+
+
+@needs_heldout
+@pytest.mark.xfail(
+    strict=True,
+    reason="known blind misses of held-out v2, left unfixed so the figures stay honest: 楼道里全是烟 看不清 "
+    "(no lexicon word for a corridor full of smoke) and 客厅全淹了 插座都在冒火花 快来人 (快来人 weighs 0.9, "
+    "below the spark hazard's 1.0; 淹了 not counted); see tests/data/README.md",
+)
+def test_heldout_emergency_recall_target(heldout: Report) -> None:
+    assert heldout.emergency_recall == 1.0
+
+
+@needs_heldout
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 targets not met on held-out v2: macro-F1 0.825 (< 0.90) and false-ticket rate 6.7 % "
+    "(> 3 %), vocabulary the lexicon had never seen; see tests/data/README.md",
+)
+def test_heldout_quality_targets(heldout: Report) -> None:
+    assert heldout.macro_f1 >= 0.90
+    assert heldout.false_ticket_rate <= 0.03
+
+
+def test_tuning_part_is_learnt() -> None:
+    report = evaluate(read_corpus(TUNING), _predict)
+    assert report.emergency_recall == 1.0, report.as_text()
+    assert report.macro_f1 >= 0.97, report.as_text()
+    assert report.false_ticket_rate <= 0.01, report.as_text()

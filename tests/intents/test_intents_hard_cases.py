@@ -1,0 +1,314 @@
+"""The hard cases of issue 3, one by one: negation and state, blocked words, word boundaries, questions,
+emergencies, silence over noise, and the shape of the result."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from intents import TICKET_INTENTS, Classification, HitState, Intent, IntentEngine, classify
+
+
+def _intent(text: str) -> Intent:
+    return classify(text).intent
+
+
+# ---------------------------------------------------------------------------------- negation and state
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["电梯没有坏", "电梯没坏,是有人按住了门", "楼道里没有漏水", "楼上也没怎么吵"],
+)
+def test_negated_problem_is_not_a_ticket(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.CHITCHAT
+    assert result.negated
+    assert not result.urgent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼上水管不漏了",
+        "已经不漏水了",
+        "楼道灯已经修好了",
+        "楼上不吵了",
+        "2单元的电梯修好了",
+        "水已经来了,来水了",
+    ],
+)
+def test_resolved_problem_is_not_a_new_ticket(text: str) -> None:
+    result = classify(text)
+    assert result.intent not in TICKET_INTENTS
+    assert result.resolved
+    assert not result.negated or result.resolved
+
+
+def test_resolved_keeps_the_candidate_as_runner_up() -> None:
+    result = classify("楼道灯已经修好了")
+    assert result.intent is Intent.CHITCHAT
+    assert result.runner_up is Intent.REPAIR
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电梯还没修好",
+        "电梯还没修好啊?都三天了",
+        "楼道灯一直没人修",
+        "报修了一个礼拜,楼道灯还是没修好",
+        "楼道灯什么时候能修好",
+    ],
+)
+def test_still_not_fixed_is_a_complaint(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.REPAIR
+    assert not result.resolved
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("3单元楼道灯不亮", "不亮"),
+        ("单元门关不上", "关不上"),
+        ("我们楼没水了", "没水"),
+        ("门禁刷不开", "刷不开"),
+    ],
+)
+def test_negation_that_is_the_problem(text: str, word: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.REPAIR
+    assert not result.negated
+    assert any(k.word == word and k.state is HitState.ACTIVE for k in result.keywords)
+
+
+def test_problem_after_a_resolution_is_a_new_problem() -> None:
+    result = classify("电梯上午修好了,下午3单元的楼道灯又坏了")
+    assert result.intent is Intent.REPAIR
+
+
+def test_prohibitive_bie_is_not_a_negation() -> None:
+    # 别再堆了 asks people to stop: the clutter is real.
+    assert _intent("楼道里别再堆杂物了,老人下楼不方便") is Intent.CORRIDOR_CLUTTER
+
+
+def test_hedge_does_not_hide_an_emergency() -> None:
+    assert _intent("可能是燃气泄漏了,味道很大") is Intent.EMERGENCY
+
+
+def test_hypothetical_is_not_an_emergency() -> None:
+    assert _intent("楼道里堆的杂物太多了,万一着火跑都跑不出去") is Intent.CORRIDOR_CLUTTER
+
+
+# ---------------------------------------------------------------------------------- questions
+
+
+@pytest.mark.parametrize("text", ["电梯是不是坏了?", "是不是停水了", "楼道灯是不是又坏了"])
+def test_question_still_reports_a_problem(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.REPAIR
+    assert result.question
+    assert not result.negated
+
+
+def test_policy_question() -> None:
+    result = classify("请问退休认证在哪里办,需要带什么")
+    assert result.intent is Intent.POLICY_QUERY
+    assert result.question
+
+
+def test_question_across_a_comma() -> None:
+    assert _intent("社保断了几个月,还能补交吗") is Intent.POLICY_QUERY
+
+
+# ---------------------------------------------------------------------------------- blocked words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "门口挂了两个灯笼,真喜庆",
+        "我家热水器坏了,谁有靠谱师傅的电话",
+        "这个月水电费在哪交",
+        "电梯广告天天换,都是卖房子的",
+        "晚上一起吃火锅吗",
+        "明天上午消防演练,听到警报别慌",
+        "谢谢关心,我们挺好的",
+    ],
+)
+def test_blocked_words_do_not_match(text: str) -> None:
+    assert _intent(text) not in TICKET_INTENTS
+
+
+# ---------------------------------------------------------------------------------- word boundaries
+
+
+def test_jieba_vetoes_a_keyword_across_a_word_boundary() -> None:
+    # 停电 inside 停|电动车 is not a power cut.
+    result = classify("停电动车的地方在哪")
+    assert result.intent is not Intent.REPAIR
+    assert all(k.word != "停电" for k in result.keywords)
+
+
+def test_latin_keyword_needs_latin_boundaries() -> None:
+    assert _intent("ok") is Intent.ACK
+    assert _intent("看看这本book") is Intent.CHITCHAT
+
+
+def test_keyword_positions_index_the_normalised_text() -> None:
+    result = classify("@物业王师傅\u2005５号楼电梯坏了")
+    assert result.text.startswith("5号楼电梯")
+    for hit in result.keywords:
+        assert result.text[hit.start : hit.end] == hit.word
+
+
+def test_object_alone_never_makes_a_ticket() -> None:
+    result = classify("楼上那家在装修")
+    assert result.intent is Intent.CHITCHAT
+
+
+# ---------------------------------------------------------------------------------- emergencies
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "着火了!6楼有人家里冒黑烟",
+        "有人困在电梯里了",
+        "楼道里好大的煤气味",
+        "楼下有个老人晕倒了",
+        "救命",
+        "电梯困人了,谢谢大家快来帮忙",
+        "收到,楼下着火了",
+    ],
+)
+def test_emergencies_are_never_suppressed(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY
+    assert result.urgent
+    assert result.confidence >= 0.5
+
+
+def test_not_a_fire() -> None:
+    result = classify("不是着火,是楼下在烧烤")
+    assert result.intent is not Intent.EMERGENCY
+    assert result.negated
+
+
+# ---------------------------------------------------------------------------------- courtesy
+
+
+def test_ack_and_thanks() -> None:
+    assert _intent("收到") is Intent.ACK
+    assert _intent("收到,谢谢") is Intent.ACK
+    assert _intent("谢谢王师傅,电梯修好了👍") is Intent.THANKS
+    assert _intent("没收到通知") is not Intent.ACK
+    assert _intent("不谢不谢") is Intent.CHITCHAT
+
+
+def test_thanks_then_a_new_problem_is_the_problem() -> None:
+    assert _intent("谢谢物业,不过楼道灯又坏了") is Intent.REPAIR
+
+
+# ---------------------------------------------------------------------------------- silence over noise
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "哈哈哈", "大家早上好", "[微笑][微笑]", "🌹🌹🌹", "http://t.cn/abc"]
+)
+def test_chatter_is_silent(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.CHITCHAT
+    assert result.keywords == ()
+
+
+def test_low_confidence_keeps_the_candidate_as_runner_up() -> None:
+    result = classify("电梯")
+    assert result.intent is Intent.CHITCHAT
+    assert result.runner_up is Intent.REPAIR
+
+
+# ---------------------------------------------------------------------------------- result shape
+
+
+def test_classification_is_frozen_and_json_serialisable() -> None:
+    result = classify("5号楼2单元402楼道灯坏了好几天了")
+    assert isinstance(result, Classification)
+    data = result.model_dump(mode="json")
+    assert json.loads(json.dumps(data, ensure_ascii=False))["intent"] == "repair"
+    assert set(data) >= {"intent", "confidence", "keywords", "runner_up", "urgent", "negated", "resolved"}
+    assert set(data["keywords"][0]) >= {"word", "start", "end", "intent", "role"}
+    assert data["places"] == {"building": "5号楼", "unit": "2单元", "floor": "4楼", "room": "402"}
+    with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError on frozen models
+        result.intent = Intent.ACK  # type: ignore[misc]
+
+
+def test_ticket_intents() -> None:
+    assert Intent.EMERGENCY in TICKET_INTENTS
+    assert Intent.POLICY_QUERY in TICKET_INTENTS
+    assert not TICKET_INTENTS & {Intent.THANKS, Intent.ACK, Intent.CHITCHAT}
+    assert len(TICKET_INTENTS) == 14
+
+
+def test_safe_from_many_threads() -> None:
+    texts = ["电梯坏了", "收到", "着火了", "哈哈", "楼道里堆满了纸箱"] * 40
+    expected = [classify(t) for t in texts]
+    results: list[list[Classification]] = []
+
+    def work() -> None:
+        results.append([classify(t) for t in texts])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results)
+
+
+# ---------------------------------------------------------------------------------- the fast path
+
+
+def test_no_keyword_hit_never_touches_the_tokenizer(tmp_path: Path) -> None:
+    engine = IntentEngine.load(cache_dir=tmp_path)
+    for text in ("大家早上好", "今天天气真好", "哈哈哈", "", "🌹🌹"):
+        assert not engine.prefilter(text)
+        assert engine.classify(text).intent is Intent.CHITCHAT
+    assert not engine.segmenter.loaded
+    engine.classify("电梯没坏")
+    assert engine.segmenter.loaded
+
+
+def test_trusted_construction_equals_validation() -> None:
+    for text in ("5号楼2单元402楼道灯坏了好几天了", "收到", "大家好", "着火了"):
+        result = classify(text)
+        assert Classification.model_validate(result.model_dump()) == result
+
+
+@pytest.mark.parametrize(
+    "text", ["收到", "收到,谢谢", "好的", "谢谢王师傅👍", "没收到", "嗯嗯好的", "已阅,谢谢"]
+)
+def test_courtesy_fast_path_agrees_with_the_general_path(text: str) -> None:
+    engine = IntentEngine.load()
+    fast = engine.classify(text)
+    general = engine._decide(  # the path every other message takes, forced
+        fast.text, _hits(engine, fast.text), fast.question, fast.places
+    )
+    assert fast == general
+
+
+def _hits(engine: IntentEngine, norm: str) -> list:
+    from intents.engine import _Hit, _placed, _strip_marks
+
+    hits = [_Hit(end + 1 - len(p.word), end + 1, p) for end, p in engine._automaton.iter(norm)]
+    whole = engine._whole.get(_strip_marks(norm))
+    if whole:
+        start = norm.find(whole.word)
+        hits.append(_Hit(start, start + len(whole.word), whole))
+    hits = engine._filter([h for h in hits if not h.pattern.placed or _placed(norm, h, engine.lexicon)])
+    engine._analyse(norm, hits)
+    return hits

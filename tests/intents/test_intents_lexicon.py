@@ -1,0 +1,185 @@
+"""The lexicon loader: community files layered on the shipped lexicon, and errors that name the entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from intents import DEFAULT_LEXICON_PATH, Intent, IntentEngine, LexiconError, load_lexicon
+from intents.lexicon import Role
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_lexicon_loads_and_covers_every_intent() -> None:
+    lexicon = load_lexicon()
+    covered = {rule.intent for rules in lexicon.keywords.values() for rule in rules}
+    covered |= {rule.intent for rule in lexicon.cooccur}
+    assert covered == set(Intent) - {Intent.CHITCHAT}
+    assert {"灯笼", "热水器", "水电费", "电梯广告"} <= lexicon.block
+    assert lexicon.sources == (str(DEFAULT_LEXICON_PATH),)
+
+
+def test_community_file_adds_overrides_and_removes(tmp_path: Path) -> None:
+    community = _write(
+        tmp_path,
+        "community.toml",
+        """
+[settings]
+threshold = 0.55
+
+[block]
+words = ["电梯卡"]
+
+[intents.repair]
+remove = ["停水"]
+
+[[intents.repair.keywords]]
+role = "problem"
+weight = 1.5
+words = ["水表冻了"]
+
+[[intents.sanitation.keywords]]
+role = "problem"
+weight = 2.0
+words = ["噪音"]
+""",
+    )
+    engine = IntentEngine.load([community])
+    assert engine.lexicon.settings.threshold == 0.55
+    assert engine.classify("5号楼水表冻了").intent is Intent.REPAIR
+    assert engine.classify("今天停水").intent is Intent.CHITCHAT
+    assert engine.classify("我的电梯卡找不到了").intent is Intent.CHITCHAT
+    rules = {r.intent: r for r in engine.lexicon.keywords["噪音"]}
+    assert rules[Intent.SANITATION].weight == 2.0 and rules[Intent.NOISE].role is Role.PROBLEM
+
+
+def test_yaml_community_file(tmp_path: Path) -> None:
+    community = _write(
+        tmp_path,
+        "community.yaml",
+        """
+intents:
+  elder_care:
+    keywords:
+      - role: problem
+        weight: 1.5
+        words: [老人摔了一跤]
+""",
+    )
+    assert IntentEngine.load([community]).classify("楼上老人摔了一跤").intent is Intent.ELDER_CARE
+
+
+def test_later_layer_replaces_a_cooccurrence_rule(tmp_path: Path) -> None:
+    community = _write(
+        tmp_path,
+        "c.toml",
+        """
+[[intents.repair.cooccur]]
+name = "elevator"
+objects = ["电梯"]
+signals = ["罢工"]
+weight = 1.4
+""",
+    )
+    engine = IntentEngine.load([community])
+    assert engine.classify("电梯又罢工了").intent is Intent.REPAIR
+    rule = next(r for r in engine.lexicon.cooccur if r.name == "elevator")
+    assert rule.signals == ("罢工",)
+
+
+@pytest.mark.parametrize(
+    ("text", "entry", "line", "message"),
+    [
+        (
+            '[[intents.repair.keywords]]\nrole = "objekt"\nwords = ["电梯"]\n',
+            "intents.repair.keywords[0].role",
+            2,
+            "unknown role",
+        ),
+        ("[intents.repairs]\nthreshold = 0.5\n", "intents.repairs", 1, "unknown intent"),
+        (
+            '[[intents.noise.keywords]]\nrole = "problem"\nweight = 99\nwords = ["吵"]\n',
+            "intents.noise.keywords[0].weight",
+            3,
+            "between",
+        ),
+        (
+            '[[intents.noise.keywords]]\nrole = "problem"\nwords = ["吵", "闹", "吵"]\n',
+            "intents.noise.keywords[0].words[2]",
+            3,
+            "listed twice",
+        ),
+        (
+            '[[intents.noise.keywords]]\nrole = "problem"\nwords = ["吵"]\n\n'
+            '[[intents.noise.keywords]]\nrole = "problem"\nwords = ["", "闹"]\n',
+            "intents.noise.keywords[1].words[0]",
+            7,
+            "empty",
+        ),
+        (
+            '[[intents.noise.keywords]]\nrole = "problem"\nwords = "吵"\n',
+            "intents.noise.keywords[0].words",
+            3,
+            "list",
+        ),
+        ('[[intents.noise.keywords]]\nrole = "problem"\n', "intents.noise.keywords[0]", 1, "missing 'words'"),
+        ("[settings]\nthreshhold = 0.5\n", "settings.threshhold", 2, "unknown key"),
+        ("[settings]\nthreshold = 1.5\n", "settings.threshold", 2, "between"),
+        ("[intents.chitchat]\n", "intents.chitchat", 1, "chitchat has no keywords"),
+        (
+            '[[intents.repair.cooccur]]\nname = "x"\nobjects = ["电梯"]\nweight = 1\n',
+            "intents.repair.cooccur[0]",
+            1,
+            "missing 'signals'",
+        ),
+        ('[generic]\nproblem = ["坏了"]\nurgent = ["坏了"]\n', "generic.urgent[0]", 3, "already listed"),
+        ("[nonsense]\n", "nonsense", 1, "unknown key"),
+    ],
+)
+def test_bad_lexicon_names_the_entry(tmp_path: Path, text: str, entry: str, line: int, message: str) -> None:
+    path = _write(tmp_path, "bad.toml", text)
+    with pytest.raises(LexiconError) as caught:
+        load_lexicon([path])
+    error = caught.value
+    assert error.file == str(path)
+    assert error.entry == entry
+    assert error.line == line
+    assert message in str(error)
+    assert str(path) in str(error) and entry in str(error)
+
+
+def test_invalid_toml_gives_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "broken.toml", '[settings]\nthreshold = 0.5\nwords = ["a",\n[x]\n')
+    with pytest.raises(LexiconError, match="invalid TOML") as caught:
+        load_lexicon([path])
+    assert caught.value.line is not None
+
+
+def test_invalid_yaml_gives_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "broken.yaml", "intents:\n  repair:\n    keywords: [\n")
+    with pytest.raises(LexiconError, match="invalid YAML") as caught:
+        load_lexicon([path])
+    assert caught.value.line is not None
+
+
+def test_yaml_error_names_the_entry(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "bad.yaml", "intents:\n  repair:\n    keywords:\n      - role: fixer\n        words: [a]\n"
+    )
+    with pytest.raises(LexiconError) as caught:
+        load_lexicon([path])
+    assert caught.value.entry == "intents.repair.keywords[0].role"
+    assert caught.value.line == 4
+
+
+def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
+    with pytest.raises(LexiconError, match="cannot read"):
+        load_lexicon([tmp_path / "nope.toml"])
+    with pytest.raises(LexiconError, match=r"\.toml, \.yaml"):
+        load_lexicon([_write(tmp_path, "words.txt", "电梯")])

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from intents import Places, classify, extract_places, normalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("@张阿姨\u2005电梯坏了[捂脸]", "电梯坏了"),
+        ("５号楼２单元　ＯＫ！", "5号楼2单元 ok!"),
+        ("[CQ:at,qq=123456] 收到", "收到"),
+        ("链接https://t.cn/abc?x=1看看", "链接 看看"),
+        ("谢谢@王师傅", "谢谢"),
+        ("@王师傅电梯坏了", "王师傅电梯坏了"),
+        ("a\x00b\u200bc\td", "a bc d"),
+        ("电话13812345678", "电话13812345678"),
+    ],
+)
+def test_normalize(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+    assert normalize(normalize(raw)) == normalize(raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5号楼2单元402楼道灯坏了", Places(building="5号楼", unit="2单元", floor="4楼", room="402")),
+        ("7栋3单元12楼", Places(building="7号楼", unit="3单元", floor="12楼")),
+        ("7幢12层", Places(building="7号楼", floor="12楼")),
+        ("七号楼十二楼", Places(building="7号楼", floor="12楼")),
+        ("5-2-1202", Places(building="5号楼", unit="2单元", floor="12楼", room="1202")),
+        ("5#楼", Places(building="5号楼")),
+        ("负一楼车库", Places(floor="-1楼")),
+        ("快打120", Places()),
+        ("联系我13912345678", Places()),
+        ("花了300块", Places()),
+        ("2024年8:30", Places()),
+        ("今天天气真好", Places()),
+    ],
+)
+def test_places(text: str, expected: Places) -> None:
+    assert extract_places(text) == expected
+
+
+def test_places_from_full_width_input() -> None:
+    assert classify("５号楼３单元电梯坏了").places == Places(building="5号楼", unit="3单元")

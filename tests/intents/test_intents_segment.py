@@ -1,0 +1,50 @@
+"""The segmenter follows jieba's maximum-probability path exactly, and its cache round-trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from intents.segment import Segmenter
+
+SENTENCES = [
+    "楼道灯坏了好几天了晚上黑乎乎的一直没人修",
+    "停电动车的地方在哪",
+    "电梯没有坏是有人按住了门",
+    "是不是燃气泄漏了大家别开火",
+    "楼上半夜还在剁肉吵得睡不着",
+    "我家热水器坏了谁有靠谱师傅的电话",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jieba-cache")
+
+
+def test_same_path_as_jieba(cache: Path) -> None:
+    segmenter = Segmenter(["飞线充电", "楼道灯"], cache_dir=cache)
+    tokenizer = segmenter.tokenizer()
+    for sentence in SENTENCES:
+        assert segmenter.cut(sentence) == tokenizer.lcut(sentence, HMM=False)
+    assert "飞线充电" in segmenter.cut("有人飞线充电")
+
+
+def test_cache_round_trip(cache: Path) -> None:
+    first = Segmenter(["飞线充电", "楼道灯"], cache_dir=cache)
+    first.load()
+    second = Segmenter(["楼道灯", "飞线充电"], cache_dir=cache)
+    assert not second.loaded
+    second.load()
+    assert second.loaded_from_cache is True
+    for sentence in SENTENCES:
+        assert second.cut(sentence) == first.cut(sentence)
+
+
+def test_offsets_are_absolute(cache: Path) -> None:
+    segmenter = Segmenter([], cache_dir=cache)
+    text = "哈哈,电梯坏了"
+    spans = segmenter.tokens(text, 3, len(text))
+    assert spans[0][0] == 3 and spans[-1][1] == len(text)
+    assert "".join(text[s:e] for s, e in spans) == "电梯坏了"
