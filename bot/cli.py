@@ -177,7 +177,7 @@ async def replay(settings: Settings, script: TextIO, out: TextIO, *, import_dire
             errors.append(error)
             print(f"replay: {error}; skipped", file=sys.stderr)
 
-        await adapter.play(lines, advance=advance, settle=runtime.outbox.flush, on_error=report)
+        await adapter.play(lines, advance=advance, settle=runtime.settle, on_error=report)
     finally:
         await runtime.close()
     return 1 if errors else 0

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     bot_name: str = "楼栋助手"
     log_level: str = "INFO"
     log_json: bool = True
+    # Beijing times (HH:MM) of the daily digest to grid and micro-grid leaders and of patrol reminders.
+    digest_time: str = "18:00"
+    patrol_reminder_time: str = "08:00"
 
     # OneBot v11 (QQ and WeChat bridges); used by bot/adapters/onebot.py.
     onebot_enabled: bool = False
@@ -63,6 +66,14 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return value
+
+    @field_validator("digest_time", "patrol_reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hour, sep, minute = value.strip().partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+            raise ValueError("must be a time of day like 18:00")
+        return f"{int(hour):02d}:{int(minute):02d}"
 
     @field_validator("onebot_ws_path", "onebot_http_path", "wecom_callback_path")
     @classmethod

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import Outbox
 from handlers.clock import Clock
 from handlers.context import Context
 from handlers.contract import Action, Message
-from handlers.router import Handler, Registry
+from handlers.router import Command, Handler, Registry
 from storage import repos
 from storage.models import Group, Person
 from storage.roles import UnitKind
@@ -27,6 +29,74 @@ from storage.roles import UnitKind
 log = logging.getLogger("loudong.dispatch")
 
 Classifier = Callable[[str], Any]  # intents.classify: text -> Classification
+
+# Directory entries (groups with their unit chain, persons with accounts and unit chain) are cached
+# between messages: looking them up is most of a message's database work. This process drops the cache
+# whenever it imports a directory; an import run by another process (`python -m bot directory import`
+# while the bot runs) is seen when entries expire, after this many seconds.
+DIRECTORY_CACHE_TTL = 60.0
+DIRECTORY_CACHE_SIZE = 100_000  # persons kept at most (least recently used go first)
+
+_Entry = TypeVar("_Entry", Group, Person)
+
+
+class _Lru(Generic[_Entry]):
+    """(platform, external id) -> a detached, committed ORM object (or None: known not to exist)."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._entries: OrderedDict[tuple[str, str], tuple[float, _Entry | None]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> tuple[bool, _Entry | None]:
+        """(found, entry); an expired entry is not found."""
+        item = self._entries.get(key)
+        if item is None:
+            return False, None
+        stored_at, entry = item
+        if time.monotonic() - stored_at > self._ttl:
+            del self._entries[key]
+            return False, None
+        self._entries.move_to_end(key)
+        return True, entry
+
+    def put(self, key: tuple[str, str], entry: _Entry | None) -> None:
+        self._entries[key] = (time.monotonic(), entry)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class DirectoryCache:
+    """The groups and persons messages came from, as loaded and committed by earlier messages.
+
+    A message's session gets copies (`Session.merge(load=False)`: no SQL, and each session has objects
+    of its own, so what a handler does to them never leaks into the cache). Entries are stored only
+    after the transaction that loaded them committed, and only if the cache was not cleared meanwhile
+    (an import while the message was handled), so the cache never holds what the database does not."""
+
+    def __init__(self, *, size: int = DIRECTORY_CACHE_SIZE, ttl: float = DIRECTORY_CACHE_TTL) -> None:
+        self.groups: _Lru[Group] = _Lru(size, ttl)
+        self.persons: _Lru[Person] = _Lru(size, ttl)
+        self.generation = 0
+
+    def clear(self) -> None:
+        self.groups.clear()
+        self.persons.clear()
+        self.generation += 1
+
+
+@dataclass
+class _Lookups:
+    """What one message took from the cache and what it loaded for it, until its transaction ends."""
+
+    generation: int
+    used_cache: bool = False
+    groups: dict[tuple[str, str], Group | None] = field(default_factory=dict)
+    persons: dict[tuple[str, str], Person] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,9 +117,11 @@ def _handler_name(handler: Handler) -> str:
     return f"{module}.{getattr(handler, '__name__', '?')}"
 
 
-def _refusal_for_role(ctx: Context, command_name: str) -> Action:
+def _refusal_for_role(ctx: Context, command: Command) -> Action:
+    if command.refusal:
+        return ctx.reply(command.refusal)
     return ctx.reply(
-        f"\u201c{command_name}\u201d需要相应的工作人员来操作,您可以发\u201c帮助\u201d看看能用哪些功能。"
+        f"\u201c{command.name}\u201d需要相应的工作人员来操作,您可以发\u201c帮助\u201d看看能用哪些功能。"
     )
 
 
@@ -67,15 +139,28 @@ class Dispatcher:
         self._outbox = outbox
         self._clock = clock
         self._classify = classify
+        self.directory_cache = DirectoryCache()
+
+    def forget_directory(self) -> None:
+        """The directory changed (an import): look groups and persons up afresh."""
+        self.directory_cache.clear()
 
     async def dispatch(self, message: Message) -> Outcome | None:
         """Handle one message. Never raises: a failing message is logged, rolled back and skipped."""
         started = time.perf_counter()
         try:
-            async with self._sessions() as session, session.begin():
-                outcome = await self._handle(session, message)
-                if outcome.actions:
-                    await self._outbox.enqueue(session, outcome.actions, self._clock.now())
+            lookups = _Lookups(self.directory_cache.generation)
+            try:
+                outcome = await self._handle_in_transaction(message, lookups)
+            except IntegrityError:
+                if not lookups.used_cache:
+                    raise
+                # A cached person or group may have been deleted by an import in another process
+                # (the cache learns of those only on expiry): try once more with fresh lookups.
+                log.warning("message failed on cached directory entries; retrying without the cache")
+                self.forget_directory()
+                fresh = _Lookups(self.directory_cache.generation)
+                outcome = await self._handle_in_transaction(message, fresh)
         except Exception:
             log.exception(
                 "message failed; rolled back",
@@ -91,15 +176,34 @@ class Dispatcher:
         self._log(message, outcome, started)
         return outcome
 
-    async def _handle(self, session: AsyncSession, message: Message) -> Outcome:
+    async def _handle_in_transaction(self, message: Message, lookups: _Lookups) -> Outcome:
+        """One transaction: the dedupe mark, the handler's work and its actions commit together."""
+        async with self._sessions() as session, session.begin():
+            outcome = await self._handle(session, message, lookups)
+            if outcome.actions:
+                await self._outbox.enqueue(session, outcome.actions, self._clock.now())
+        self._remember(lookups)
+        return outcome
+
+    def _remember(self, lookups: _Lookups) -> None:
+        # Committed, and no import cleared the cache meanwhile: what was loaded is what the database holds.
+        cache = self.directory_cache
+        if lookups.generation != cache.generation:
+            return
+        for key, group in lookups.groups.items():
+            cache.groups.put(key, group)
+        for key, person in lookups.persons.items():
+            cache.persons.put(key, person)
+
+    async def _handle(self, session: AsyncSession, message: Message, lookups: _Lookups) -> Outcome:
         if not await repos.mark_processed(session, message.platform, message.message_id, self._clock.now()):
             return Outcome(route="duplicate")
         group: Group | None = None
         if message.group_id is not None:
-            group = await repos.find_group(session, message.platform, message.group_id)
+            group = await self._find_group(session, message.platform, message.group_id, lookups)
             if group is None:
                 return Outcome(route="unknown-group")
-        sender = await self._resolve_sender(session, message, group)
+        sender = await self._resolve_sender(session, message, group, lookups)
         ctx = Context(
             message=message,
             sender=sender,
@@ -113,18 +217,38 @@ class Dispatcher:
         outcome.building = ctx.building.name if ctx.building else None
         return outcome
 
-    async def _resolve_sender(self, session: AsyncSession, message: Message, group: Group | None) -> Person:
+    async def _find_group(
+        self, session: AsyncSession, platform: str, external_id: str, lookups: _Lookups
+    ) -> Group | None:
+        key = (platform, external_id)
+        found, cached = self.directory_cache.groups.get(key)
+        if found:
+            lookups.used_cache = True
+            return None if cached is None else await session.merge(cached, load=False)
+        group = await repos.find_group(session, platform, external_id)
+        lookups.groups[key] = group
+        return group
+
+    async def _resolve_sender(
+        self, session: AsyncSession, message: Message, group: Group | None, lookups: _Lookups
+    ) -> Person:
+        key = (message.platform, message.sender_id)
+        found, cached = self.directory_cache.persons.get(key)
+        if found and cached is not None:
+            lookups.used_cache = True
+            return await session.merge(cached, load=False)
         person = await repos.find_person_by_account(session, message.platform, message.sender_id)
-        if person is not None:
-            return person
-        home = group.unit if group is not None and group.unit.kind == UnitKind.BUILDING else None
-        return await repos.register_chat_person(
-            session,
-            platform=message.platform,
-            external_id=message.sender_id,
-            name=message.sender_name or message.sender_id,
-            unit=home,
-        )
+        if person is None:
+            home = group.unit if group is not None and group.unit.kind == UnitKind.BUILDING else None
+            person = await repos.register_chat_person(
+                session,
+                platform=message.platform,
+                external_id=message.sender_id,
+                name=message.sender_name or message.sender_id,
+                unit=home,
+            )
+        lookups.persons[key] = person
+        return person
 
     async def _route(self, ctx: Context) -> Outcome:
         if ctx.message.reply_to is not None:
@@ -137,7 +261,7 @@ class Dispatcher:
             route = f"command:{match.command.name}"
             if not match.command.allows(ctx.role):
                 return Outcome(
-                    route=route, handler="refused", actions=[_refusal_for_role(ctx, match.command.name)]
+                    route=route, handler="refused", actions=[_refusal_for_role(ctx, match.command)]
                 )
             return await self._run(ctx, match.command.handler, route)
         return await self._route_intent(ctx)

@@ -76,6 +76,7 @@ class Outbox:
         self, session: AsyncSession, actions: Iterable[SendToGroup | SendToUser], now: datetime
     ) -> None:
         """Store actions in the caller's transaction; they are sent once it commits."""
+        stored = False
         for action in actions:
             is_group = isinstance(action, SendToGroup)
             await repos.enqueue_outbox(
@@ -88,7 +89,11 @@ class Outbox:
                 reply_to=action.reply_to if is_group else None,
                 origin=action.origin,
                 now=now,
+                flush=False,  # one flush (one round trip) for all of them, below
             )
+            stored = True
+        if stored:
+            await session.flush()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -162,12 +167,13 @@ class Outbox:
 
     async def _record(self, results: list[_Result]) -> None:
         now = self._clock.now()
+        sent = [repos.Sent(r.entry_id, r.sent_message_id) for r in results if r.error is None]
         async with self._sessions() as session, session.begin():
+            # One statement for the whole batch: this transaction holds SQLite's write lock, which
+            # the dispatcher is waiting for.
+            await repos.mark_outbox_sent_many(session, sent, now=now)
             for result in results:
                 if result.error is None:
-                    await repos.mark_outbox_sent(
-                        session, result.entry_id, sent_message_id=result.sent_message_id, now=now
-                    )
                     continue
                 retry_at = self._retry_at(now, result.previous_attempts + 1, result.permanent)
                 await repos.mark_outbox_failed(

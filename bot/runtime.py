@@ -17,9 +17,11 @@ from bot.adapters.base import Adapter, WebMounted
 from bot.config import Settings
 from bot.dispatcher import Classifier, Dispatcher
 from bot.outbox import Outbox
+from bot.scheduler import Scheduler, standing_jobs
 from handlers import default_routers
 from handlers.clock import Clock, SystemClock
 from handlers.context import TickContext
+from handlers.request_policy import validate_policy
 from handlers.router import PeriodicJob, Registry
 from storage import db, repos
 from storage.directory import import_directory, load_directory
@@ -68,11 +70,25 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.sessions, self.registry, self.outbox, self.clock, self._classify or default_classifier()
         )
+        self.scheduler = Scheduler(
+            self.settings.resolved_database_url,
+            self.sessions,
+            self.registry,
+            self.clock,
+            self.outbox,
+            connected_platforms=self._connected_platforms,
+        )
+        await self.scheduler.open(standing_jobs(self.settings))
+
+    def _connected_platforms(self) -> frozenset[str] | None:
+        return frozenset(adapter.platform for adapter in self.adapters) or None
 
     async def import_directory(self, path: str) -> str:
-        directory = load_directory(path)
+        directory = load_directory(path, policy_check=validate_policy)
         async with self.sessions() as session, session.begin():
             report = await import_directory(session, directory)
+        # Committed: the dispatcher's cached groups and persons may be out of date now.
+        self.dispatcher.forget_directory()
         return report.summary()
 
     async def directory_is_empty(self) -> bool:
@@ -90,14 +106,23 @@ class Runtime:
             if now - last >= job.interval:
                 self._last_runs[job.name] = now
                 await self._run_job(job)
+        await self.scheduler.run_due()
         for hook in self._time_hooks:
             await hook()
         await self.outbox.flush()
 
+    async def settle(self) -> None:
+        """After a message: run scheduled jobs it made due (a notice sent at once), then send."""
+        await self.scheduler.run_due()
+        await self.outbox.flush()
+
     def next_due(self) -> datetime | None:
-        """When the next periodic job falls due (for a simulated clock to step through)."""
+        """When the next periodic or scheduled job falls due (for a simulated clock to step through)."""
         now = self.clock.now()
         dues = [self._last_runs.get(job.name, now) + job.interval for job in self.registry.periodic_jobs]
+        scheduled = self.scheduler.next_due()
+        if scheduled is not None:
+            dues.append(scheduled)
         return min(dues, default=None)
 
     async def _run_job(self, job: PeriodicJob) -> None:
@@ -139,6 +164,8 @@ class Runtime:
             await self._start_web(self.adapters)
         # Actions left unsent by a crash or stop go out now.
         await self.outbox.start()
+        if isinstance(self.clock, SystemClock):
+            self.scheduler.go_live()
         if tick:
             self._ticker = asyncio.create_task(self._tick_forever(), name="ticker")
 
@@ -160,6 +187,8 @@ class Runtime:
             self._ticker = None
         if self._sessions is not None:
             await self.outbox.stop()
+            if getattr(self, "scheduler", None) is not None:
+                await self.scheduler.close()
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()

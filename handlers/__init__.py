@@ -7,6 +7,7 @@ from handlers.router import Router
 
 
 def default_routers() -> list[Router]:
-    from handlers import help
+    from handlers import help, notices, patrols, requests
 
-    return [help.router]
+    # Notices before requests: a "收到" after a notice is an acknowledgment, not a reply to a 回访.
+    return [help.router, notices.router, patrols.router, requests.router]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.clock import Clock
 from handlers.contract import Mention, Message, SendToGroup, SendToUser
 from handlers.privacy import mask_pii
+from handlers.schedule import Schedule
 from storage.models import Group, Person, Unit
 from storage.roles import Role, UnitKind
 
@@ -33,6 +35,11 @@ class Context:
     @property
     def role(self) -> Role:
         return Role(self.sender.role)
+
+    @property
+    def schedule(self) -> Schedule:
+        """Jobs to add or cancel once this message's transaction commits."""
+        return Schedule(self.registry, self.session)
 
     @property
     def unit(self) -> Unit | None:
@@ -95,3 +102,9 @@ class TickContext:
     session: AsyncSession
     clock: Clock
     registry: Registry
+    # For a scheduled job: the time it was due (it runs late when the bot was down then).
+    scheduled_for: datetime | None = None
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.registry, self.session)

@@ -30,6 +30,8 @@ class Command:
     usage: str
     roles: frozenset[Role] | None  # None: anyone may use it
     private_ok: bool = True  # may also be sent in a private chat with the bot
+    # What to tell someone whose role may not use it; the dispatcher has a general wording.
+    refusal: str | None = None
 
     @property
     def name(self) -> str:
@@ -76,6 +78,7 @@ class Router:
         usage: str = "",
         roles: Iterable[Role] | None = None,
         private_ok: bool = True,
+        refusal: str | None = None,
     ) -> Callable[[Handler], Handler]:
         if not words:
             raise ValueError("a command needs at least one word")
@@ -89,6 +92,7 @@ class Router:
                     usage=usage or words[0],
                     roles=frozenset(roles) if roles is not None else None,
                     private_ok=private_ok,
+                    refusal=refusal,
                 )
             )
             return handler

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -159,6 +159,10 @@ class _UnitSpec(_Spec):
     name: Name
     groups: list[GroupSpec] = []
 
+    def details(self) -> dict[str, Any]:
+        """What goes into Unit.details."""
+        return {}
+
 
 class BuildingSpec(_UnitSpec):
     households: int | None = Field(default=None, ge=0, le=100_000)
@@ -199,12 +203,33 @@ class MicroGridSpec(_UnitSpec):
     buildings: list[BuildingSpec] = []
 
 
+class PatrolSpec(_Spec):
+    """A patrol rota of the grid (the patrols feature reads it from the grid's details): who patrols
+    which of the grid's buildings on which weekdays, and whether it is a daily or a special patrol."""
+
+    person: PersonKey
+    buildings: list[Name] = Field(min_length=1)
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    time: Literal["上午", "下午", "全天"] = "上午"
+    kind: Literal["daily", "safety", "fire", "food"] = "daily"
+
+
 class GridSpec(_UnitSpec):
     micro_grids: list[MicroGridSpec] = []
+    patrols: list[PatrolSpec] = []
+
+    def details(self) -> dict[str, Any]:
+        return {"patrols": [patrol.model_dump() for patrol in self.patrols]} if self.patrols else {}
 
 
 class CommunitySpec(_UnitSpec):
     grids: list[GridSpec] = []
+    # The community's own rules for requests (routing, time limits); the handlers own its schema and
+    # the loader's caller checks it (see `PolicyCheck`), since storage knows nothing of handlers.
+    policy: dict[str, Any] | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {"policy": self.policy} if self.policy is not None else {}
 
 
 class StreetSpec(_UnitSpec):
@@ -280,7 +305,11 @@ def _walk_units(kind: UnitKind, spec: _UnitSpec, parent: tuple[str, ...], loc: L
 # Loading and validation
 
 
-def load_directory(path: str | Path) -> DirectoryFile:
+# Checks a community's `policy:` block; raises ValueError saying what is wrong.
+PolicyCheck = Callable[[dict[str, Any]], None]
+
+
+def load_directory(path: str | Path, policy_check: PolicyCheck | None = None) -> DirectoryFile:
     """Read and validate a directory file; DirectoryError lists every problem found."""
     path = Path(path)
     source = str(path)
@@ -288,10 +317,12 @@ def load_directory(path: str | Path) -> DirectoryFile:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise DirectoryError(source, [Problem("", f"cannot read the file: {error}")]) from None
-    return parse_directory(text, source)
+    return parse_directory(text, source, policy_check)
 
 
-def parse_directory(text: str, source: str = "<directory>") -> DirectoryFile:
+def parse_directory(
+    text: str, source: str = "<directory>", policy_check: PolicyCheck | None = None
+) -> DirectoryFile:
     """Validate directory YAML given as text; `source` names it in error messages."""
     node, data = _parse_yaml(text, source)
     lines, problems = _line_map(node)
@@ -303,9 +334,21 @@ def parse_directory(text: str, source: str = "<directory>") -> DirectoryFile:
         problems += [_pydantic_problem(item) for item in error.errors()]
         raise DirectoryError(source, _with_lines(problems, lines)) from None
     problems += check_directory(directory)
+    if policy_check is not None:
+        problems += _check_policies(directory, policy_check)
     if problems:
         raise DirectoryError(source, _with_lines(problems, lines))
     return directory
+
+
+def _check_policies(directory: DirectoryFile, policy_check: PolicyCheck) -> Iterator[Problem]:
+    for index, community in enumerate(directory.street.communities):
+        if community.policy is None:
+            continue
+        try:
+            policy_check(community.policy)
+        except ValueError as error:
+            yield Problem(render_loc(("street", "communities", index, "policy")), str(error))
 
 
 def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
@@ -453,7 +496,30 @@ def check_directory(directory: DirectoryFile) -> list[Problem]:
         *_check_unit_names(directory),
         *_check_groups(directory),
         *_check_persons(directory),
+        *_check_patrols(directory),
     ]
+
+
+def _check_patrols(directory: DirectoryFile) -> Iterator[Problem]:
+    """A patrol names a directory person and buildings of its own grid."""
+    keys = {person.id for person in directory.persons}
+    entries = list(directory.units())
+    for grid in (entry for entry in entries if entry.kind == UnitKind.GRID):
+        assert isinstance(grid.spec, GridSpec)
+        buildings = {
+            entry.name
+            for entry in entries
+            if entry.kind == UnitKind.BUILDING and entry.path[: len(grid.path)] == grid.path
+        }
+        for index, patrol in enumerate(grid.spec.patrols):
+            loc = (*grid.loc, "patrols", index)
+            if patrol.person not in keys:
+                yield Problem(render_loc((*loc, "person")), f"no person with id {patrol.person!r}")
+            for number, name in enumerate(patrol.buildings):
+                if name not in buildings:
+                    yield Problem(
+                        render_loc((*loc, "buildings", number)), f"{name!r} is not a building of {grid.name}"
+                    )
 
 
 def _check_unit_names(directory: DirectoryFile) -> Iterator[Problem]:
@@ -662,7 +728,7 @@ class _Importer:
         kept: set[int] = set()
         for entry in self.directory.units():
             parent = self.units_by_path.get(entry.path[:-1])
-            details = entry.spec.details() if isinstance(entry.spec, BuildingSpec) else {}
+            details = entry.spec.details()
             # A new parent has no id yet and so no existing children: its whole subtree is new.
             unit = None
             if parent is None or parent.id is not None:

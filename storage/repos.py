@@ -4,11 +4,13 @@ because a lazy load under asyncio raises instead of doing IO."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -202,16 +204,9 @@ async def mark_processed(session: AsyncSession, platform: str, message_id: str, 
     """Remember an inbound message id. True the first time, False for a redelivery. A duplicate is
     absorbed by the database (ON CONFLICT DO NOTHING), so the transaction stays usable."""
     values = {"platform": platform, "message_id": message_id, "received_at": now}
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        statement = (
-            insert(ProcessedMessage)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["platform", "message_id"])
-            .returning(ProcessedMessage.message_id)
-        )
-        return (await session.execute(statement)).first() is not None
+    statement = _mark_processed_statement(session.get_bind().dialect.name)
+    if statement is not None:
+        return (await session.execute(statement, values)).first() is not None
     # Other backends: a SAVEPOINT keeps the duplicate's error from poisoning the transaction.
     try:
         async with session.begin_nested():
@@ -219,6 +214,20 @@ async def mark_processed(session: AsyncSession, platform: str, message_id: str, 
     except IntegrityError:
         return False
     return True
+
+
+@functools.cache
+def _mark_processed_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once: it runs for every message, and building
+    the statement cost more than running it. None for dialects without ON CONFLICT."""
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    return (
+        insert(ProcessedMessage)
+        .on_conflict_do_nothing(index_elements=["platform", "message_id"])
+        .returning(ProcessedMessage.message_id)
+    )
 
 
 async def prune_processed(session: AsyncSession, before: datetime) -> int:
@@ -241,8 +250,10 @@ async def enqueue_outbox(
     reply_to: str | None,
     origin: str | None,
     now: datetime,
+    flush: bool = True,
 ) -> OutboxEntry:
-    """Store an action to send; it is due at once. Flushed, so the entry has its id."""
+    """Store an action to send; it is due at once. Flushed, so the entry has its id (unless `flush` is
+    False: a caller storing several flushes once after the last)."""
     entry = OutboxEntry(
         platform=platform,
         target_kind=target_kind,
@@ -257,7 +268,8 @@ async def enqueue_outbox(
         next_attempt_at=now,
     )
     session.add(entry)
-    await session.flush()
+    if flush:
+        await session.flush()
     return entry
 
 
@@ -304,6 +316,34 @@ async def mark_outbox_sent(
     entry.sent_at = now
     entry.sent_message_id = sent_message_id
     await session.flush()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One outbox entry the platform took, for `mark_outbox_sent_many`."""
+
+    entry_id: int
+    sent_message_id: str | None
+
+
+async def mark_outbox_sent_many(session: AsyncSession, sent: Sequence[Sent], *, now: datetime) -> None:
+    """`mark_outbox_sent` for many entries in one executemany, for the outbox worker's batches; ids
+    that do not exist are ignored."""
+    if not sent:
+        return
+    table = OutboxEntry.__table__
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("entry_id"))
+        .values(
+            status="sent",
+            attempts=table.c.attempts + 1,
+            sent_at=bindparam("sent_at", type_=table.c.sent_at.type),
+            sent_message_id=bindparam("message_id"),
+        )
+    )
+    rows = [{"entry_id": s.entry_id, "sent_at": now, "message_id": s.sent_message_id} for s in sent]
+    await session.execute(statement, rows)
 
 
 async def mark_outbox_failed(

@@ -2,18 +2,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from bot.config import DEMO_DIRECTORY
 from bot.runtime import Runtime
 from handlers.clock import ManualClock
 from handlers.context import Context
 from handlers.contract import Message
 from handlers.router import Router
 from storage import repos
-from storage.models import OutboxEntry, Person, ProcessedMessage
+from storage.models import Account, OutboxEntry, Person, ProcessedMessage
 from storage.roles import Role
 
 if TYPE_CHECKING:
@@ -149,17 +151,19 @@ async def test_free_text_goes_to_the_handlers_of_its_intent(
     router = Router("test")
     seen: list[str] = []
 
-    @router.intent("repair")
-    async def repair(ctx: Context):
+    # policy_query has no capability yet, so the test's handler is the only one for it.
+    @router.intent("policy_query")
+    async def answer(ctx: Context):
         seen.append(str(ctx.classification.intent))
-        return [ctx.reply("收到报修")]
+        return [ctx.reply("可以在网上办理")]
 
     runtime.registry.include(router)
-    outcome = await runtime.dispatcher.dispatch(message(clock, "2单元楼道灯坏了好几天了,晚上黑乎乎的"))
+    outcome = await runtime.dispatcher.dispatch(message(clock, "退休认证在哪儿办啊?手机上能弄不能"))
     chatter = await runtime.dispatcher.dispatch(message(clock, "今天天气真好,出去晒晒太阳"))
-    assert outcome is not None and outcome.intent == "repair" and outcome.route == "intent:repair"
+    assert outcome is not None and outcome.intent == "policy_query"
+    assert outcome.route == "intent:policy_query"
     assert chatter is not None and chatter.route == "silent" and chatter.actions == []
-    assert seen == ["repair"]
+    assert seen == ["policy_query"]
 
 
 async def test_a_failing_handler_is_rolled_back_and_logged(
@@ -196,3 +200,80 @@ async def test_one_structured_log_line_per_message_without_phone_numbers(
     assert record.handler == "help.show_help"
     assert isinstance(record.ms, float)
     assert "13812345678" not in caplog.text
+
+
+async def test_a_command_may_word_its_own_refusal(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    outcome = await runtime.dispatcher.dispatch(message(clock, "办结 #1031", user="guest-li", name="李叔"))
+    await runtime.outbox.flush()
+    assert outcome is not None and outcome.handler == "refused"
+    [refusal] = platform.sent
+    assert refusal.text.startswith("@李叔 只有负责处理的同志可以办结诉求")
+
+
+# The directory cache ------------------------------------------------------------------------------
+
+
+def _statements_on(runtime: Runtime, table: str) -> list[str]:
+    """SQL statements reading `table` from now on (a listener on the runtime's engine)."""
+    assert runtime.engine is not None
+    seen: list[str] = []
+
+    @event.listens_for(runtime.engine.sync_engine, "before_cursor_execute")
+    def record(conn, cursor, statement: str, parameters, context, executemany) -> None:
+        if statement.startswith("SELECT") and f"FROM {table}" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+async def test_groups_and_senders_are_looked_up_once_then_cached(
+    runtime: Runtime, clock: ManualClock
+) -> None:
+    await runtime.dispatcher.dispatch(message(clock, "大家好", user="zhang-ayi", message_id="c1"))
+    persons, groups = _statements_on(runtime, "persons"), _statements_on(runtime, "groups")
+    outcome = await runtime.dispatcher.dispatch(message(clock, "谢谢", user="zhang-ayi", message_id="c2"))
+    assert outcome is not None and outcome.role == "resident" and outcome.building == "5号楼"
+    assert (persons, groups) == ([], [])
+
+
+async def test_a_directory_import_reaches_the_next_message(
+    runtime: Runtime, clock: ManualClock, tmp_path: Path
+) -> None:
+    first = await runtime.dispatcher.dispatch(message(clock, "大家好", user="zhang-ayi", message_id="i1"))
+    assert first is not None and first.role == "resident"
+    edited = DEMO_DIRECTORY.read_text(encoding="utf-8").replace(
+        "{id: zhang-ayi, name: 张阿姨, role: resident", "{id: zhang-ayi, name: 张阿姨, role: volunteer"
+    )
+    assert edited != DEMO_DIRECTORY.read_text(encoding="utf-8")
+    (tmp_path / "community.yaml").write_text(edited, encoding="utf-8")
+    await runtime.import_directory(str(tmp_path / "community.yaml"))
+    second = await runtime.dispatcher.dispatch(message(clock, "大家好", user="zhang-ayi", message_id="i2"))
+    assert second is not None and second.role == "volunteer"
+
+
+async def test_a_cached_sender_deleted_by_another_process_is_looked_up_again(
+    runtime: Runtime, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = Router("test")
+
+    @router.command("登记", summary="x")
+    async def note_account(ctx: Context):
+        # Writes a row that refers to the sender, so a stale cached sender breaks the transaction.
+        ctx.session.add(Account(person_id=ctx.sender.id, platform="test", external_id=ctx.message.message_id))
+        await ctx.session.flush()
+        return []
+
+    runtime.registry.include(router)
+    await runtime.dispatcher.dispatch(message(clock, "大家好", user="guest-gone", message_id="g1"))
+    async with runtime.sessions() as session, session.begin():  # e.g. `python -m bot directory import`
+        gone = await repos.find_person_by_account(session, "webchat", "guest-gone")
+        assert gone is not None
+        await session.delete(gone)
+    outcome = await runtime.dispatcher.dispatch(message(clock, "登记", user="guest-gone", message_id="g2"))
+    assert outcome is not None and outcome.route == "command:登记"
+    async with runtime.sessions() as session:
+        again = await repos.find_person_by_account(session, "webchat", "guest-gone")
+    assert again is not None and again.source == "chat"  # registered anew (SQLite may reuse the id)
+    assert any("retrying without the cache" in record.getMessage() for record in caplog.records)

@@ -75,3 +75,45 @@ async def test_the_page_lists_every_building_group_and_directory_person(
     buildings = [g for g in directory["groups"] if g["kind"] == "building"]
     assert len(buildings) == 20
     assert {p["role"] for p in directory["people"]} >= {Role.MICRO_GRID_LEADER, Role.STAFF, Role.PROPERTY}
+
+
+def _with_policy(policy_yaml: str) -> str:
+    from bot.config import DEMO_DIRECTORY
+
+    text = DEMO_DIRECTORY.read_text(encoding="utf-8")
+    community_line = next(
+        line for line in text.splitlines() if line.strip().startswith("- name:") and "社区" in line
+    )
+    indent = " " * (len(community_line) - len(community_line.lstrip()) + 2)
+    block = "\n".join(indent + line for line in policy_yaml.strip().splitlines())
+    return text.replace(community_line, f"{community_line}\n{block}", 1)
+
+
+async def test_a_community_policy_is_stored_and_kept_across_reimport(runtime: Runtime, tmp_path) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Unit
+    from storage.roles import UnitKind
+
+    path = tmp_path / "community.yaml"
+    path.write_text(
+        _with_policy("policy:\n  followup_days: 5\n  intents:\n    noise: {resolve: 1d}"), "utf-8"
+    )
+    await runtime.import_directory(str(path))
+    assert "no changes" in (await runtime.import_directory(str(path))).lower()
+    async with runtime.sessions() as session:
+        community = (await session.execute(select(Unit).where(Unit.kind == UnitKind.COMMUNITY))).scalar_one()
+    assert community.details["policy"]["followup_days"] == 5
+
+
+async def test_a_bad_community_policy_is_refused_with_key_and_line(runtime: Runtime, tmp_path) -> None:
+    from storage.directory import DirectoryError
+
+    path = tmp_path / "community.yaml"
+    path.write_text(_with_policy("policy:\n  followup_days: many"), "utf-8")
+    with pytest.raises(DirectoryError) as error:
+        await runtime.import_directory(str(path))
+    message = str(error.value)
+    assert "street.communities[0].policy" in message
+    assert "followup_days" in message
+    assert "line" in message

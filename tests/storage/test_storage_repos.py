@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repos
-from storage.models import Person, ProcessedMessage
+from storage.models import OutboxEntry, Person, ProcessedMessage
 from storage.roles import Role, UnitKind
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -279,6 +279,31 @@ async def test_outbox_sent_and_found_by_its_message(
         1,
         "requests.followup:1",
     )
+
+
+async def test_outbox_batch_marked_sent_in_one_statement(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session, session.begin():
+        first = await _enqueue(session, "第一条")
+        second = await _enqueue(session, "第二条")
+        untouched = await _enqueue(session, "第三条")
+        await repos.mark_outbox_failed(session, second, error="timeout", retry_at=NOW)
+    later = NOW + timedelta(seconds=2)
+    sent = [repos.Sent(first, "bot-1"), repos.Sent(second, None), repos.Sent(424242, "bot-x")]
+    async with session_factory() as session, session.begin():
+        await repos.mark_outbox_sent_many(session, sent, now=later)  # an unknown id is ignored
+        await repos.mark_outbox_sent_many(session, [], now=later)
+    async with session_factory() as session:
+        assert [entry.id for entry in await repos.due_outbox(session, later)] == [untouched]
+        found = await repos.find_outbox_by_sent_message(session, "webchat", "bot-1")
+        entries = {entry.id: entry for entry in await session.scalars(select(OutboxEntry))}
+    assert found is not None and found.id == first
+    assert [(e.status, e.attempts, e.sent_at) for e in (entries[first], entries[second])] == [
+        ("sent", 1, later),
+        ("sent", 2, later),  # the failed attempt counts too
+    ]
+    assert entries[second].sent_message_id is None and entries[untouched].status == "pending"
 
 
 async def test_outbox_failures_retry_then_die(session_factory: async_sessionmaker[AsyncSession]) -> None:

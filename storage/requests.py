@@ -1,0 +1,577 @@
+"""Requests (工单): what residents raised, who owns it, and everything that happened to it.
+
+A `Request` is numbered by its id (#N). Its reporter is the resident whose message created it;
+residents who raised the same problem later are `RequestReporter` rows (co-reporters). Every change is
+a `RequestEvent` on its timeline: who, when, what, old → new. The query functions at the bottom serve
+the handlers (open by owner, by building, overdue, merge candidates, 回访) and later work (response and
+resolution times, satisfaction, figures per grid and per micro-grid leader)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship, selectinload
+
+from storage.models import Base, Person, StrEnumType, Unit
+from storage.roles import HIERARCHY, Role, UnitKind
+
+
+class RequestStatus(StrEnum):
+    NEW = "new"  # waiting for its owner to acknowledge (接单)
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"  # 办结: waiting for the reporter's answer to the 回访
+    CLOSED = "closed"
+
+
+# Someone has to act on these.
+OPEN_STATUSES: tuple[RequestStatus, ...] = (
+    RequestStatus.NEW,
+    RequestStatus.ACKNOWLEDGED,
+    RequestStatus.IN_PROGRESS,
+)
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    PLUS_ONE = "plus_one"  # another resident raised the same problem
+    ACKNOWLEDGED = "acknowledged"
+    PROGRESS = "progress"
+    RESOLVED = "resolved"
+    REASSIGNED = "reassigned"
+    RETURNED = "returned"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    NOTE = "note"  # 补充 by a reporter
+    RESIDENT_UPDATE = "resident_update"  # a reporter said in the group that it is fixed
+    FOLLOWUP = "followup"  # the 回访 question was asked
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    EXPIRED = "expired"  # the 回访 went unanswered: closed as unconfirmed
+
+
+class Request(Base):
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_building_status", "building_id", "status"),
+        Index("ix_requests_owner_status", "owner_id", "status"),
+        Index("ix_requests_status_created", "status", "created_at"),
+        CheckConstraint(
+            "status IN ('new', 'acknowledged', 'in_progress', 'resolved', 'closed')",
+            name="status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # shown to people as #N
+    category: Mapped[str] = mapped_column(String(32))  # the intent: repair, noise, …
+    summary: Mapped[str] = mapped_column(String(100))  # what was understood: 楼道灯报修
+    # The things the report named (楼道灯, 电梯): two reports about different things are not merged.
+    objects: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[RequestStatus] = mapped_column(StrEnumType(RequestStatus, 16), default=RequestStatus.NEW)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    place_unit: Mapped[str | None] = mapped_column(String(16))  # 2单元
+    place_floor: Mapped[str | None] = mapped_column(String(16))  # 12楼
+    place_room: Mapped[str | None] = mapped_column(String(16))  # 1202
+    text: Mapped[str] = mapped_column(Text)  # the report, phone and ID numbers masked
+
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    reporters_count: Mapped[int] = mapped_column(Integer, default=1)
+    platform: Mapped[str] = mapped_column(String(32))
+    group_external_id: Mapped[str | None] = mapped_column(String(128))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    # Where on the ladder the owner stands: micro_grid, grid, community, street, or property/police.
+    owner_level: Mapped[str | None] = mapped_column(String(16))
+
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ack_due_at: Mapped[datetime | None]
+    resolve_due_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    # The reminder for the current stage (None: not reminded yet); reset on escalation and reopening.
+    reminded_at: Mapped[datetime | None]
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    # Nobody is left above the owner to escalate to; cleared when the owner changes.
+    escalation_exhausted: Mapped[bool] = mapped_column(Boolean, default=False)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)  # strikes: 不满意 answers
+
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1–5 when the reporter gave a score
+    satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    unconfirmed: Mapped[bool] = mapped_column(Boolean, default=False)  # closed without an answer
+    found_on_patrol: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    building: Mapped[Unit | None] = relationship(foreign_keys=[building_id])
+    reporter: Mapped[Person | None] = relationship(foreign_keys=[reporter_id])
+    owner: Mapped[Person | None] = relationship(foreign_keys=[owner_id])
+    co_reporters: Mapped[list[RequestReporter]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="RequestReporter.id"
+    )
+
+    @property
+    def number(self) -> str:
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def reporter_ids(self) -> list[int]:
+        ids = [self.reporter_id] if self.reporter_id is not None else []
+        return ids + [row.person_id for row in self.co_reporters]
+
+    def reporters(self) -> list[Person]:
+        """The reporter and co-reporters, first reporter first (needs them loaded)."""
+        people = [self.reporter] if self.reporter is not None else []
+        return people + [row.person for row in self.co_reporters]
+
+    def due_at(self) -> datetime | None:
+        """The deadline of the current stage: to acknowledge, or to resolve."""
+        if self.status == RequestStatus.NEW:
+            return self.ack_due_at
+        if self.status in (RequestStatus.ACKNOWLEDGED, RequestStatus.IN_PROGRESS):
+            return self.resolve_due_at
+        return None
+
+    def is_overdue(self, now: datetime) -> bool:
+        due = self.due_at()
+        return due is not None and due <= now
+
+
+class RequestReporter(Base):
+    """A resident who raised the same problem after the first reporter (+1)."""
+
+    __tablename__ = "request_reporters"
+    __table_args__ = (UniqueConstraint("request_id", "person_id", name="uq_request_reporters_person"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text, default="")  # masked
+    created_at: Mapped[datetime]
+
+    request: Mapped[Request] = relationship(back_populates="co_reporters")
+    person: Mapped[Person] = relationship()
+
+
+class RequestEvent(Base):
+    """One entry of a request's timeline."""
+
+    __tablename__ = "request_events"
+    __table_args__ = (Index("ix_request_events_request_at", "request_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    kind: Mapped[EventKind] = mapped_column(StrEnumType(EventKind, 24))
+    old: Mapped[str | None] = mapped_column(String(100))
+    new: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)  # masked
+
+    actor: Mapped[Person | None] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Writing
+
+
+def add_event(
+    session: AsyncSession,
+    request: Request,
+    kind: EventKind,
+    at: datetime,
+    *,
+    actor: Person | None = None,
+    old: str | None = None,
+    new: str | None = None,
+    note: str | None = None,
+) -> RequestEvent:
+    event = RequestEvent(
+        request_id=request.id,
+        at=at,
+        actor_id=actor.id if actor is not None else None,
+        kind=kind,
+        old=old[:100] if old else old,
+        new=new[:100] if new else new,
+        note=note,
+    )
+    session.add(event)
+    request.updated_at = at
+    return event
+
+
+def add_co_reporter(
+    session: AsyncSession,
+    request: Request,
+    person: Person,
+    at: datetime,
+    *,
+    message_id: str | None,
+    text: str,
+) -> RequestReporter:
+    row = RequestReporter(person_id=person.id, person=person, message_id=message_id, text=text, created_at=at)
+    request.co_reporters.append(row)
+    request.reporters_count = 1 + len(request.co_reporters)
+    session.add(row)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading: what the handlers need
+
+
+def _with_people(query: Select[tuple[Request]]) -> Select[tuple[Request]]:
+    """Load what a handler shows or tags: owner, reporters (with their accounts) and the building."""
+    return query.options(
+        selectinload(Request.owner).selectinload(Person.accounts),
+        selectinload(Request.reporter).selectinload(Person.accounts),
+        selectinload(Request.co_reporters).selectinload(RequestReporter.person).selectinload(Person.accounts),
+        selectinload(Request.building),
+    )
+
+
+async def get_request(session: AsyncSession, number: int) -> Request | None:
+    result = await session.execute(_with_people(select(Request).where(Request.id == number)))
+    return result.scalar_one_or_none()
+
+
+async def open_by_owner(session: AsyncSession, owner_id: int) -> list[Request]:
+    """The owner's open requests, oldest first (a to-do list)."""
+    query = (
+        select(Request)
+        .where(Request.owner_id == owner_id, Request.status.in_(OPEN_STATUSES))
+        .order_by(Request.created_at, Request.id)
+    )
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+async def open_by_building(
+    session: AsyncSession, building_id: int, *, include_resolved: bool = False
+) -> list[Request]:
+    statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
+    query = (
+        select(Request)
+        .where(Request.building_id == building_id, Request.status.in_(statuses))
+        .order_by(Request.created_at, Request.id)
+    )
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = True) -> list[Request]:
+    """Open requests past the deadline of their stage, oldest first. `with_people=False` loads the
+    rows alone (the sweep looks at times first and loads people only for the few it acts on)."""
+    query = (
+        select(Request)
+        .where(
+            or_(
+                and_(Request.status == RequestStatus.NEW, Request.ack_due_at <= now),
+                and_(
+                    Request.status.in_((RequestStatus.ACKNOWLEDGED, RequestStatus.IN_PROGRESS)),
+                    Request.resolve_due_at <= now,
+                ),
+            )
+        )
+        .order_by(Request.created_at, Request.id)
+    )
+    return list((await session.execute(_with_people(query) if with_people else query)).scalars())
+
+
+async def merge_candidates(
+    session: AsyncSession, building_id: int, category: str, since: datetime, *, include_resolved: bool = False
+) -> list[Request]:
+    """Open requests of this category in this building created since `since`, newest first; with
+    `include_resolved`, also those marked 办结 and waiting for the 回访."""
+    statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
+    query = (
+        select(Request)
+        .where(
+            Request.building_id == building_id,
+            Request.category == category,
+            Request.status.in_(statuses),
+            Request.created_at >= since,
+        )
+        .order_by(Request.created_at.desc(), Request.id.desc())
+    )
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+def _reported_by(person_id: int) -> ColumnElement[bool]:
+    co = select(RequestReporter.request_id).where(RequestReporter.person_id == person_id)
+    return or_(Request.reporter_id == person_id, Request.id.in_(co))
+
+
+async def reported_by(session: AsyncSession, person_id: int, *, limit: int = 10) -> list[Request]:
+    """Requests the person raised (first or +1), newest first."""
+    query = (
+        select(Request)
+        .where(_reported_by(person_id))
+        .order_by(Request.created_at.desc(), Request.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+async def awaiting_followup(
+    session: AsyncSession,
+    person_id: int,
+    *,
+    platform: str | None = None,
+    group_external_id: str | None = None,
+) -> list[Request]:
+    """Requests marked 办结 that the person raised and may answer the 回访 of, oldest first."""
+    query = select(Request).where(Request.status == RequestStatus.RESOLVED, _reported_by(person_id))
+    if group_external_id is not None:
+        query = query.where(Request.platform == platform, Request.group_external_id == group_external_id)
+    query = query.order_by(Request.resolved_at, Request.id)
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+async def recently_closed(
+    session: AsyncSession, person_id: int, *, platform: str, group_external_id: str | None, since: datetime
+) -> list[Request]:
+    """Requests the person raised that a reporter's answer closed since `since` (not those closed for
+    want of an answer), in this group, newest first: a co-reporter may still disagree."""
+    query = select(Request).where(
+        Request.status == RequestStatus.CLOSED,
+        Request.unconfirmed.is_(False),
+        Request.closed_at >= since,
+        Request.platform == platform,
+        Request.group_external_id == group_external_id,
+        _reported_by(person_id),
+    )
+    query = query.order_by(Request.closed_at.desc(), Request.id.desc())
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+async def followups_expired(session: AsyncSession, resolved_before: datetime) -> list[Request]:
+    """Requests whose 回访 has waited since before `resolved_before`."""
+    query = select(Request).where(
+        Request.status == RequestStatus.RESOLVED, Request.resolved_at <= resolved_before
+    )
+    return list((await session.execute(query.order_by(Request.id))).scalars())
+
+
+async def reported_in_building(
+    session: AsyncSession, person_id: int, building_id: int, categories: Collection[str] | None = None
+) -> list[Request]:
+    """The person's not yet closed requests in this building (of these categories), newest first."""
+    query = select(Request).where(
+        Request.building_id == building_id,
+        Request.status != RequestStatus.CLOSED,
+        _reported_by(person_id),
+    )
+    if categories is not None:
+        query = query.where(Request.category.in_(list(categories)))
+    query = query.order_by(Request.created_at.desc(), Request.id.desc())
+    return list((await session.execute(_with_people(query))).scalars())
+
+
+async def ancestor_of_kind(session: AsyncSession, unit_id: int, kind: UnitKind) -> Unit | None:
+    """The unit itself or its nearest ancestor of `kind` (e.g. a building's community), in one query."""
+    load = joinedload(Unit.parent)
+    for _ in range(len(HIERARCHY) - 2):
+        load = load.joinedload(Unit.parent)
+    unit = (await session.execute(select(Unit).where(Unit.id == unit_id).options(load))).unique().scalar()
+    while unit is not None and unit.kind != kind:
+        unit = unit.parent
+    return unit
+
+
+async def timeline(session: AsyncSession, request_id: int) -> list[RequestEvent]:
+    query = (
+        select(RequestEvent)
+        .where(RequestEvent.request_id == request_id)
+        .options(selectinload(RequestEvent.actor))
+        .order_by(RequestEvent.at, RequestEvent.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading: figures for digests, the dashboard and the assessment
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    answered: int = 0  # closed with an answer to the 回访
+    satisfied: int = 0
+    unconfirmed: int = 0  # closed because nobody answered
+    strikes: int = 0  # 不满意 answers that reopened a request
+    ratings: tuple[int, ...] = ()
+
+    @property
+    def rate(self) -> float | None:
+        """Share of answered 回访 that were satisfied."""
+        return self.satisfied / self.answered if self.answered else None
+
+    @property
+    def average_rating(self) -> float | None:
+        return statistics.fmean(self.ratings) if self.ratings else None
+
+
+@dataclass(frozen=True)
+class RequestStats:
+    total: int = 0
+    open: int = 0
+    overdue: int = 0
+    resolved: int = 0  # 办结, waiting for the 回访
+    closed: int = 0
+    escalated: int = 0
+    response_times: tuple[timedelta, ...] = ()
+    resolution_times: tuple[timedelta, ...] = ()
+    satisfaction: Satisfaction = field(default_factory=Satisfaction)
+
+    @property
+    def median_response(self) -> timedelta | None:
+        return _median(self.response_times)
+
+    @property
+    def median_resolution(self) -> timedelta | None:
+        return _median(self.resolution_times)
+
+
+def _median(values: Sequence[timedelta]) -> timedelta | None:
+    if not values:
+        return None
+    return timedelta(seconds=statistics.median(value.total_seconds() for value in values))
+
+
+async def requests_between(
+    session: AsyncSession,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    building_ids: Iterable[int] | None = None,
+) -> list[Request]:
+    """Requests created in [since, until), optionally only in these buildings."""
+    query = select(Request)
+    if since is not None:
+        query = query.where(Request.created_at >= since)
+    if until is not None:
+        query = query.where(Request.created_at < until)
+    if building_ids is not None:
+        query = query.where(Request.building_id.in_(list(building_ids)))
+    return list((await session.execute(query.order_by(Request.id))).scalars())
+
+
+def response_times(requests: Iterable[Request]) -> list[timedelta]:
+    """Creation to first acknowledgment, for the requests that were acknowledged."""
+    return [r.acknowledged_at - r.created_at for r in requests if r.acknowledged_at is not None]
+
+
+def resolution_times(requests: Iterable[Request]) -> list[timedelta]:
+    """Creation to the latest 办结, for the requests that were resolved (closed ones included)."""
+    return [r.resolved_at - r.created_at for r in requests if r.resolved_at is not None]
+
+
+def satisfaction(requests: Iterable[Request]) -> Satisfaction:
+    answered = satisfied = unconfirmed = strikes = 0
+    ratings: list[int] = []
+    for request in requests:
+        strikes += request.reopen_count
+        if request.status != RequestStatus.CLOSED:
+            continue
+        if request.unconfirmed:
+            unconfirmed += 1
+            continue
+        answered += 1
+        satisfied += bool(request.satisfied)
+        if request.rating is not None:
+            ratings.append(request.rating)
+    return Satisfaction(answered, satisfied, unconfirmed, strikes, tuple(ratings))
+
+
+def summarise(requests: Iterable[Request], now: datetime) -> RequestStats:
+    rows = list(requests)
+    return RequestStats(
+        total=len(rows),
+        open=sum(r.is_open for r in rows),
+        overdue=sum(r.is_overdue(now) for r in rows),
+        resolved=sum(r.status == RequestStatus.RESOLVED for r in rows),
+        closed=sum(r.status == RequestStatus.CLOSED for r in rows),
+        escalated=sum(r.escalations > 0 for r in rows),
+        response_times=tuple(response_times(rows)),
+        resolution_times=tuple(resolution_times(rows)),
+        satisfaction=satisfaction(rows),
+    )
+
+
+async def _ancestors_of_kind(session: AsyncSession, kind: UnitKind) -> tuple[dict[int, int], dict[int, Unit]]:
+    """For every building, its ancestor unit of `kind` (building id → unit id), and those units."""
+    units = {unit.id: unit for unit in (await session.execute(select(Unit))).scalars()}
+    owner_of: dict[int, int] = {}
+    for unit in units.values():
+        if unit.kind != UnitKind.BUILDING:
+            continue
+        current: Unit | None = unit
+        while current is not None and current.kind != kind:
+            current = units.get(current.parent_id) if current.parent_id is not None else None
+        if current is not None:
+            owner_of[unit.id] = current.id
+    return owner_of, units
+
+
+async def stats_per_unit(
+    session: AsyncSession,
+    kind: UnitKind,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[Unit, RequestStats]:
+    """Figures per grid (kind=grid), per micro-grid, per community…: every unit of the kind, including
+    those without a single request."""
+    ancestor, units = await _ancestors_of_kind(session, kind)
+    grouped: dict[int, list[Request]] = defaultdict(list)
+    for request in await requests_between(session, since=since, until=until):
+        if request.building_id is not None and request.building_id in ancestor:
+            grouped[ancestor[request.building_id]].append(request)
+    return {
+        unit: summarise(grouped.get(unit.id, []), now)
+        for unit in sorted(units.values(), key=lambda u: u.id)
+        if unit.kind == kind
+    }
+
+
+async def stats_per_micro_grid_leader(
+    session: AsyncSession, now: datetime, *, since: datetime | None = None, until: datetime | None = None
+) -> dict[Person, RequestStats]:
+    """Figures per micro-grid leader: the requests raised in the buildings of their micro-grid."""
+    per_micro_grid = await stats_per_unit(session, UnitKind.MICRO_GRID, now, since=since, until=until)
+    by_unit_id = {unit.id: stats for unit, stats in per_micro_grid.items()}
+    leaders = (
+        await session.execute(select(Person).where(Person.role == Role.MICRO_GRID_LEADER).order_by(Person.id))
+    ).scalars()
+    return {
+        leader: by_unit_id[leader.unit_id]
+        for leader in leaders
+        if leader.unit_id is not None and leader.unit_id in by_unit_id
+    }

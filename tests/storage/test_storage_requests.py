@@ -1,0 +1,285 @@
+"""storage.requests: the request tables and their queries, on the demo community (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import repos
+from storage import requests as store
+from storage.models import Person, Unit
+from storage.requests import EventKind, Request, RequestStatus
+from storage.roles import UnitKind
+
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+pytestmark = pytest.mark.usefixtures("imported_demo")
+
+
+async def building(session: AsyncSession, name: str) -> Unit:
+    unit = await session.scalar(select(Unit).where(Unit.kind == UnitKind.BUILDING, Unit.name == name))
+    assert unit is not None
+    return unit
+
+
+async def person(session: AsyncSession, key: str) -> Person:
+    found = await repos.find_person_by_key(session, key)
+    assert found is not None
+    return found
+
+
+async def new_request(
+    session: AsyncSession,
+    *,
+    building_name: str = "5号楼",
+    category: str = "repair",
+    reporter: str = "zhang-ayi",
+    owner: str | None = "wang-shifu",
+    created: datetime = NOW,
+    status: RequestStatus = RequestStatus.NEW,
+    **fields: object,
+) -> Request:
+    home = await building(session, building_name)
+    request = Request(
+        category=category,
+        summary="楼道灯报修",
+        status=status,
+        urgent=False,
+        building_id=home.id,
+        text="2单元楼道灯坏了,电话138****5678",
+        reporter_id=(await person(session, reporter)).id,
+        platform="webchat",
+        group_external_id="b5",
+        message_id=f"m-{created.timestamp()}-{category}",
+        owner_id=(await person(session, owner)).id if owner else None,
+        owner_level="property" if owner == "wang-shifu" else None,
+        created_at=created,
+        updated_at=created,
+        ack_due_at=created + timedelta(hours=24),
+        resolve_due_at=created + timedelta(days=3),
+        **fields,
+    )
+    session.add(request)
+    await session.flush()
+    return request
+
+
+async def test_numbers_are_sequential_and_defaults_apply(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session, session.begin():
+        first = await new_request(session)
+        second = await new_request(session, category="noise")
+    assert second.id == first.id + 1
+    assert first.number == f"#{first.id}"
+    async with session_factory() as session:
+        loaded = await store.get_request(session, first.id)
+    assert loaded is not None
+    assert loaded.status is RequestStatus.NEW
+    assert loaded.reporters_count == 1 and loaded.escalations == 0 and loaded.reopen_count == 0
+    assert not loaded.unconfirmed and not loaded.found_on_patrol and not loaded.escalation_exhausted
+    assert loaded.created_at == NOW and loaded.created_at.tzinfo is not None
+    # Eagerly loaded: readable with the session closed.
+    assert loaded.owner is not None and loaded.owner.name == "王师傅"
+    assert [a.external_id for a in loaded.owner.accounts if a.platform == "webchat"] == ["wang-shifu"]
+    assert loaded.building is not None and loaded.building.name == "5号楼"
+    assert loaded.reporters() == [loaded.reporter]
+
+
+async def test_co_reporters_and_the_timeline(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session, session.begin():
+        request = await new_request(session)
+        loaded = await store.get_request(session, request.id)
+        assert loaded is not None
+        li = await person(session, "li-shu")
+        store.add_co_reporter(session, loaded, li, NOW + timedelta(minutes=5), message_id="m2", text="灯不亮")
+        store.add_event(session, loaded, EventKind.CREATED, NOW, actor=loaded.reporter, new="王师傅")
+        store.add_event(session, loaded, EventKind.PLUS_ONE, NOW + timedelta(minutes=5), actor=li, new="2")
+        store.add_event(
+            session, loaded, EventKind.ACKNOWLEDGED, NOW + timedelta(hours=1), old="new", new="acknowledged"
+        )
+        number = loaded.id
+    async with session_factory() as session:
+        again = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert again is not None and again.reporters_count == 2
+    assert [p.name for p in again.reporters()] == ["张阿姨", "李叔"]
+    assert [e.kind for e in events] == [EventKind.CREATED, EventKind.PLUS_ONE, EventKind.ACKNOWLEDGED]
+    assert events[1].actor is not None and events[1].actor.name == "李叔"
+    assert (events[2].old, events[2].new) == ("new", "acknowledged")
+    assert again.updated_at == NOW + timedelta(hours=1)
+
+
+async def test_a_person_reports_a_request_once(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    async with session_factory() as session, session.begin():
+        request = await store.get_request(session, (await new_request(session)).id)
+        assert request is not None
+        li = await person(session, "li-shu")
+        store.add_co_reporter(session, request, li, NOW, message_id="a", text="")
+        await session.flush()
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                session.add(
+                    store.RequestReporter(request_id=request.id, person_id=li.id, created_at=NOW, text="")
+                )
+
+
+async def test_open_by_owner_oldest_first_and_by_building(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session, session.begin():
+        late = await new_request(session, created=NOW + timedelta(hours=2))
+        early = await new_request(session, created=NOW, category="sanitation")
+        done = await new_request(session, status=RequestStatus.CLOSED, category="noise")
+        waiting = await new_request(session, status=RequestStatus.RESOLVED, category="ebike")
+        elsewhere = await new_request(session, building_name="6号楼", owner="li-fang")
+        owner_id = early.owner_id
+        five = early.building_id
+    async with session_factory() as session:
+        mine = await store.open_by_owner(session, owner_id)
+        in_five = await store.open_by_building(session, five)
+        with_waiting = await store.open_by_building(session, five, include_resolved=True)
+    assert [r.id for r in mine] == [early.id, late.id]
+    assert {r.id for r in in_five} == {early.id, late.id}
+    assert {r.id for r in with_waiting} == {early.id, late.id, waiting.id}
+    assert done.id not in {r.id for r in with_waiting} and elsewhere.id not in {r.id for r in in_five}
+
+
+async def test_overdue_per_stage(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session, session.begin():
+        unacknowledged = await new_request(session)  # ack due NOW + 24h
+        acknowledged = await new_request(session, status=RequestStatus.ACKNOWLEDGED, category="noise")
+        resolved = await new_request(session, status=RequestStatus.RESOLVED, category="ebike")
+    async with session_factory() as session:
+        assert await store.overdue(session, NOW + timedelta(hours=23)) == []
+        day = await store.overdue(session, NOW + timedelta(hours=24))
+        later = await store.overdue(session, NOW + timedelta(days=3), with_people=False)
+    assert [r.id for r in day] == [unacknowledged.id]
+    assert [r.id for r in later] == [unacknowledged.id, acknowledged.id]
+    assert resolved.id not in {r.id for r in later}
+    assert day[0].is_overdue(NOW + timedelta(hours=24)) and not day[0].is_overdue(NOW)
+
+
+async def test_merge_candidates_same_building_category_window(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session, session.begin():
+        old = await new_request(session, created=NOW - timedelta(days=10))
+        recent = await new_request(session, created=NOW - timedelta(days=1))
+        newest = await new_request(session, created=NOW - timedelta(hours=1))
+        await new_request(session, category="noise")
+        await new_request(session, building_name="6号楼")
+        waiting = await new_request(session, status=RequestStatus.RESOLVED, created=NOW - timedelta(hours=2))
+        await new_request(session, status=RequestStatus.CLOSED)
+        five = recent.building_id
+    assert five is not None
+    async with session_factory() as session:
+        found = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        with_waiting = await store.merge_candidates(
+            session, five, "repair", NOW - timedelta(days=7), include_resolved=True
+        )
+    assert [r.id for r in found] == [newest.id, recent.id]
+    assert [r.id for r in with_waiting] == [newest.id, waiting.id, recent.id]
+    assert old.id not in {r.id for r in with_waiting}
+
+
+async def test_reported_by_and_awaiting_followup(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session, session.begin():
+        own = await new_request(session, status=RequestStatus.RESOLVED, resolved_at=NOW)
+        joined = await new_request(
+            session, reporter="fu-ayi", status=RequestStatus.RESOLVED, resolved_at=NOW, category="noise"
+        )
+        loaded = await store.get_request(session, joined.id)
+        assert loaded is not None
+        zhang = await person(session, "zhang-ayi")
+        store.add_co_reporter(session, loaded, zhang, NOW, message_id=None, text="")
+        other = await new_request(session, reporter="fu-ayi")
+        zhang_id, five = zhang.id, own.building_id
+    async with session_factory() as session:
+        raised = await store.reported_by(session, zhang_id)
+        waiting = await store.awaiting_followup(session, zhang_id, platform="webchat", group_external_id="b5")
+        elsewhere = await store.awaiting_followup(
+            session, zhang_id, platform="webchat", group_external_id="b6"
+        )
+        in_building = await store.reported_in_building(session, zhang_id, five, {"noise"})
+        expired = await store.followups_expired(session, NOW + timedelta(days=3))
+    assert {r.id for r in raised} == {own.id, joined.id}
+    assert other.id not in {r.id for r in raised}
+    assert [r.id for r in waiting] == [own.id, joined.id]
+    assert elsewhere == []
+    assert [r.id for r in in_building] == [joined.id]
+    assert {r.id for r in expired} == {own.id, joined.id}
+
+
+async def test_ancestor_of_kind(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session:
+        five = await building(session, "5号楼")
+        community = await store.ancestor_of_kind(session, five.id, UnitKind.COMMUNITY)
+        grid = await store.ancestor_of_kind(session, five.id, UnitKind.GRID)
+        itself = await store.ancestor_of_kind(session, five.id, UnitKind.BUILDING)
+    assert community is not None and community.name == "茜城花园社区"
+    assert grid is not None and grid.name == "第二网格"
+    assert itself is not None and itself.id == five.id
+
+
+async def test_times_satisfaction_and_figures_per_grid_and_leader(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    hour = timedelta(hours=1)
+    async with session_factory() as session, session.begin():
+        # 第二网格 (5号楼, 6号楼: micro-grid of 刘秀英), 第一网格 (1号楼: 李芳).
+        await new_request(
+            session,
+            status=RequestStatus.CLOSED,
+            acknowledged_at=NOW + hour,
+            resolved_at=NOW + 5 * hour,
+            satisfied=True,
+            rating=5,
+        )
+        await new_request(
+            session,
+            building_name="6号楼",
+            status=RequestStatus.CLOSED,
+            acknowledged_at=NOW + 3 * hour,
+            resolved_at=NOW + 9 * hour,
+            satisfied=True,
+            reopen_count=1,
+        )
+        await new_request(
+            session,
+            building_name="6号楼",
+            status=RequestStatus.CLOSED,
+            unconfirmed=True,
+            acknowledged_at=NOW + 2 * hour,
+            resolved_at=NOW + 2 * hour,
+        )
+        await new_request(session, building_name="1号楼", escalations=1)  # open, overdue a day later
+        await new_request(session, building_name="1号楼", created=NOW - timedelta(days=40))
+    now = NOW + timedelta(days=2)
+    async with session_factory() as session:
+        rows = await store.requests_between(session, since=NOW - timedelta(days=1))
+        per_grid = await store.stats_per_unit(session, UnitKind.GRID, now, since=NOW - timedelta(days=1))
+        per_leader = await store.stats_per_micro_grid_leader(session, now, since=NOW - timedelta(days=1))
+    assert len(rows) == 4
+    assert sorted(store.response_times(rows)) == [hour, 2 * hour, 3 * hour]
+    assert sorted(store.resolution_times(rows)) == [2 * hour, 5 * hour, 9 * hour]
+    satisfaction = store.satisfaction(rows)
+    assert (satisfaction.answered, satisfaction.satisfied, satisfaction.unconfirmed) == (2, 2, 1)
+    assert satisfaction.strikes == 1 and satisfaction.ratings == (5,)
+    assert satisfaction.rate == 1.0 and satisfaction.average_rating == 5.0
+
+    by_name = {unit.name: stats for unit, stats in per_grid.items()}
+    assert set(by_name) == {"第一网格", "第二网格", "第三网格", "第四网格", "第五网格"}
+    second, first = by_name["第二网格"], by_name["第一网格"]
+    assert (second.total, second.closed, second.open) == (3, 3, 0)
+    assert second.median_response == 2 * hour and second.median_resolution == 5 * hour
+    assert (first.total, first.open, first.overdue, first.escalated) == (1, 1, 1, 1)
+    assert by_name["第三网格"].total == 0 and by_name["第三网格"].median_response is None
+
+    leaders = {leader.name: stats for leader, stats in per_leader.items()}
+    assert leaders["刘秀英"].total == 3 and leaders["李芳"].total == 1 and leaders["杨淑珍"].total == 0
