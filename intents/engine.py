@@ -82,6 +82,7 @@ class _Pattern:
     __slots__ = (
         "block",
         "courtesy_only",
+        "danger",
         "generic",
         "is_keyword",
         "is_problem",
@@ -127,6 +128,9 @@ class _Pattern:
         self.is_resolution = _RESOLUTION in roles
         self.is_problem = bool(signals_of) or bool(roles & {_PROBLEM, _URGENT})
         self.is_urgent = _URGENT in roles or any(lexicon.cooccur[i].urgent for i in signals_of)
+        # The object of an urgent co-occurrence (摔 with 快来人): a hypothetical in its clause (差点摔了)
+        # takes it out of the pair.
+        self.danger = any(lexicon.cooccur[i].urgent for i in objects_of)
         # Negation and state matter for problems, resolutions and co-occurrence signals.
         self.needs_context = self.is_problem or self.is_resolution
         # Needs a look at its neighbours before it counts (a Latin word, an anchored or whole-message word).
@@ -299,10 +303,11 @@ class IntentEngine:
         return self._decide(norm, hits, question, places)
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
-        """Urgent words that describe no event: in a message about a drill or a lesson (消防演练,
-        急救培训, unless it says 不是演练), or with a hypothetical in their clause (万一孩子掉进水池,
-        着火了就麻烦了)."""
-        urgent = [h for h in hits if h.pattern.is_urgent and h.state is _ACTIVE]
+        """Urgent words (and the danger words of urgent co-occurrences: 摔 with 快来人) that describe no
+        event: in a message about a drill or a lesson (消防演练, 急救培训, unless it says 不是演练), or with a
+        hypothetical, hearsay, past or near-miss cue in their clause (万一孩子掉进水池, 着火了就麻烦了,
+        听说…昨天着火了, 差点摔倒)."""
+        urgent = [h for h in hits if (h.pattern.is_urgent or h.pattern.danger) and h.state is _ACTIVE]
         if not urgent:
             return
         drill = self._drill
@@ -930,6 +935,8 @@ def _best_pair(
     """The closest object/signal pair within the rule's window and one clause; an active signal wins."""
     best: tuple[int, int, _Hit, _Hit] | None = None
     for o in objects:
+        if rule.urgent and o.state is _NEGATED:
+            continue
         for s in signals:
             if o.start == s.start and o.end == s.end:
                 continue

@@ -41,13 +41,14 @@ def test_corpus_shape() -> None:
         texts = [ex.text for ex in rows]
         assert len(texts) == len(set(texts)), "a message appears twice in one split"
     # Across splits only the stock chatter every group repeats word for word (收到, 好的, 👌) may recur,
-    # with the same label; anything else in both is a leak.
+    # as chatter in both; anything else in both is a leak. (The authors may label stock chatter
+    # differently: 嗯 is chitchat in the tuning part and ack in held-out v3.)
     tuned = {normalize(ex.text): ex.intent for ex in tuning}
     leaks = [
         ex.text
         for ex in heldout
         if normalize(ex.text) in tuned
-        and not (ex.intent in QUIET_INTENTS and tuned[normalize(ex.text)] is ex.intent)
+        and not (ex.intent in QUIET_INTENTS and tuned[normalize(ex.text)] in QUIET_INTENTS)
     ]
     assert not leaks, f"held-out leaks into tuning: {leaks}"
     for name, rows in (("tuning", tuning), ("heldout", heldout)):
@@ -61,18 +62,21 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The blind figures of held-out v2 (2026-11-28): 0.825 macro-F1, 9/134 false tickets, 28/30 emergencies.
-    assert heldout.macro_f1 >= 0.82, heldout.as_text()
-    assert heldout.false_ticket_rate <= 9 / 134 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 28 / 30, heldout.as_text()
+    # The blind figures of held-out v3 (2026-11-28): 0.845 macro-F1, 13/180 false tickets, 19/24 emergencies.
+    assert heldout.macro_f1 >= 0.84, heldout.as_text()
+    assert heldout.false_ticket_rate <= 13 / 180 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 19 / 24 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="known blind misses of held-out v2, left unfixed so the figures stay honest: 楼道里全是烟 看不清 "
-    "(no lexicon word for a corridor full of smoke) and 客厅全淹了 插座都在冒火花 快来人 (快来人 weighs 0.9, "
-    "below the spark hazard's 1.0; 淹了 not counted); see tests/data/README.md",
+    reason="known blind misses of held-out v3 (19/24), left unfixed so the figures stay honest: "
+    "a lift that dropped and stuck (往下掉卡在三楼, repair), "
+    "a woman lying on the ground who does not answer (躺地上了叫她也不应), "
+    "a child out of a window (爬到窗户外面 快快快快), "
+    "a fight with a bottle and blood (满地是血, dispute) and a gas smell typed 煤汽味; "
+    "see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0
@@ -81,8 +85,9 @@ def test_heldout_emergency_recall_target(heldout: Report) -> None:
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 targets not met on held-out v2: macro-F1 0.825 (< 0.90) and false-ticket rate 6.7 % "
-    "(> 3 %), vocabulary the lexicon had never seen; see tests/data/README.md",
+    reason="issue 3 targets not met on held-out v3: macro-F1 0.845 (< 0.90) and false-ticket rate 7.2 % "
+    "(13/180 > 3 %): unseen vocabulary, and jokes and past events with emergency words; "
+    "see tests/data/README.md",
 )
 def test_heldout_quality_targets(heldout: Report) -> None:
     assert heldout.macro_f1 >= 0.90
