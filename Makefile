@@ -31,6 +31,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/intents_bench.py
+	$(PY) benchmarks/onebot_load.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -35,7 +35,9 @@ Classifier = Callable[[str], Any]  # intents.classify: text -> Classification
 # whenever it imports a directory; an import run by another process (`python -m bot directory import`
 # while the bot runs) is seen when entries expire, after this many seconds.
 DIRECTORY_CACHE_TTL = 60.0
-DIRECTORY_CACHE_SIZE = 100_000  # persons kept at most (least recently used go first)
+# Persons (and groups) kept at most, least recently used dropped first. An entry holds its own copy of
+# the unit chain, some kilobytes: 10,000 covers a large community's active senders in tens of MB.
+DIRECTORY_CACHE_SIZE = 10_000
 
 _Entry = TypeVar("_Entry", Group, Person)
 

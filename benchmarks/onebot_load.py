@@ -1,0 +1,811 @@
+"""OneBot load benchmark: the real bot under a realistic group-chat load over a real loopback WebSocket.
+
+This process runs the bot: a `Runtime` on a fresh SQLite file with the demo directory imported, the
+requests capability registered and the OneBot adapter mounted on the real aiohttp server on 127.0.0.1.
+A second process (multiprocessing, spawn) plays the OneBot implementation (NapCat, Lagrange): it
+connects as a Universal reverse WebSocket with X-Self-ID and the access token, sends group `message`
+events and answers every action the bot calls with an echo-matched OK response.
+
+When is an event done? When the bot's reply to it arrives (a `send_group_msg` quoting the event's
+message_id), or — for an event the bot stays silent on — when the dispatcher has finished it. The
+bot reports the second through counters in shared memory that the generator polls (every ~1 ms, only
+while it waits): how many events the dispatcher finished, and how many of those produced a quoting reply.
+So `in flight = sent - (finished silently) - (replies received)`, and the window caps that at 50.
+
+Phases (after a warm-up that loads jieba and the caches, not counted):
+  throughput  --events events as fast as the window (--window in flight) allows -> events/s end to end
+  latency     a fixed --rate events/s offered for --latency-seconds -> p50/p99 from the event sent to the
+              quoting reply received (events that get one); a send held back by a full window is
+              timed from when it was due, so a stalled bot cannot hide its stall
+  overload    --overload-events offered at --overload-rate (no window, far above capacity): the adapter's
+              bounded queue pushes back through TCP; afterwards every event must have been processed
+              exactly once (dispatcher count, processed_messages rows, no duplicates or failures)
+At the end the bot waits for actions still being retried (an action whose response was stuck behind
+the backlog times out and is retried with backoff), then counts what the database holds; a reply that
+reaches the implementation twice (the retry of an attempt that had in fact arrived) is counted.
+Bot CPU (user+sys) and RSS are sampled from the generator with psutil, so the bot does no extra work.
+
+    .venv/bin/python benchmarks/onebot_load.py                 # the full run (10-15 minutes at ~80/s)
+    .venv/bin/python benchmarks/onebot_load.py --events 2000 --latency-seconds 5   # quick (about a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import SynchronizedArray
+
+    from bot.runtime import Runtime
+    from handlers.contract import Message
+
+SELF_ID = "3000000001"  # the bot's own QQ number, as the implementation announces it
+TOKEN = "bench-token"
+FIRST_GROUP = 731000001  # the demo's building groups are 731000001 … 731000020
+BUILDINGS = 20
+RESIDENTS_PER_BUILDING = 60  # distinct senders per group; unknown to the directory, registered on sight
+WARMUP_EVENTS = 300
+# A phase ends when the bot has finished its events and replies; it is given up on only when the bot
+# makes no progress for this many seconds (an overload backlog takes minutes to drain).
+STALL_TIMEOUT = 60.0
+OUTBOX_DRAIN_TIMEOUT = 300.0  # seconds the bot waits at the end for retried actions to go out
+
+# Shared counters the bot writes and the generator reads (an array of int64, one writer each).
+PROCESSED, QUOTED, ACTIONS, FAILED, DUPLICATE = range(5)
+COUNTERS = 5
+
+# ---------------------------------------------------------------------------------------------------
+# The mix: about a third real problems (from templates with varied places, so many open distinct
+# requests and some merge), the rest chatter, thanks and acknowledgements from the intent corpus.
+
+PROBLEM_TEMPLATES = (
+    "{u}单元{f}楼楼道灯坏了,晚上黑乎乎的",
+    "{u}单元电梯又坏了,停在{f}楼不动",
+    "{u}单元{f}楼{r}厨房漏水,楼下都湿了",
+    "{u}单元门口的路灯不亮了",
+    "{u}单元{f}楼{r}家里下水道返臭水",
+    "{u}单元门口垃圾堆了好几天没人清,臭死了",
+    "{u}单元楼下绿化带里全是狗屎,没人管",
+    "{u}单元{f}楼楼道里有人给电动车充电,太危险了",
+    "有人把电瓶车推进{u}单元电梯里了",
+    "{u}单元{f}楼{r}天天晚上装修到十一点,吵得睡不着",
+    "楼上{r}半夜狗一直叫,{u}单元的人都没法睡",
+    "{u}单元{f}楼楼道里堆了好多旧家具,走都走不过去",
+    "{u}单元{f}楼有人往楼下扔垃圾,差点砸到人",
+    "{u}单元{f}楼{r}的独居老人好几天没见出门了",
+    "{u}单元{f}楼楼道的灭火器过期了,消防通道也被锁住了",
+    "物业的保安天天睡觉,{u}单元的陌生人随便进",
+    "{u}单元{f}楼{r}有燃气味,好像漏气了",
+)
+CHATTER_FALLBACK = ("大家早上好", "有人知道快递放哪了吗", "今天天气真好", "哈哈哈", "明天社区有义诊吗")
+THANKS_FALLBACK = ("谢谢王师傅", "辛苦了", "谢谢网格员")
+ACK_FALLBACK = ("好的,收到", "收到收到", "知道了")
+REQUEST_CORPUS_INTENTS = frozenset(
+    {"repair", "sanitation", "ebike", "noise", "corridor_clutter", "safety_hazard", "thrown_objects"}
+)
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+TITLES = ("阿姨", "叔", "姐", "哥", "奶奶", "大爷", "女士", "先生")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    chatter: tuple[str, ...]
+    thanks: tuple[str, ...]
+    acks: tuple[str, ...]
+    problems: tuple[str, ...]  # corpus reports: mostly no place, so they tend to merge (+1)
+
+
+def load_corpus() -> Corpus:
+    """Realistic chat lines from tests/data/intents_*.jsonl, by intent (fallbacks if absent)."""
+    by_intent: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tests" / "data").glob("intents_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                by_intent.setdefault(row["intent"], []).append(row["text"])
+    problems = [text for intent in REQUEST_CORPUS_INTENTS for text in by_intent.get(intent, [])]
+    return Corpus(
+        chatter=tuple(by_intent.get("chitchat", []) + by_intent.get("policy_query", [])) or CHATTER_FALLBACK,
+        thanks=tuple(by_intent.get("thanks", [])) or THANKS_FALLBACK,
+        acks=tuple(by_intent.get("ack", [])) or ACK_FALLBACK,
+        problems=tuple(sorted(problems)),
+    )
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    group_id: int
+    user_id: int
+    card: str
+    text: str
+    problem: bool
+
+
+def problem_text(rng: random.Random) -> str:
+    floor = rng.randint(1, 18)
+    room = f"{floor}0{rng.randint(1, 4)}"
+    return rng.choice(PROBLEM_TEMPLATES).format(u=rng.randint(1, 4), f=floor, r=room)
+
+
+def chat_line(rng: random.Random, corpus: Corpus) -> ChatLine:
+    building = rng.randrange(BUILDINGS)
+    resident = rng.randrange(RESIDENTS_PER_BUILDING)
+    user_id = 200_000 + building * 1000 + resident
+    home = f"{resident % 4 + 1}-{resident % 18 + 1}0{resident % 4 + 1}"  # 单元-门牌, as group cards go
+    card = f"{home} {SURNAMES[resident % 20]}{TITLES[resident % 8]}"
+    roll = rng.random()
+    if roll < 0.28:
+        text, problem = problem_text(rng), True
+    elif roll < 1 / 3:
+        text, problem = rng.choice(corpus.problems or PROBLEM_TEMPLATES[:1]), True
+    elif roll < 0.80:
+        text, problem = rng.choice(corpus.chatter), False
+    elif roll < 0.89:
+        text, problem = rng.choice(corpus.thanks), False
+    elif roll < 0.995:
+        text, problem = rng.choice(corpus.acks), False
+    else:
+        text, problem = "帮助", False
+    return ChatLine(FIRST_GROUP + building, user_id, card, text, problem)
+
+
+def event_frame(line: ChatLine, message_id: int) -> str:
+    """A OneBot v11 group message event (event/message.md), array format, as NapCat sends it."""
+    event = {
+        "time": int(time.time()),
+        "self_id": int(SELF_ID),
+        "post_type": "message",
+        "message_type": "group",
+        "sub_type": "normal",
+        "message_id": message_id,
+        "group_id": line.group_id,
+        "user_id": line.user_id,
+        "anonymous": None,
+        "message": [{"type": "text", "data": {"text": line.text}}],
+        "raw_message": line.text,
+        "font": 0,
+        "sender": {"user_id": line.user_id, "nickname": line.card.split(" ")[-1], "card": line.card},
+    }
+    return json.dumps(event, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    events: int
+    seconds: float
+    events_per_s: float
+    offered_per_s: float | None = None
+    replied_events: int = 0
+    actions_answered: int = 0
+    latency_p50_ms: float | None = None
+    latency_p90_ms: float | None = None
+    latency_p99_ms: float | None = None
+    latency_max_ms: float | None = None
+    window_stalls: int = 0
+    max_backlog: int = 0
+    bot_cpu_s: float = 0.0
+    bot_cpu_pct: float = 0.0  # of one core
+    generator_cpu_s: float = 0.0
+    settled: bool = True
+
+
+@dataclass
+class LoadResult:
+    phases: list[PhaseResult] = field(default_factory=list)
+    events_sent: int = 0
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The load generator: the OneBot implementation side, in its own process.
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    url: str
+    bot_pid: int
+    events: int
+    window: int
+    rate: float
+    latency_seconds: float
+    overload_events: int
+    overload_rate: float
+    seed: int
+
+
+class LoadGenerator:
+    def __init__(self, config: GeneratorConfig, counters: SynchronizedArray[int]) -> None:
+        import psutil
+
+        self.config = config
+        self.counters = counters
+        self.rng = random.Random(config.seed)
+        self.corpus = load_corpus()
+        self.bot = psutil.Process(config.bot_pid)
+        self.me = psutil.Process()
+        self.next_message_id = 1_000_000
+        self.sent = 0
+        self.sent_at: dict[str, float] = {}  # message_id -> loop time it was sent (or was due)
+        self.latencies: list[float] = []
+        self.replied = 0
+        self.replied_ids: set[str] = set()
+        self.repeated_replies = 0
+        self.actions_answered = 0
+        self.reply_arrived = asyncio.Event()
+        self.rss_samples: list[tuple[float, int]] = []  # (events sent, bot RSS bytes)
+        self.result = LoadResult()
+        self._reply_ids = 10_000_000
+
+    # --- accounting ----------------------------------------------------------------------------------
+
+    def done(self) -> int:
+        # PROCESSED first: the bot bumps QUOTED before PROCESSED, so this never over-counts.
+        processed = self.counters[PROCESSED]
+        quoted = self.counters[QUOTED]
+        return processed - quoted + self.replied
+
+    def in_flight(self) -> int:
+        return self.sent - self.done()
+
+    async def wait_for_window(self, limit: int) -> bool:
+        """Wait until fewer than `limit` events are in flight; True if it had to wait."""
+        stalled = False
+        while self.in_flight() >= limit:
+            stalled = True
+            self.reply_arrived.clear()
+            # Replies wake us at once; silent events are seen by polling the bot's counter.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.001):
+                    await self.reply_arrived.wait()
+        return stalled
+
+    async def settle(self) -> bool:
+        """Wait until every event sent is done and every action the bot enqueued was answered; False
+        if the bot stopped making progress first."""
+        progress, last_change = -1, time.monotonic()
+        while time.monotonic() - last_change < STALL_TIMEOUT:
+            if self.in_flight() <= 0 and self.actions_answered >= self.counters[ACTIONS]:
+                return True
+            if (now_done := self.done() + self.actions_answered) != progress:
+                progress, last_change = now_done, time.monotonic()
+            await asyncio.sleep(0.002)
+        return False
+
+    def sample_rss(self) -> None:
+        self.rss_samples.append((self.sent, self.bot.memory_info().rss))
+
+    async def sample_forever(self) -> None:
+        while True:
+            self.sample_rss()
+            await asyncio.sleep(0.25)
+
+    # --- the socket --------------------------------------------------------------------------------
+
+    async def read_actions(self, ws: Any) -> None:
+        import aiohttp
+
+        async for frame in ws:
+            if frame.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            request = json.loads(frame.data)
+            if "action" not in request:
+                continue
+            self.note_reply(request)
+            await ws.send_str(json.dumps(self.answer(request), ensure_ascii=False))
+            self.actions_answered += 1
+
+    def note_reply(self, request: dict[str, Any]) -> None:
+        message = request.get("params", {}).get("message")
+        if not isinstance(message, list):
+            return
+        for item in message:
+            if item.get("type") == "reply":
+                message_id = str(item["data"].get("id"))
+                sent = self.sent_at.pop(message_id, None)
+                if sent is not None:
+                    self.latencies.append(asyncio.get_running_loop().time() - sent)
+                    self.replied += 1
+                    self.replied_ids.add(message_id)
+                    self.reply_arrived.set()
+                elif message_id in self.replied_ids:
+                    self.repeated_replies += 1  # the same reply again: a retry after a timeout
+                return
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """OK to everything, echo included; sends get a fresh message_id as a real implementation's."""
+        data: Any = None
+        if request["action"] in {"send_group_msg", "send_private_msg", "send_msg"}:
+            self._reply_ids += 1
+            data = {"message_id": self._reply_ids}
+        elif request["action"] == "get_group_member_list":
+            data = []
+        return {"status": "ok", "retcode": 0, "data": data, "echo": request.get("echo")}
+
+    def frames(self, count: int) -> list[tuple[str, str]]:
+        """(message_id, frame) pairs, built before a phase starts so building costs the phase nothing."""
+        built: list[tuple[str, str]] = []
+        for _ in range(count):
+            self.next_message_id += 1
+            line = chat_line(self.rng, self.corpus)
+            built.append((str(self.next_message_id), event_frame(line, self.next_message_id)))
+        return built
+
+    async def send(self, ws: Any, message_id: str, frame: str, at: float) -> None:
+        self.sent_at[message_id] = at
+        self.sent += 1
+        await ws.send_str(frame)
+
+    # --- phases ------------------------------------------------------------------------------------
+
+    async def run(self) -> LoadResult:
+        import aiohttp
+
+        headers = {"X-Self-ID": SELF_ID, "X-Client-Role": "Universal", "Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession() as session:
+            ws = await self.connect(session, headers)
+            reader = asyncio.create_task(self.read_actions(ws))
+            sampler = asyncio.create_task(self.sample_forever())
+            try:
+                await self.run_phases(ws)
+            finally:
+                sampler.cancel()
+                reader.cancel()
+                await asyncio.gather(sampler, reader, return_exceptions=True)
+                await ws.close()
+        self.result.events_sent = self.sent
+        self.result.counters = {
+            "processed": self.counters[PROCESSED],
+            "quoted": self.counters[QUOTED],
+            "actions": self.counters[ACTIONS],
+            "failed": self.counters[FAILED],
+            "duplicate": self.counters[DUPLICATE],
+            "actions_answered": self.actions_answered,
+            "repeated_replies": self.repeated_replies,
+        }
+        return self.result
+
+    async def connect(self, session: Any, headers: dict[str, str]) -> Any:
+        import aiohttp
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return await session.ws_connect(self.config.url, headers=headers, heartbeat=None)
+            except aiohttp.ClientError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def run_phases(self, ws: Any) -> None:
+        config = self.config
+        await self.windowed(ws, "warmup", WARMUP_EVENTS, config.window)
+        self.result.phases.append(
+            await self.windowed(ws, "throughput", config.events, config.window, track_rss=True)
+        )
+        latency_events = max(1, round(config.rate * config.latency_seconds))
+        self.result.phases.append(await self.paced(ws, "latency", latency_events, config.rate, config.window))
+        self.result.phases.append(
+            await self.paced(ws, "overload", config.overload_events, config.overload_rate, None)
+        )
+        self.sample_rss()
+        self.result.rss_mb["end"] = round(self.rss_samples[-1][1] / 2**20, 1)
+
+    async def windowed(
+        self, ws: Any, name: str, count: int, window: int, *, track_rss: bool = False
+    ) -> PhaseResult:
+        frames = self.frames(count)
+        marks = {round(count * share): label for share, label in ((0.25, "25%"), (0.5, "50%"), (1.0, "100%"))}
+        loop = asyncio.get_running_loop()
+        return await self.measure(
+            name,
+            count,
+            None,
+            self._send_windowed(ws, frames, window, marks if track_rss else {}, loop),
+        )
+
+    async def _send_windowed(
+        self,
+        ws: Any,
+        frames: list[tuple[str, str]],
+        window: int,
+        marks: dict[int, str],
+        loop: asyncio.AbstractEventLoop,
+    ) -> int:
+        stalls = 0
+        for index, (message_id, frame) in enumerate(frames, start=1):
+            stalls += await self.wait_for_window(window)
+            await self.send(ws, message_id, frame, loop.time())
+            if index in marks:
+                self.result.rss_mb[f"throughput {marks[index]}"] = round(
+                    self.bot.memory_info().rss / 2**20, 1
+                )
+        return stalls
+
+    async def paced(self, ws: Any, name: str, count: int, rate: float, window: int | None) -> PhaseResult:
+        frames = self.frames(count)
+        result = await self.measure(name, count, rate, self._send_paced(ws, frames, rate, window))
+        return result
+
+    async def _send_paced(
+        self, ws: Any, frames: list[tuple[str, str]], rate: float, window: int | None
+    ) -> int:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        stalls = 0
+        for index, (message_id, frame) in enumerate(frames):
+            due = start + index / rate
+            if (delay := due - loop.time()) > 0:
+                await asyncio.sleep(delay)
+            stalled = window is not None and await self.wait_for_window(window)
+            stalls += stalled
+            # A send the window held back is timed from when it was due (no coordinated omission).
+            await self.send(ws, message_id, frame, due if stalled else loop.time())
+            self.backlog = max(self.backlog, self.in_flight())
+        self.offered_seconds = loop.time() - start
+        return stalls
+
+    backlog = 0
+    offered_seconds = 0.0
+
+    async def measure(
+        self, name: str, count: int, rate: float | None, sending: Awaitable[int]
+    ) -> PhaseResult:
+        """Run one phase's sending, wait until the bot is done with it, and take the figures."""
+        self.latencies = []
+        self.backlog = 0
+        replied_before, answered_before = self.replied, self.actions_answered
+        bot_cpu, my_cpu = self.bot.cpu_times(), self.me.cpu_times()
+        started = time.perf_counter()
+        stalls = await sending
+        settled = await self.settle()
+        seconds = time.perf_counter() - started
+        bot_after, my_after = self.bot.cpu_times(), self.me.cpu_times()
+        bot_cpu_s = (bot_after.user + bot_after.system) - (bot_cpu.user + bot_cpu.system)
+        offered = None if rate is None else round(count / self.offered_seconds, 1)
+        return PhaseResult(
+            name=name,
+            events=count,
+            seconds=round(seconds, 3),
+            events_per_s=round(count / seconds, 1),
+            offered_per_s=offered,
+            replied_events=self.replied - replied_before,
+            actions_answered=self.actions_answered - answered_before,
+            latency_p50_ms=ms(percentile(self.latencies, 50)),
+            latency_p90_ms=ms(percentile(self.latencies, 90)),
+            latency_p99_ms=ms(percentile(self.latencies, 99)),
+            latency_max_ms=ms(max(self.latencies, default=None)),
+            window_stalls=stalls,
+            max_backlog=self.backlog,
+            bot_cpu_s=round(bot_cpu_s, 2),
+            bot_cpu_pct=round(100 * bot_cpu_s / seconds, 1),
+            generator_cpu_s=round((my_after.user + my_after.system) - (my_cpu.user + my_cpu.system), 2),
+            settled=settled,
+        )
+
+
+def generator_main(config: GeneratorConfig, counters: SynchronizedArray[int], results: Connection) -> None:
+    try:
+        result = asyncio.run(LoadGenerator(config, counters).run())
+    except Exception as error:  # report it to the bot process rather than hang it
+        result = LoadResult(error=f"{type(error).__name__}: {error}")
+    results.send(result)
+    results.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The bot side
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def counting(
+    dispatch: Callable[[Message], Awaitable[Any]], counters: SynchronizedArray[int]
+) -> Callable[[Message], Awaitable[Any]]:
+    """The dispatcher, reporting each finished message to the generator through shared counters."""
+
+    async def deliver(message: Message) -> Any:
+        outcome = await dispatch(message)
+        if outcome is None:
+            counters[FAILED] += 1
+        else:
+            counters[ACTIONS] += len(outcome.actions)
+            counters[DUPLICATE] += outcome.route == "duplicate"
+            quoting = (getattr(action, "reply_to", None) == message.message_id for action in outcome.actions)
+            counters[QUOTED] += any(quoting)
+        counters[PROCESSED] += 1  # last: see LoadGenerator.done
+        return outcome
+
+    return deliver
+
+
+async def start_bot(data_dir: Path, port: int, counters: SynchronizedArray[int], log_level: str) -> Runtime:
+    from bot.config import DEMO_DIRECTORY, Settings
+    from bot.logs import JsonFormatter
+    from bot.platforms import onebot_adapter
+    from bot.runtime import Runtime
+    from handlers import requests as requests_capability
+
+    # Logs at INFO as in production, one JSON line per message, into a file rather than the terminal.
+    handler = logging.FileHandler(data_dir / "bot.log", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(log_level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'loudong.db'}",
+        data_dir=data_dir,
+        directory=DEMO_DIRECTORY,
+        web_host="127.0.0.1",
+        web_port=port,
+        web_chat=False,
+        onebot_enabled=True,
+        onebot_access_token=TOKEN,
+    )
+    runtime = Runtime(settings)
+    await runtime.open()
+    await runtime.import_directory(str(DEMO_DIRECTORY))
+    # Until handlers/__init__.py lists the requests capability, register it here: requests are the load.
+    if requests_capability.intake not in runtime.registry.intent_handlers("repair", 1.0):
+        runtime.registry.include(requests_capability.router)
+    adapter = onebot_adapter(settings, runtime.clock)
+    assert adapter is not None
+    runtime.add_adapter(adapter)
+    runtime.dispatcher.dispatch = counting(runtime.dispatcher.dispatch, counters)  # type: ignore[method-assign]
+    await runtime.start()
+    return runtime
+
+
+async def drain_outbox(runtime: Runtime) -> None:
+    """Actions that timed out under overload are retried with backoff: give them time to go out."""
+    from sqlalchemy import func, select
+
+    from storage.models import OutboxEntry
+
+    pending = select(func.count()).select_from(OutboxEntry).where(OutboxEntry.status == "pending")
+    deadline = time.monotonic() + OUTBOX_DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        async with runtime.sessions() as session:
+            if not await session.scalar(pending):
+                return
+        await asyncio.sleep(0.5)
+
+
+async def database_figures(runtime: Runtime) -> dict[str, int]:
+    """What the database holds after the run, for the exactly-once check."""
+    from sqlalchemy import func, select
+
+    from storage.models import OutboxEntry, ProcessedMessage
+    from storage.requests import Request, RequestReporter
+
+    async with runtime.sessions() as session:
+        figures = {
+            "processed_messages": await session.scalar(select(func.count()).select_from(ProcessedMessage)),
+            "requests": await session.scalar(select(func.count()).select_from(Request)),
+            "request_reporters": await session.scalar(select(func.count()).select_from(RequestReporter)),
+        }
+        rows = await session.execute(select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status))
+        for status, count in rows:
+            figures[f"outbox_{status}"] = count
+        retried = select(func.count()).select_from(OutboxEntry).where(OutboxEntry.attempts > 1)
+        figures["outbox_retried"] = await session.scalar(retried)
+    return {key: int(value or 0) for key, value in figures.items()}
+
+
+async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    counters = context.Array("q", COUNTERS, lock=False)
+    receive, send = context.Pipe(duplex=False)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="loudong-bench-") as scratch:
+        runtime = await start_bot(Path(scratch), port, counters, args.log_level)
+        config = GeneratorConfig(
+            url=f"ws://127.0.0.1:{port}/onebot/v11/ws",
+            bot_pid=os.getpid(),
+            events=args.events,
+            window=args.window,
+            rate=args.rate,
+            latency_seconds=args.latency_seconds or min(30.0, args.events / args.rate),
+            # More than the adapter's queue holds (10,000) in the full run, so TCP pushes back too.
+            overload_events=args.overload_events or max(1000, args.events * 3 // 5),
+            overload_rate=args.overload_rate,
+            seed=args.seed,
+        )
+        generator = context.Process(target=generator_main, args=(config, counters, send), name="onebot-load")
+        profiler = start_profiler(args.profile)
+        try:
+            generator.start()
+            send.close()
+            result: LoadResult = await asyncio.to_thread(receive_result, receive, generator)
+        finally:
+            stop_profiler(profiler, args.profile)
+            generator.join(timeout=10)
+            await drain_outbox(runtime)
+            database = await database_figures(runtime)
+            await runtime.close()
+    return summarise(result, database, args)
+
+
+def receive_result(receive: Connection, generator: multiprocessing.process.BaseProcess) -> LoadResult:
+    while not receive.poll(0.5):
+        if not generator.is_alive():
+            return LoadResult(error=f"load generator died (exit code {generator.exitcode})")
+    result: LoadResult = receive.recv()
+    return result
+
+
+def start_profiler(path: str | None) -> Any:
+    if not path:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    return profiler
+
+
+def stop_profiler(profiler: Any, path: str | None) -> None:
+    if profiler is None or not path:
+        return
+    profiler.stop()
+    Path(path).write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
+
+
+def summarise(result: LoadResult, database: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    counters = result.counters
+    sent = result.events_sent
+    # Inbound: every event dispatched exactly once (no loss, no double handling, no failure).
+    exactly_once = (
+        result.error is None
+        and counters.get("processed") == sent
+        and database["processed_messages"] == sent
+        and counters.get("failed") == 0
+        and counters.get("duplicate") == 0
+    )
+    # Outbound: every stored action went out; an action retried after a timeout whose first attempt
+    # had in fact reached the implementation was sent twice (at-least-once, as the outbox promises).
+    all_sent = database.get("outbox_pending", 0) == 0 and database.get("outbox_dead", 0) == 0
+    sent_twice = counters.get("repeated_replies", 0)
+    rss = result.rss_mb
+    growth = (
+        round(rss["throughput 100%"] - rss["throughput 25%"], 1)
+        if {"throughput 25%", "throughput 100%"} <= rss.keys()
+        else None
+    )
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "phases": [asdict(phase) for phase in result.phases],
+        "events_sent": sent,
+        "bot_rss_mb": rss,
+        "rss_growth_25_to_100_mb": growth,
+        "bot_counters": counters,
+        "database": database,
+        "exactly_once": exactly_once,
+        "all_actions_sent": all_sent,
+        "actions_sent_twice": sent_twice,
+        "error": result.error,
+    }
+
+
+def machine() -> str:
+    import platform
+
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    columns = (
+        ("phase", "name", 10),
+        ("events", "events", 7),
+        ("offered/s", "offered_per_s", 9),
+        ("handled/s", "events_per_s", 9),
+        ("replied", "replied_events", 7),
+        ("p50 ms", "latency_p50_ms", 7),
+        ("p99 ms", "latency_p99_ms", 7),
+        ("max ms", "latency_max_ms", 8),
+        ("bot CPU%", "bot_cpu_pct", 8),
+        ("stalls", "window_stalls", 6),
+        ("backlog", "max_backlog", 7),
+    )
+    print("  ".join(f"{title:>{width}}" for title, _, width in columns))
+    for phase in summary["phases"]:
+        cells = ("-" if phase[key] is None else str(phase[key]) for _, key, _ in columns)
+        print("  ".join(f"{cell:>{width}}" for cell, (_, _, width) in zip(cells, columns, strict=True)))
+    growth = summary["rss_growth_25_to_100_mb"]
+    print(f"bot RSS MB: {summary['bot_rss_mb']}  (growth 25%→100% of throughput: {growth})")
+    print(f"database: {summary['database']}")
+    print(f"bot counters: {summary['bot_counters']}")
+    verdict = "yes" if summary["exactly_once"] else "NO"
+    print(f"every event processed exactly once ({summary['events_sent']} sent): {verdict}")
+    print(
+        f"every action sent: {'yes' if summary['all_actions_sent'] else 'NO'}; "
+        f"replies sent twice (retried after a timed-out first attempt): {summary['actions_sent_twice']}"
+    )
+    if summary["error"]:
+        print(f"error: {summary['error']}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=20_000, help="throughput phase events (20000)")
+    parser.add_argument("--window", type=int, default=50, help="events in flight at most (50)")
+    parser.add_argument("--rate", type=float, default=200.0, help="latency phase offered events/s (200)")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=None, help="latency phase length (min(30, events/rate))"
+    )
+    parser.add_argument("--overload-events", type=int, default=None, help="overload events (0.6 x events)")
+    parser.add_argument("--overload-rate", type=float, default=10_000.0, help="overload offered/s (10000)")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--log-level", default="INFO", help="bot log level; logs go to a scratch file")
+    parser.add_argument("--json", dest="json_path", help="also write the JSON summary to this file")
+    parser.add_argument("--profile", help="write a pyinstrument profile of the bot process to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary = asyncio.run(run_benchmark(args))
+    text = json.dumps(summary, ensure_ascii=False, indent=2)
+    print(text)
+    if args.json_path:
+        Path(args.json_path).write_text(text + "\n", encoding="utf-8")
+    print()
+    print_table(summary)
+    return 0 if summary["exactly_once"] and summary["all_actions_sent"] and not summary["error"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
