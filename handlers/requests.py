@@ -303,6 +303,8 @@ async def intake(ctx: Context) -> HandlerResult:
         ctx.session, building.id, category, since, include_resolved=True
     )
     match = _best_match(candidates, place, _object_words(classification))
+    if match is not None:
+        match = await store.load_people(ctx.session, match)
     if match is not None and match.status == RequestStatus.RESOLVED:
         return await _not_fixed(ctx, match, policy)
     if match is not None:
@@ -604,6 +606,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     candidates = await store.merge_candidates(ctx.session, building.id, category, since)
     match = _best_match(candidates, place, _object_words(classification))
     if match is not None:
+        match = await store.load_people(ctx.session, match)
         _fill_place(match, place)
         store.add_event(
             ctx.session,

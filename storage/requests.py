@@ -308,7 +308,9 @@ async def merge_candidates(
     session: AsyncSession, building_id: int, category: str, since: datetime, *, include_resolved: bool = False
 ) -> list[Request]:
     """Open requests of this category in this building created since `since`, newest first; with
-    `include_resolved`, also those marked 办结 and waiting for the 回访."""
+    `include_resolved`, also those marked 办结 and waiting for the 回访. Only the request rows: every
+    report in a busy building compares against them, so people are loaded for the match alone
+    (`load_people`)."""
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
     query = (
         select(Request)
@@ -320,7 +322,14 @@ async def merge_candidates(
         )
         .order_by(Request.created_at.desc(), Request.id.desc())
     )
-    return list((await session.execute(_with_people(query))).scalars())
+    return list((await session.execute(query)).scalars())
+
+
+async def load_people(session: AsyncSession, request: Request) -> Request:
+    """The same request with owner, reporters and building loaded, as `get_request` gives it."""
+    query = _with_people(select(Request).where(Request.id == request.id))
+    result = await session.execute(query.execution_options(populate_existing=True))
+    return result.scalar_one()
 
 
 def _reported_by(person_id: int) -> ColumnElement[bool]:

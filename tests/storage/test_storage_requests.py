@@ -283,3 +283,21 @@ async def test_times_satisfaction_and_figures_per_grid_and_leader(
 
     leaders = {leader.name: stats for leader, stats in per_leader.items()}
     assert leaders["刘秀英"].total == 3 and leaders["李芳"].total == 1 and leaders["杨淑珍"].total == 0
+
+
+async def test_load_people_completes_a_merge_candidate(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from sqlalchemy import inspect
+
+    async with session_factory() as session, session.begin():
+        created = await new_request(session)
+        five = created.building_id
+        assert five is not None
+    async with session_factory() as session:
+        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        assert "reporter" in inspect(light).unloaded  # comparing places and objects needs no people
+        full = await store.load_people(session, light)
+        assert full is light
+        assert full.reporter is not None and full.reporter.accounts
+        assert full.owner is not None and full.owner.name
