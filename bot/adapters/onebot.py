@@ -23,6 +23,7 @@ import hmac
 import itertools
 import json
 import logging
+import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +42,9 @@ from handlers.contract import Mention, Message, SendToGroup, SendToUser, SentRec
 log = logging.getLogger(__name__)
 
 PLATFORM = "onebot"
+# How many action time-outs in a row an action may wait out while our own backpressure is what holds its
+# response back; past that the implementation is taken to be stuck after all.
+MAX_TIMEOUTS_HELD_BACK = 10
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -385,6 +389,7 @@ class OneBotAdapter:
         heartbeat: float | None = 30.0,
         clock: Clock | None = None,
         session: aiohttp.ClientSession | None = None,
+        inbox_size: int = 10_000,
     ) -> None:
         """
         access_token: required of every connection and HTTP POST when set (authorization.md).
@@ -396,6 +401,8 @@ class OneBotAdapter:
             (implementations retry every 3 s by default, ws-reverse.md); the outbox retries after that.
         message_format: how outgoing messages are encoded; "array" suits every current implementation.
         heartbeat: seconds between our WebSocket pings, so a dead peer is noticed; None for none.
+        inbox_size: events queued for the dispatcher at most; beyond it the sockets stop being read
+            (backpressure) until it catches up.
         """
         self._access_token = access_token or None
         self._secret = secret or None
@@ -418,7 +425,11 @@ class OneBotAdapter:
         self._echo_counter = itertools.count(1)
         # Which bot last heard from a group or user: with several bots, that one is in the group.
         self._routes: dict[tuple[str, str], str] = {}
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=10_000)
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=inbox_size)
+        # When the full inbox last stopped a socket being read (None: not now, inf: never): an action's
+        # response may then be waiting unread behind the events, so its time-out is not the peer's fault.
+        self._held_back_since: float | None = None
+        self._held_back_until = -math.inf
         self._worker: asyncio.Task[None] | None = None
         self._deliver: Deliver | None = None
 
@@ -537,14 +548,42 @@ class OneBotAdapter:
         try:
             frame = {"action": action, "params": dict(params), "echo": echo}
             await connection.ws.send_str(json.dumps(frame, ensure_ascii=False))
-            async with asyncio.timeout(self._action_timeout):
-                return await future
+            return await self._response(future)
         except TimeoutError:
             raise SendError(f"OneBot {action}: no response within {self._action_timeout}s") from None
         except (ConnectionError, RuntimeError) as error:  # the socket closed under us
             raise SendError(f"OneBot {action}: {connection} lost: {error}") from None
         finally:
             self._pending.pop(echo, None)
+
+    async def _response(self, future: asyncio.Future[Any]) -> Any:
+        """The action's response. While our own backpressure keeps the socket unread, the response may
+        be sitting behind the queued events: waiting on is right, and failing would make the outbox send
+        again what the implementation has already done (a reply posted twice)."""
+        for _ in range(MAX_TIMEOUTS_HELD_BACK):
+            try:
+                async with asyncio.timeout(self._action_timeout):
+                    return await asyncio.shield(future)
+            except TimeoutError:
+                if not self._recently_held_back():
+                    raise
+        raise TimeoutError
+
+    def _recently_held_back(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        return self._held_back_since is not None or now - self._held_back_until < self._action_timeout
+
+    async def _enqueue(self, message: Message) -> None:
+        if not self._inbox.full():
+            self._inbox.put_nowait(message)
+            return
+        loop = asyncio.get_running_loop()
+        self._held_back_since = loop.time()
+        try:
+            await self._inbox.put(message)
+        finally:
+            self._held_back_since = None
+            self._held_back_until = loop.time()
 
     async def _call_http(self, action: str, params: Mapping[str, Any]) -> Any:
         headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
@@ -741,7 +780,7 @@ class OneBotAdapter:
             self._routes[("group", message.group_id)] = self_id
         else:
             self._routes[("private", message.sender_id)] = self_id
-        await self._inbox.put(message)
+        await self._enqueue(message)
 
     async def _deliver_loop(self) -> None:
         assert self._deliver is not None

@@ -543,3 +543,38 @@ async def test_stop_closes_live_connections(harness: Harness) -> None:
     assert harness.adapter._connections == {}
     async with asyncio.timeout(WAIT):  # the fake's reader ends when our close reaches it
         await asyncio.gather(*fake._readers)
+
+
+async def test_an_action_waits_while_our_own_backpressure_holds_its_response_back(
+    make_harness: MakeHarness,
+) -> None:
+    """Overload on a Universal socket: the full inbox stops the socket being read, so the response to
+    an action queues behind unread events. That is no reason to fail the action (the outbox would then
+    post the reply twice)."""
+    harness = await make_harness(action_timeout=0.3, inbox_size=1)
+    release = asyncio.Event()
+    delivered: list[Message] = []
+
+    async def slow_dispatcher(message: Message) -> None:
+        await release.wait()
+        delivered.append(message)
+
+    await harness.adapter.stop()
+    await harness.adapter.start(slow_dispatcher)
+    fake = await harness.connected_fake()
+    for number in range(4):  # one being dispatched, one queued, one holding the reader, one unread
+        event = load_fixture("group_message_array")
+        event["message_id"] = 9000 + number
+        await fake.send_event(event)
+    await asyncio.sleep(0.2)
+    sending = asyncio.create_task(harness.adapter.send(group_action("回复")))
+    await asyncio.sleep(1.0)  # several action time-outs pass while the reader is held back
+    assert not sending.done()
+    release.set()
+    receipt = await asyncio.wait_for(sending, timeout=5)
+    assert receipt.message_id is not None
+    for _ in range(100):
+        if len(delivered) == 4:
+            break
+        await asyncio.sleep(0.02)
+    assert len(delivered) == 4
