@@ -12,6 +12,10 @@ Pipeline for one message:
    intent whose object is mentioned.
 7. Confidence below the threshold: chitchat, with the candidate kept as runner-up. An emergency scoring
    at least `emergency_min_score` is never suppressed.
+8. Emergency second opinion (emergency.py): a result that is not an emergency becomes one when a
+   character n-gram model scores P(emergency) above its threshold (a higher one for a keyword ticket),
+   if the message has a danger character and is no hypothetical, past, hearsay, resolved, drill or joke
+   message; the model's strongest n-grams are reported as keywords with role "model".
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from pathlib import Path
 
 import ahocorasick
 
+from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, fold_digits, load_emergency_model
 from intents.lexicon import CooccurRule, KeywordRule, Lexicon, load_lexicon
 from intents.model import (
+    TICKET_INTENTS,
     Classification,
     HitState,
     Intent,
@@ -74,6 +80,18 @@ _NEGATION_CHARS = frozenset("不没未别无")
 _NOT_LENT_TO = frozenset({_THANKS, _ACK, _EMERGENCY})
 # May precede an anchored word at the start of a clause: 嗯嗯好的 / 哦好的.
 _INTERJECTIONS = frozenset("嗯哦噢喔啊呀好")
+# The emergency second opinion (emergency.py) is asked only about messages with one of these danger
+# characters: most messages never pay for it, and a message with none (5号楼2单元楼道灯坏了) is never
+# turned into an emergency by the n-grams of its places.
+_DANGER_CHARS = "烟火焰烧炸爆气血晕倒摔跌躺困卡掉坠跳淹溺电救命急喊抢刀砍捅打吐抽窒噎呼吸昏迷醒窗瘫歪紫"
+_DANGER = re.compile("[" + _DANGER_CHARS + "]")
+# A joke or an exaggeration anywhere in the message: the second opinion stays silent (救命哈哈哈).
+_JOKE = re.compile(
+    "哈哈|呵呵|嘻嘻|笑死|xswl|hhh|233|😂|🤣|😆|😁|🤪|段子|开玩笑|玩笑|逗你|搞笑|视频|网上|价格|价|便宜"
+)
+# How many of the model's strongest n-grams a second-opinion result reports as its keywords.
+_MODEL_EVIDENCE = 3
+_MODEL_ROLE = "model"
 
 
 class _Pattern:
@@ -185,8 +203,15 @@ class IntentEngine:
     any number of threads or asyncio tasks; the tokenizer loads lazily (thread-safe) on the first message
     that needs it, or eagerly with `warm()`."""
 
-    def __init__(self, lexicon: Lexicon, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        *,
+        cache_dir: Path | None = None,
+        emergency_model: EmergencyModel | None = None,
+    ) -> None:
         self.lexicon = lexicon
+        self.emergency_model = emergency_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
         self._automaton = ahocorasick.Automaton()
@@ -226,6 +251,7 @@ class IntentEngine:
         self._pending_cues = _alternation(frozenset(negation_cues | cues.pending))
         self._hypothetical = _alternation(cues.hypothetical)
         self._drill = _alternation(cues.drill)
+        self._block = _alternation(frozenset(lexicon.block))
         # Co-occurrence rules are tried heaviest first.
         order = sorted(range(len(lexicon.cooccur)), key=lambda i: -lexicon.cooccur[i].weight)
         self._cooccur_rank = {index: rank for rank, index in enumerate(order)}
@@ -241,10 +267,19 @@ class IntentEngine:
         include_default: bool = True,
         cache_dir: Path | None = None,
         warm: bool = False,
+        emergency_model: EmergencyModel | str | Path | None = DEFAULT_EMERGENCY_MODEL_PATH,
     ) -> IntentEngine:
         """The shipped lexicon with community files layered on it. `warm=True` loads the tokenizer now
-        instead of on the first message that needs it."""
-        engine = cls(load_lexicon(extra_lexicon_paths, include_default=include_default), cache_dir=cache_dir)
+        instead of on the first message that needs it. `emergency_model`: the second opinion's weights
+        (the shipped file by default; None turns the second opinion off)."""
+        model = emergency_model
+        if isinstance(model, str | Path):
+            model = load_emergency_model(model)
+        engine = cls(
+            load_lexicon(extra_lexicon_paths, include_default=include_default),
+            cache_dir=cache_dir,
+            emergency_model=model,
+        )
         if warm:
             engine.warm()
         return engine
@@ -271,6 +306,49 @@ class IntentEngine:
     # ------------------------------------------------------------------------------------ classify
 
     def classify(self, text: str) -> Classification:
+        result = self.classify_keywords(text)
+        model = self.emergency_model
+        if model is None or result.intent is _EMERGENCY:
+            return result
+        norm = result.text
+        if not self.second_opinion_applies(norm, result):
+            return result
+        masked = self.second_opinion_text(norm)
+        p = model.score(masked)
+        if p < (model.ticket_threshold if result.intent in TICKET_INTENTS else model.threshold):
+            return result
+        return _second_opinion(result, model, p, masked)
+
+    def second_opinion_text(self, norm: str) -> str:
+        """What the emergency model reads: the normalised text with the lexicon's block words (抽烟,
+        报警器, 跳楼价, 累晕) blanked out, as they are for the keywords."""
+        block = self._block
+        return norm if block is None else block.sub(_blank, norm)
+
+    def second_opinion_applies(self, norm: str, result: Classification) -> bool:
+        """Whether the emergency model may overrule a keyword result that is not an emergency: the message
+        has a danger character, the keywords made it no urgent ticket, and it is not
+        resolved, a drill or a lesson, a hypothetical, hearsay or past event (the lexicon's cues, anywhere
+        in the message) or a joke."""
+        if not norm or result.resolved or (result.urgent and result.intent in TICKET_INTENTS):
+            # An urgent ticket that is no emergency was decided on purpose (水管喷水,快来人关阀门: repair).
+            return False
+        if _DANGER.search(norm) is None:
+            return False
+        if _JOKE.search(norm) is not None:
+            return False
+        if self._hypothetical is not None and self._hypothetical.search(norm) is not None:
+            return False
+        drill = self._drill
+        if drill is not None:
+            for m in drill.finditer(norm):
+                i = m.start()
+                if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
+                    return False
+        return True
+
+    def classify_keywords(self, text: str) -> Classification:
+        """The keyword result alone, without the emergency second opinion."""
         norm = normalize(text)
         question = bool(self._question and self._question.search(norm))
         places = extract_places(norm) if norm else _NO_PLACES
@@ -768,6 +846,52 @@ class IntentEngine:
 
 
 _hit_order = operator.attrgetter("order")
+
+
+def _blank(m: re.Match[str]) -> str:
+    return " " * (m.end() - m.start())
+
+
+def _second_opinion(result: Classification, model: EmergencyModel, p: float, masked: str) -> Classification:
+    """The keyword result overruled by the emergency model: urgent, the keyword intent as runner-up, and
+    the model's strongest n-grams in the text reported as keywords with role "model" (explainable)."""
+    norm = result.text
+    folded = fold_digits(masked)
+    weights = model.weights
+    found: dict[str, float] = {}
+    for i in range(len(norm)):
+        for k in range(model.max_n, 0, -1):
+            gram = folded[i : i + k]
+            w = weights.get(gram)
+            if w is not None and w > 0 and gram not in found:
+                found[gram] = w
+    best = sorted(found.items(), key=lambda x: (-x[1], x[0]))[:_MODEL_EVIDENCE]
+    evidence = []
+    for gram, w in best:
+        start = folded.find(gram)
+        evidence.append(
+            _keyword_hit(
+                norm[start : start + len(gram)],
+                start,
+                start + len(gram),
+                _EMERGENCY,
+                _MODEL_ROLE,
+                _ACTIVE,
+                round(w, 4),
+            )
+        )
+    evidence.sort(key=lambda h: (h.start, h.end))
+    values = dict(result.__dict__)
+    values.update(
+        {
+            "intent": _EMERGENCY,
+            "confidence": round(p, 4),
+            "keywords": result.keywords + tuple(evidence),
+            "runner_up": result.intent,
+            "urgent": True,
+        }
+    )
+    return _build_classification(values)
 
 
 def _rank_order(x: tuple[Intent, float]) -> tuple[float, int]:

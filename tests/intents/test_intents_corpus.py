@@ -1,11 +1,13 @@
 """The corpus is well-formed, the splits are disjoint, and the engine's held-out figures do not regress.
 
-tests/data/intents_heldout.jsonl was evaluated once, blind, after all tuning (see tests/data/README.md);
-the floors below are those figures, so a lexicon change that loses ground on held-out fails here, and the
-targets it missed are strict xfails (they fail loudly once met, and must then become plain tests)."""
+tests/data/intents_heldout.jsonl (held-out v4) was evaluated once, blind, after all tuning (see
+tests/data/README.md); the floors below are those figures, so a lexicon or model change that loses ground
+on held-out fails here, and the targets it missed are strict xfails (they fail loudly once met, and must
+then become plain tests)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -62,31 +64,25 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The blind figures of held-out v3 (2026-11-28): 0.845 macro-F1, 13/180 false tickets, 19/24 emergencies.
-    assert heldout.macro_f1 >= 0.84, heldout.as_text()
-    assert heldout.false_ticket_rate <= 13 / 180 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 19 / 24 - 1e-9, heldout.as_text()
+    # The blind figures of held-out v4 (2026-11-28): 0.851 macro-F1, 14/150 false tickets, 20/20
+    # emergencies (15/20 by the keywords, 5 more by the emergency second opinion).
+    assert heldout.macro_f1 >= 0.85, heldout.as_text()
+    assert heldout.false_ticket_rate <= 14 / 150 + 1e-9, heldout.as_text()
 
 
 @needs_heldout
-@pytest.mark.xfail(
-    strict=True,
-    reason="known blind misses of held-out v3 (19/24), left unfixed so the figures stay honest: "
-    "a lift that dropped and stuck (往下掉卡在三楼, repair), "
-    "a woman lying on the ground who does not answer (躺地上了叫她也不应), "
-    "a child out of a window (爬到窗户外面 快快快快), "
-    "a fight with a bottle and blood (满地是血, dispute) and a gas smell typed 煤汽味; "
-    "see tests/data/README.md",
-)
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    assert heldout.emergency_recall == 1.0
+    # Met on held-out v4 (20/20), the first blind set on which it was: five of the twenty were caught by
+    # the emergency second opinion alone (tests/data/README.md).
+    assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 targets not met on held-out v3: macro-F1 0.845 (< 0.90) and false-ticket rate 7.2 % "
-    "(13/180 > 3 %): unseen vocabulary, and jokes and past events with emergency words; "
+    reason="issue 3 targets not met on held-out v4: macro-F1 0.851 (< 0.90) and false-ticket rate 9.3 % "
+    "(14/150 > 3 %): unseen vocabulary (micro-wishes without 心愿, noise and clutter phrasings), and jokes, "
+    "figures of speech and past events with emergency words (救命…作业😂, 气晕了, 跳楼大甩卖, 透析); "
     "see tests/data/README.md",
 )
 def test_heldout_quality_targets(heldout: Report) -> None:
@@ -95,7 +91,16 @@ def test_heldout_quality_targets(heldout: Report) -> None:
 
 
 def test_tuning_part_is_learnt() -> None:
-    report = evaluate(read_corpus(TUNING), _predict)
+    # Held-out v3 was folded in (source heldout3) for training the emergency second opinion only: the
+    # lexicon was never tuned on it, so the lexicon floors apply to the rest, and emergency recall (which
+    # the second opinion was trained for) to all of it.
+    rows = read_corpus(TUNING)
+    sources = [json.loads(line).get("source") for line in TUNING.read_text(encoding="utf-8").splitlines()]
+    assert len(sources) == len(rows)
+    report = evaluate(rows, _predict)
+    assert report.emergency_recall == 1.0, report.as_text()
+    lexicon_tuned = [ex for ex, src in zip(rows, sources, strict=True) if src != "heldout3"]
+    report = evaluate(lexicon_tuned, _predict)
     assert report.emergency_recall == 1.0, report.as_text()
     assert report.macro_f1 >= 0.97, report.as_text()
     assert report.false_ticket_rate <= 0.01, report.as_text()
