@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -28,10 +28,6 @@ from storage.directory import import_directory, load_directory
 
 log = logging.getLogger("loudong.runtime")
 
-# Time-based work (escalation sweeps, scheduled notices) registered by later capabilities; the
-# replay calls every hook as simulated time passes.
-TimeHook = Callable[[], Awaitable[None]]
-
 
 def default_classifier() -> Classifier:
     from intents import classify
@@ -49,7 +45,6 @@ class Runtime:
         self.engine: AsyncEngine | None = None
         self.adapters: list[Adapter] = []
         self._web_runner: web.AppRunner | None = None
-        self._time_hooks: list[TimeHook] = []
         self._last_runs: dict[str, datetime] = {}
         self._ticker: asyncio.Task[None] | None = None
 
@@ -95,9 +90,6 @@ class Runtime:
         async with self.sessions() as session:
             return not await repos.has_units(session)
 
-    def on_time_passes(self, hook: TimeHook) -> None:
-        self._time_hooks.append(hook)
-
     async def run_due(self) -> None:
         """Run time-based work that fell due at the clock's current time, then send what it produced."""
         now = self.clock.now()
@@ -107,8 +99,6 @@ class Runtime:
                 self._last_runs[job.name] = now
                 await self._run_job(job)
         await self.scheduler.run_due()
-        for hook in self._time_hooks:
-            await hook()
         await self.outbox.flush()
 
     async def settle(self) -> None:

@@ -29,7 +29,6 @@ class Command:
     summary: str
     usage: str
     roles: frozenset[Role] | None  # None: anyone may use it
-    private_ok: bool = True  # may also be sent in a private chat with the bot
     # What to tell someone whose role may not use it; the dispatcher has a general wording.
     refusal: str | None = None
 
@@ -77,7 +76,6 @@ class Router:
         summary: str,
         usage: str = "",
         roles: Iterable[Role] | None = None,
-        private_ok: bool = True,
         refusal: str | None = None,
     ) -> Callable[[Handler], Handler]:
         if not words:
@@ -91,7 +89,6 @@ class Router:
                     summary=summary,
                     usage=usage or words[0],
                     roles=frozenset(roles) if roles is not None else None,
-                    private_ok=private_ok,
                     refusal=refusal,
                 )
             )
