@@ -19,11 +19,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+from storage.sqlite_inline import inline_connector
+
 SCRIPT_LOCATION = "storage:migrations"
 
 _DRIVERS = {
@@ -72,7 +74,8 @@ def _make_sqlite_engine(url: URL, *, echo: bool, **engine_options: Any) -> Async
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, **engine_options)
+    connector = inline_connector(url, SQLiteDialect_aiosqlite().create_connect_args)
+    engine = create_async_engine(url, echo=echo, async_creator=connector, **engine_options)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine
@@ -87,7 +90,6 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
         cursor.execute("PRAGMA journal_mode=WAL")
         # Off by default in SQLite; the schema relies on ON DELETE CASCADE / SET NULL / RESTRICT.
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # In WAL mode NORMAL syncs at checkpoints rather than at every commit: a committed transaction
         # survives a crash of the bot, and the database is never corrupted; only a power loss or OS
         # crash can roll back the last commits. FULL would cost an fsync per message.

@@ -61,7 +61,9 @@ async def test_sqlite_engine_creates_the_directory_and_sets_pragmas(tmp_path: Pa
         await engine.dispose()
     assert (tmp_path / "nested" / "dir" / "loudong.db").is_file()
     # synchronous=NORMAL (1): no fsync per commit in WAL mode, still safe against a crash of the bot.
-    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
+    # busy_timeout 0: SQLite never sleeps on the event loop; waits for the write lock are asyncio sleeps
+    # (storage/sqlite_inline.py).
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 0, "synchronous": 1}
 
 
 async def test_migrate_from_empty(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
