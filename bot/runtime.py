@@ -176,6 +176,8 @@ class Runtime:
                 await self._ticker
             self._ticker = None
         if self._sessions is not None:
+            # Messages already handed over are handled, their replies stored and their jobs scheduled.
+            await self.dispatcher.close()
             await self.outbox.stop()
             if getattr(self, "scheduler", None) is not None:
                 await self.scheduler.close()
@@ -184,6 +186,8 @@ class Runtime:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter failed to stop", extra={"platform": adapter.platform})
+        if getattr(self, "dispatcher", None) is not None:
+            await self.dispatcher.close()  # anything handed over while the adapters stopped
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from handlers.router import HandlerResult, Registry
@@ -78,6 +79,9 @@ class Backend(Protocol):
 
 _backends: weakref.WeakKeyDictionary[Registry, Backend] = weakref.WeakKeyDictionary()
 _PENDING = "loudong.schedule.pending"
+# In a session's info: the session whose commit makes this session's work final (its own commit only
+# releases a savepoint). Set by the dispatcher for the messages of a batch.
+COMMITS_WITH = "loudong.commits_with"
 
 
 def bind(registry: Registry, backend: Backend) -> None:
@@ -114,23 +118,33 @@ class Schedule:
     def _plan(self, plan: Plan) -> None:
         if self._backend is None:
             raise RuntimeError("no scheduler is bound to this registry")
-        info = self._session.sync_session.info
-        pending: list[Plan] | None = info.get(_PENDING)
-        if pending is None:
-            pending = info[_PENDING] = []
-            backend = self._backend
-            sync_session = self._session.sync_session
+        _pending(self._session.sync_session, self._backend).append(plan)
 
-            def committed(_: Any) -> None:
-                plans = sync_session.info.pop(_PENDING, [])
-                try:
-                    backend.apply(plans)
-                except Exception:  # the work is committed; a lost job must not look like a failed message
-                    log.exception("scheduling after commit failed", extra={"jobs": [p.key for p in plans]})
 
-            def rolled_back(_: Any) -> None:
-                sync_session.info.pop(_PENDING, None)
+def _pending(sync_session: Session, backend: Backend) -> list[Plan]:
+    """The plans kept with a session, applied once it commits and dropped if it rolls back. A session
+    whose commit only releases a savepoint (the dispatcher's batches: `COMMITS_WITH` in its info) hands
+    its plans on to the session of the transaction around it."""
+    info = sync_session.info
+    pending: list[Plan] | None = info.get(_PENDING)
+    if pending is not None:
+        return pending
+    pending = info[_PENDING] = []
 
-            event.listen(sync_session, "after_commit", committed, once=True)
-            event.listen(sync_session, "after_rollback", rolled_back, once=True)
-        pending.append(plan)
+    def committed(_: Any) -> None:
+        plans = sync_session.info.pop(_PENDING, [])
+        outer: Session | None = sync_session.info.get(COMMITS_WITH)
+        if outer is not None:
+            _pending(outer, backend).extend(plans)
+            return
+        try:
+            backend.apply(plans)
+        except Exception:  # the work is committed; a lost job must not look like a failed message
+            log.exception("scheduling after commit failed", extra={"jobs": [p.key for p in plans]})
+
+    def rolled_back(_: Any) -> None:
+        sync_session.info.pop(_PENDING, None)
+
+    event.listen(sync_session, "after_commit", committed, once=True)
+    event.listen(sync_session, "after_rollback", rolled_back, once=True)
+    return pending

@@ -45,6 +45,8 @@ PLATFORM = "onebot"
 # How many action time-outs in a row an action may wait out while our own backpressure is what holds its
 # response back; past that the implementation is taken to be stuck after all.
 MAX_TIMEOUTS_HELD_BACK = 10
+# Events handed to the dispatcher and not yet handled, at most: those waiting are handled together.
+DELIVERIES_IN_FLIGHT = 32
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -390,6 +392,7 @@ class OneBotAdapter:
         clock: Clock | None = None,
         session: aiohttp.ClientSession | None = None,
         inbox_size: int = 10_000,
+        deliveries_in_flight: int = DELIVERIES_IN_FLIGHT,
     ) -> None:
         """
         access_token: required of every connection and HTTP POST when set (authorization.md).
@@ -403,6 +406,7 @@ class OneBotAdapter:
         heartbeat: seconds between our WebSocket pings, so a dead peer is noticed; None for none.
         inbox_size: events queued for the dispatcher at most; beyond it the sockets stop being read
             (backpressure) until it catches up.
+        deliveries_in_flight: events handed to the dispatcher and not yet handled, at most.
         """
         self._access_token = access_token or None
         self._secret = secret or None
@@ -426,6 +430,7 @@ class OneBotAdapter:
         # Which bot last heard from a group or user: with several bots, that one is in the group.
         self._routes: dict[tuple[str, str], str] = {}
         self._inbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=inbox_size)
+        self._deliveries_in_flight = deliveries_in_flight
         # When the full inbox last stopped a socket being read (None: not now, inf: never): an action's
         # response may then be waiting unread behind the events, so its time-out is not the peer's fault.
         self._held_back_since: float | None = None
@@ -783,16 +788,32 @@ class OneBotAdapter:
         await self._enqueue(message)
 
     async def _deliver_loop(self) -> None:
+        # Several events are handed over at once: the dispatcher queues them in this order and handles
+        # those waiting together, in one transaction.
+        slots = asyncio.Semaphore(self._deliveries_in_flight)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                message = await self._inbox.get()
+                await slots.acquire()
+                task = asyncio.create_task(self._deliver_one(message, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            for task in in_flight:
+                task.cancel()  # stops the waiting, not the dispatcher's work on the message
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _deliver_one(self, message: Message, slots: asyncio.Semaphore) -> None:
         assert self._deliver is not None
-        while True:
-            message = await self._inbox.get()
-            try:
-                await self._deliver(message)
-            except Exception:
-                # One message the dispatcher chokes on must not stop the ones after it.
-                log.exception("onebot: dispatcher failed on message %s", message.message_id)
-            finally:
-                self._inbox.task_done()
+        try:
+            await self._deliver(message)
+        except Exception:
+            # One message the dispatcher chokes on must not stop the ones after it.
+            log.exception("onebot: dispatcher failed on message %s", message.message_id)
+        finally:
+            self._inbox.task_done()
+            slots.release()
 
 
 def _conflicting_roles(role: Role) -> tuple[Role, ...]:

@@ -551,7 +551,7 @@ async def test_an_action_waits_while_our_own_backpressure_holds_its_response_bac
     """Overload on a Universal socket: the full inbox stops the socket being read, so the response to
     an action queues behind unread events. That is no reason to fail the action (the outbox would then
     post the reply twice)."""
-    harness = await make_harness(action_timeout=0.3, inbox_size=1)
+    harness = await make_harness(action_timeout=0.3, inbox_size=1, deliveries_in_flight=1)
     release = asyncio.Event()
     delivered: list[Message] = []
 

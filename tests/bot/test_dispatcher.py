@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -277,3 +278,96 @@ async def test_a_cached_sender_deleted_by_another_process_is_looked_up_again(
         again = await repos.find_person_by_account(session, "webchat", "guest-gone")
     assert again is not None and again.source == "chat"  # registered anew (SQLite may reuse the id)
     assert any("retrying without the cache" in record.getMessage() for record in caplog.records)
+
+
+# Messages handed over while others are handled: one transaction for those waiting ----------------------
+
+
+def _number_off(handled: list[str], *, failing: str | None = None) -> Router:
+    """A command "报数 N" that answers "N 号到", records each run, and fails for N == `failing`."""
+    router = Router("test")
+
+    @router.command("报数", summary="x")
+    async def number_off(ctx: Context):
+        handled.append(ctx.args)
+        if ctx.args == failing:
+            raise RuntimeError("boom")
+        return [ctx.reply(f"{ctx.args} 号到")]
+
+    return router
+
+
+def _commits(runtime: Runtime) -> list[int]:
+    """Counts the commits of the runtime's database from now on (one element per commit)."""
+    commits: list[int] = []
+    assert runtime.engine is not None
+    event.listen(runtime.engine.sync_engine, "commit", lambda _: commits.append(1))
+    return commits
+
+
+async def test_messages_waiting_together_are_handled_in_one_transaction_in_order(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    handled: list[str] = []
+    runtime.registry.include(_number_off(handled))
+    await runtime.dispatcher.dispatch(message(clock, "报数 0", message_id="warm"))  # the sender is known
+    commits = _commits(runtime)
+    texts = [f"报数 {n}" for n in range(1, 11)]
+    outcomes = await asyncio.gather(
+        *(
+            runtime.dispatcher.dispatch(message(clock, text, message_id=f"n{i}"))
+            for i, text in enumerate(texts)
+        )
+    )
+    assert all(outcome is not None and outcome.route == "command:报数" for outcome in outcomes)
+    assert handled == [str(n) for n in range(11)]
+    # All ten were handed over before the dispatcher got to them: one transaction.
+    assert len(commits) == 1
+    await runtime.outbox.flush()
+    assert [action.text.split(" ", 1)[1] for action in platform.sent] == [f"{n} 号到" for n in range(11)]
+    assert await count(runtime, ProcessedMessage) == 11
+
+
+async def test_a_message_failing_in_a_batch_fails_alone(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs: list[str] = []
+    runtime.registry.include(_number_off(runs, failing="3"))
+    outcomes = await asyncio.gather(
+        *(runtime.dispatcher.dispatch(message(clock, f"报数 {n}", message_id=f"n{n}")) for n in range(6))
+    )
+    assert [outcome is None for outcome in outcomes] == [False, False, False, True, False, False]
+    # Together until 3 failed and rolled the batch back; then all again, one at a time.
+    assert runs == ["0", "1", "2", "3", "0", "1", "2", "3", "4", "5"]
+    assert await count(runtime, ProcessedMessage) == 5  # each counted once; 3 may be redelivered
+    await runtime.outbox.flush()
+    assert [action.text.split(" ", 1)[1] for action in platform.sent] == [
+        f"{n} 号到" for n in (0, 1, 2, 4, 5)
+    ]
+    assert sum("rolled back" in record.getMessage() for record in caplog.records) == 1
+
+
+async def test_duplicates_inside_one_batch_are_handled_once(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    first, *again = await asyncio.gather(
+        *(runtime.dispatcher.dispatch(message(clock, "帮助", message_id="same")) for _ in range(4))
+    )
+    assert first is not None and first.route == "command:帮助"
+    assert [outcome.route for outcome in again if outcome is not None] == ["duplicate"] * 3
+    assert await count(runtime, OutboxEntry) == 1
+
+
+async def test_closing_waits_for_messages_already_handed_over(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    pending = [
+        asyncio.create_task(runtime.dispatcher.dispatch(message(clock, "帮助", message_id=f"c{n}")))
+        for n in range(5)
+    ]
+    await asyncio.sleep(0)  # handed over
+    for task in pending:
+        task.cancel()  # the callers stop waiting; the messages are still handled
+    await runtime.dispatcher.close()
+    assert await count(runtime, ProcessedMessage) == 5
+    assert await count(runtime, OutboxEntry) == 5
