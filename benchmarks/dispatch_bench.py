@@ -1,0 +1,196 @@
+"""Dispatcher benchmark: bot CPU per message without the network, to see where the time goes.
+
+The OneBot load benchmark (onebot_load.py) measures the whole bot end to end, with a second process
+playing the implementation; its figures move with the machine's load and the window. This one runs in
+one process: a `Runtime` on a fresh SQLite file with the demo directory imported and every capability
+registered, and messages of the same realistic mix (`onebot_load.chat_line`: about a third real
+problems, the rest chatter, thanks, acks and `帮助`) handed straight to `Dispatcher.dispatch`, either one
+at a time (`--window 1`: each waits for the one before, as a lone message does) or with up to
+`--window` in flight (those waiting are handled together in one transaction). After a warm-up (jieba,
+the caches, most senders registered) it reports messages per CPU-second and per wall-second, and the
+runs alternate between the windows given, so a burst of load from a
+neighbour falls on all of them alike.
+
+    .venv/bin/python benchmarks/dispatch_bench.py                       # windows 1 and 50, 3 rounds
+    .venv/bin/python benchmarks/dispatch_bench.py --chatter-only        # the fixed cost of a message
+    .venv/bin/python benchmarks/dispatch_bench.py --profile cumulative  # cProfile of one window-1 round
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import logging
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+REPO = Path(__file__).resolve().parent.parent
+for path in (REPO, REPO / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import onebot_load  # noqa: E402  (the same load mix)
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from handlers.contract import Message
+
+
+def make_messages(count: int, *, seed: int, chatter_only: bool, first_id: int) -> list[Message]:
+    from handlers.contract import Message
+
+    rng = random.Random(seed)
+    corpus = onebot_load.load_corpus()
+    messages: list[Message] = []
+    while len(messages) < count:
+        line = onebot_load.chat_line(rng, corpus)
+        if chatter_only and (line.problem or line.text == "帮助"):
+            continue
+        messages.append(
+            Message(
+                platform="onebot",
+                group_id=str(line.group_id),
+                sender_id=str(line.user_id),
+                sender_name=line.card,
+                message_id=str(first_id + len(messages)),
+                text=line.text,
+                time=datetime.now(UTC),
+            )
+        )
+    return messages
+
+
+async def open_bot(data_dir: Path) -> Runtime:
+    from bot.config import DEMO_DIRECTORY, Settings
+    from bot.logs import JsonFormatter
+    from bot.runtime import Runtime
+
+    # INFO as in production, one JSON line per message, into a scratch file.
+    handler = logging.FileHandler(data_dir / "bot.log", encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(logging.INFO)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'loudong.db'}",
+        data_dir=data_dir,
+        directory=DEMO_DIRECTORY,
+        web_chat=False,
+    )
+    runtime = Runtime(settings)
+    await runtime.open()
+    await runtime.import_directory(str(DEMO_DIRECTORY))
+    return runtime
+
+
+async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: int) -> None:
+    slots = asyncio.Semaphore(window)
+
+    async def one(message: Message) -> None:
+        try:
+            await runtime.dispatcher.dispatch(message)
+        finally:
+            slots.release()
+
+    tasks = []
+    for message in messages:
+        await slots.acquire()
+        tasks.append(asyncio.create_task(one(message)))
+    await asyncio.gather(*tasks)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    runtime = await open_bot(Path(tempfile.mkdtemp(prefix="dispatch-bench-")))
+    try:
+        next_id = 1
+        warm = make_messages(args.warmup, seed=args.seed, chatter_only=args.chatter_only, first_id=next_id)
+        next_id += len(warm)
+        await dispatch_all(runtime, warm, 1)
+        rounds: dict[int, list[dict[str, float]]] = {window: [] for window in args.windows}
+        for round_number in range(args.rounds):
+            for window in args.windows:
+                batch = make_messages(
+                    args.messages,
+                    seed=args.seed + 1000 * round_number + window,
+                    chatter_only=args.chatter_only,
+                    first_id=next_id,
+                )
+                next_id += len(batch)
+                cpu, wall = time.process_time(), time.perf_counter()
+                await dispatch_all(runtime, batch, window)
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                rounds[window].append({"per_cpu_second": len(batch) / cpu, "per_second": len(batch) / wall})
+        if args.profile:
+            await profile_round(runtime, args, next_id)
+    finally:
+        await runtime.close()
+    return {
+        "messages_per_round": args.messages,
+        "rounds": args.rounds,
+        "chatter_only": args.chatter_only,
+        "windows": {
+            str(window): {
+                "median_per_cpu_second": round(statistics.median(r["per_cpu_second"] for r in results), 1),
+                "median_cpu_ms_per_message": round(
+                    1000 / statistics.median(r["per_cpu_second"] for r in results), 3
+                ),
+                "median_per_second": round(statistics.median(r["per_second"] for r in results), 1),
+                "runs_per_cpu_second": [round(r["per_cpu_second"], 1) for r in results],
+            }
+            for window, results in rounds.items()
+        },
+    }
+
+
+async def profile_round(runtime: Runtime, args: argparse.Namespace, first_id: int) -> None:
+    """cProfile of one more window-1 round, our functions only, to stderr. Work SQLAlchemy runs in its
+    greenlets shows up under the coroutine that awaited it, and some of it twice."""
+    messages = make_messages(
+        args.messages, seed=args.seed - 1, chatter_only=args.chatter_only, first_id=first_id
+    )
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await dispatch_all(runtime, messages, 1)
+    profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats(args.profile).print_stats(r"(bot|handlers|storage|intents)/", 40)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=2000, help="messages per round (2000)")
+    parser.add_argument("--warmup", type=int, default=3000, help="warm-up messages, not counted (3000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per window (3)")
+    parser.add_argument(
+        "--windows", type=int, nargs="+", default=[1, 50], help="messages in flight, one run each per round"
+    )
+    parser.add_argument("--chatter-only", action="store_true", help="no problem reports and no 帮助")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--profile", choices=["cumulative", "tottime"], help="also profile one round")
+    parser.add_argument("--json", dest="json_path", help="also write the figures to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    figures = asyncio.run(measure(args))
+    text = json.dumps(figures, ensure_ascii=False, indent=2)
+    print(text)
+    if args.json_path:
+        Path(args.json_path).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
