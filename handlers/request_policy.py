@@ -9,6 +9,7 @@ that only wants repairs resolved within two days writes `intents: {repair: {reso
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -231,11 +232,29 @@ class RequestPolicy(BaseModel):
             return DEFAULT_POLICY
         if not overrides:
             return DEFAULT_POLICY
+        # Every report reads its community's policy: validate each distinct `policy:` block once.
         try:
-            return cls.from_overrides(overrides)
+            key = json.dumps(overrides, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):
+            key = None  # not JSON (a directory stores JSON): validate it every time
+        policy = _PARSED.get(key) if key is not None else None
+        if policy is not None:
+            return policy
+        try:
+            policy = cls.from_overrides(overrides)
         except ValueError as error:
             log.error("community policy is invalid; using defaults: %s", error)
             return DEFAULT_POLICY
+        if key is not None:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[key] = policy
+        return policy
+
+
+# Valid policies by their `policy:` block as canonical JSON (RequestPolicy is frozen, so shareable).
+_PARSED: dict[str, RequestPolicy] = {}
+_PARSED_MAX = 256
 
 
 def validate_policy(overrides: Mapping[str, Any] | None) -> None:

@@ -300,11 +300,12 @@ async def intake(ctx: Context) -> HandlerResult:
     place = (places.unit, places.floor, places.room)
     since = ctx.clock.now() - policy.merge_window_for(category)
     candidates = await store.merge_candidates(
-        ctx.session, building.id, category, since, include_resolved=True
+        ctx.session, building.id, category, since, include_resolved=True, place=place
     )
     match = _best_match(candidates, place, _object_words(classification))
     if match is not None:
-        match = await store.load_people(ctx.session, match)
+        # Owner and building for the reply; not the reporters (hundreds, on a building-wide problem).
+        match = await store.load_owner(ctx.session, match)
     if match is not None and match.status == RequestStatus.RESOLVED:
         return await _not_fixed(ctx, match, policy)
     if match is not None:
@@ -317,10 +318,11 @@ async def intake(ctx: Context) -> HandlerResult:
 
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
     """The problem raised again while its 回访 is waiting: it is not fixed after all."""
-    if Role(ctx.sender.role) in WORKER_ROLES and ctx.sender.id not in request.reporter_ids():
+    reporter = await store.is_reporter(ctx.session, request, ctx.sender.id)
+    if Role(ctx.sender.role) in WORKER_ROLES and not reporter:
         return None
     now = ctx.clock.now()
-    if ctx.sender.id not in request.reporter_ids():
+    if not reporter:
         store.add_co_reporter(
             ctx.session,
             request,
@@ -397,7 +399,10 @@ def _best_match(
 async def _note_resolved(ctx: Context, building: Unit, categories: set[str] | None) -> HandlerResult:
     """ "已经修好了" from someone who reported it: the answer to a waiting 回访, or else a note on the
     open request's timeline (and silence in the group)."""
-    mine = await store.reported_in_building(ctx.session, ctx.sender.id, building.id, categories)
+    # Rows alone: mostly there are none, and neither answer below names anyone.
+    mine = await store.reported_in_building(
+        ctx.session, ctx.sender.id, building.id, categories, with_people=False
+    )
     waiting = [r for r in mine if r.status == RequestStatus.RESOLVED]
     if len(waiting) == 1:
         return await answer_followup(ctx, waiting[0], words.Verdict(satisfied=True))
@@ -540,7 +545,7 @@ async def _plus_one(
 ) -> HandlerResult:
     """The same problem raised again: the sender joins the request (+1) instead of a new one."""
     now = ctx.clock.now()
-    already = ctx.sender.id in request.reporter_ids()
+    already = await store.is_reporter(ctx.session, request, ctx.sender.id)
     if Role(ctx.sender.role) in WORKER_ROLES and not already:
         # A worker talking about a problem already on record is not another resident affected.
         return None
@@ -603,10 +608,10 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     places = classification.places
     place = (places.unit, places.floor, places.room)
     since = ctx.clock.now() - policy.merge_window_for(category)
-    candidates = await store.merge_candidates(ctx.session, building.id, category, since)
+    candidates = await store.merge_candidates(ctx.session, building.id, category, since, place=place)
     match = _best_match(candidates, place, _object_words(classification))
     if match is not None:
-        match = await store.load_people(ctx.session, match)
+        match = await store.load_owner(ctx.session, match)
         _fill_place(match, place)
         store.add_event(
             ctx.session,
@@ -1192,6 +1197,7 @@ async def answer_followup(
         )
     if verdict.satisfied:
         return _close(ctx, request, verdict, now)
+    request = await store.load_owner(ctx.session, request)  # the reply tags the owner
     return _reopen(ctx, request, verdict, now, policy, note or ctx.message.text)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Unicode,
     UniqueConstraint,
     func,
+    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -135,7 +136,9 @@ async def open_notices(session: AsyncSession, now: datetime) -> list[Notice]:
 async def latest_open_notice_in_group(
     session: AsyncSession, platform: str, group_external_id: str, now: datetime
 ) -> Notice | None:
-    """The notice posted most recently to the group that still collects acknowledgments."""
+    """The notice posted most recently to the group that still collects acknowledgments. Every "收到"
+    in a group asks, so the test of `Notice.is_open` is made in SQL and one row at most comes back,
+    however many notices the group has had."""
     statement = (
         select(Notice)
         .join(NoticeDelivery, NoticeDelivery.notice_id == Notice.id)
@@ -143,13 +146,12 @@ async def latest_open_notice_in_group(
             NoticeDelivery.platform == platform,
             NoticeDelivery.group_external_id == group_external_id,
             Notice.status != NoticeStatus.REVOKED.value,
+            or_(Notice.deadline_at.is_(None), Notice.deadline_at >= now),
         )
         .order_by(NoticeDelivery.sent_at.desc(), NoticeDelivery.id.desc())
+        .limit(1)
     )
-    for notice in (await session.scalars(statement)).unique():
-        if notice.is_open(now):
-            return notice
-    return None
+    return await session.scalar(statement)
 
 
 def add_delivery(

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from storage.directory import person_sort_key
@@ -80,7 +81,12 @@ async def unit_chain(session: AsyncSession, unit_id: int) -> list[Unit]:
     unit = await session.get(Unit, unit_id)
     while unit is not None and len(chain) < _CHAIN_DEPTH:  # a bound, in case of a cycle
         chain.append(unit)
-        unit = await session.get(Unit, unit.parent_id) if unit.parent_id is not None else None
+        if unit.parent_id is None:
+            break
+        # A loaded parent (a group's building comes with its chain) is walked; else one get.
+        unit = (
+            unit.parent if "parent" not in inspect(unit).unloaded else await session.get(Unit, unit.parent_id)
+        )
     return chain
 
 
@@ -186,15 +192,38 @@ async def persons_serving(
     and name."""
     if not unit_ids:
         return []
-    statement = select(Person).where(Person.unit_id.in_(unit_ids)).options(*_person_options())
+    # One query, with one level of unit joined: the parent chains are a handful of units shared by
+    # everyone found, mostly in the session already (the caller's unit_chain), so they are filled in
+    # afterwards instead of joining five levels of parents for every person.
+    statement = (
+        select(Person)
+        .where(Person.unit_id.in_(unit_ids))
+        .options(joinedload(Person.accounts), joinedload(Person.unit))
+    )
     if roles is not None:
         wanted = [Role(role).value for role in roles]
         if not wanted:
             return []
         statement = statement.where(Person.role.in_(wanted))
     persons = list((await session.scalars(statement)).unique())
+    await _load_parent_chains(session, {id(p.unit): p.unit for p in persons if p.unit is not None}.values())
     position = {unit_id: index for index, unit_id in enumerate(unit_ids)}
     return sorted(persons, key=lambda person: (position[person.unit_id], person_sort_key(person)))
+
+
+async def _load_parent_chains(session: AsyncSession, units: Iterable[Unit]) -> None:
+    """Make each unit's `.parent` chain walkable up to the street without a lazy load, as
+    `_unit_with_parents` would: parents already in the session cost no query."""
+    for unit in units:
+        current: Unit | None = unit
+        for _ in range(_CHAIN_DEPTH):  # a bound, in case of a cycle
+            if current is None:
+                break
+            if "parent" in inspect(current).unloaded:
+                parent_id = current.parent_id
+                parent = await session.get(Unit, parent_id) if parent_id is not None else None
+                set_committed_value(current, "parent", parent)
+            current = current.parent
 
 
 # Inbound dedupe -------------------------------------------------------------------------------------
@@ -206,7 +235,9 @@ async def mark_processed(session: AsyncSession, platform: str, message_id: str, 
     values = {"platform": platform, "message_id": message_id, "received_at": now}
     statement = _mark_processed_statement(session.get_bind().dialect.name)
     if statement is not None:
-        return (await session.execute(statement, values)).first() is not None
+        # On the session's connection, as Core: the ORM's insert machinery costs more than the insert.
+        connection = await session.connection()
+        return (await connection.execute(statement, values)).first() is not None
     # Other backends: a SAVEPOINT keeps the duplicate's error from poisoning the transaction.
     try:
         async with session.begin_nested():
@@ -224,9 +255,9 @@ def _mark_processed_statement(dialect: str) -> Any:
         return None
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     return (
-        insert(ProcessedMessage)
+        insert(ProcessedMessage.__table__)
         .on_conflict_do_nothing(index_elements=["platform", "message_id"])
-        .returning(ProcessedMessage.message_id)
+        .returning(ProcessedMessage.__table__.c.message_id)
     )
 
 

@@ -28,11 +28,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    exists,
+    inspect,
     or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from storage.models import Base, Person, StrEnumType, Unit
 from storage.roles import HIERARCHY, Role, UnitKind
@@ -237,11 +241,36 @@ def add_co_reporter(
     message_id: str | None,
     text: str,
 ) -> RequestReporter:
-    row = RequestReporter(person_id=person.id, person=person, message_id=message_id, text=text, created_at=at)
-    request.co_reporters.append(row)
-    request.reporters_count = 1 + len(request.co_reporters)
+    """The person joins the request (+1). The row goes in directly, without loading the request's
+    co-reporters: a problem half the building raised costs no more to join than any other."""
+    row = RequestReporter(
+        request_id=request.id,
+        person_id=person.id,
+        person=person,
+        message_id=message_id,
+        text=text,
+        created_at=at,
+    )
+    if "co_reporters" in inspect(request).unloaded:
+        request.reporters_count += 1
+    else:
+        request.co_reporters.append(row)
+        request.reporters_count = 1 + len(request.co_reporters)
     session.add(row)
     return row
+
+
+async def is_reporter(session: AsyncSession, request: Request, person_id: int) -> bool:
+    """Whether the person raised the request, first or as a +1: from memory when the co-reporters are
+    loaded, else one indexed EXISTS (pending rows are flushed first, so a +1 of this transaction counts)."""
+    if request.reporter_id == person_id:
+        return True
+    if "co_reporters" not in inspect(request).unloaded:
+        return person_id in request.reporter_ids()
+    query = select(
+        exists().where(RequestReporter.request_id == request.id, RequestReporter.person_id == person_id)
+    )
+    return bool(await session.scalar(query))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -305,23 +334,32 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
 
 
 async def merge_candidates(
-    session: AsyncSession, building_id: int, category: str, since: datetime, *, include_resolved: bool = False
+    session: AsyncSession,
+    building_id: int,
+    category: str,
+    since: datetime,
+    *,
+    include_resolved: bool = False,
+    place: Sequence[str | None] | None = None,
 ) -> list[Request]:
     """Open requests of this category in this building created since `since`, newest first; with
-    `include_resolved`, also those marked 办结 and waiting for the 回访. Only the request rows: every
-    report in a busy building compares against them, so people are loaded for the match alone
-    (`load_people`)."""
+    `include_resolved`, also those marked 办结 and waiting for the 回访. With `place` (unit, floor,
+    room), not those whose place contradicts it (both name a unit, floor or room and they differ):
+    they could never match. Only the request rows: every report in a busy building compares against
+    them, so people are loaded for the match alone (`load_owner`, `load_people`)."""
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
-    query = (
-        select(Request)
-        .where(
-            Request.building_id == building_id,
-            Request.category == category,
-            Request.status.in_(statuses),
-            Request.created_at >= since,
-        )
-        .order_by(Request.created_at.desc(), Request.id.desc())
+    query = select(Request).where(
+        Request.building_id == building_id,
+        Request.category == category,
+        Request.status.in_(statuses),
+        Request.created_at >= since,
     )
+    if place is not None:
+        columns = (Request.place_unit, Request.place_floor, Request.place_room)
+        for column, value in zip(columns, place, strict=True):
+            if value:
+                query = query.where(or_(column.is_(None), column == "", column == value))
+    query = query.order_by(Request.created_at.desc(), Request.id.desc())
     return list((await session.execute(query)).scalars())
 
 
@@ -330,6 +368,25 @@ async def load_people(session: AsyncSession, request: Request) -> Request:
     query = _with_people(select(Request).where(Request.id == request.id))
     result = await session.execute(query.execution_options(populate_existing=True))
     return result.scalar_one()
+
+
+async def load_owner(session: AsyncSession, request: Request) -> Request:
+    """The request with what a reply about it names loaded: its owner (with accounts, for the @) and its
+    building. Unlike `load_people`, the reporters are not loaded: ask `is_reporter`. Both are many-to-one,
+    so an owner or building already in the session costs no query."""
+    state = inspect(request)
+    if "owner" in state.unloaded:
+        owner = None
+        if request.owner_id is not None:
+            owner = await session.get(Person, request.owner_id, options=[joinedload(Person.accounts)])
+        set_committed_value(request, "owner", owner)
+    owner = request.owner
+    if owner is not None and "accounts" in inspect(owner).unloaded:
+        await session.refresh(owner, ["accounts"])
+    if "building" in state.unloaded:
+        building = await session.get(Unit, request.building_id) if request.building_id is not None else None
+        set_committed_value(request, "building", building)
+    return request
 
 
 def _reported_by(person_id: int) -> ColumnElement[bool]:
@@ -389,9 +446,15 @@ async def followups_expired(session: AsyncSession, resolved_before: datetime) ->
 
 
 async def reported_in_building(
-    session: AsyncSession, person_id: int, building_id: int, categories: Collection[str] | None = None
+    session: AsyncSession,
+    person_id: int,
+    building_id: int,
+    categories: Collection[str] | None = None,
+    *,
+    with_people: bool = True,
 ) -> list[Request]:
-    """The person's not yet closed requests in this building (of these categories), newest first."""
+    """The person's not yet closed requests in this building (of these categories), newest first.
+    `with_people=False` loads the rows alone (usually there are none: people only for what matched)."""
     query = select(Request).where(
         Request.building_id == building_id,
         Request.status != RequestStatus.CLOSED,
@@ -400,11 +463,35 @@ async def reported_in_building(
     if categories is not None:
         query = query.where(Request.category.in_(list(categories)))
     query = query.order_by(Request.created_at.desc(), Request.id.desc())
-    return list((await session.execute(_with_people(query))).scalars())
+    return list((await session.execute(_with_people(query) if with_people else query)).scalars())
+
+
+def _ancestor_in_memory(unit: Unit | None, kind: UnitKind) -> tuple[bool, Unit | None]:
+    """(True, the ancestor or None) when the chain from `unit` up is loaded; (False, None) when a part
+    of it would need the database (or `unit` is not in the session)."""
+    if unit is None:
+        return False, None
+    for _ in range(len(HIERARCHY) + 1):  # a bound, in case of a cycle
+        state = inspect(unit)
+        if state.expired or {"kind", "parent"} & state.unloaded:
+            return False, None
+        if unit.kind == kind:
+            return True, unit
+        unit = unit.parent
+        if unit is None:
+            return True, None
+    return False, None
 
 
 async def ancestor_of_kind(session: AsyncSession, unit_id: int, kind: UnitKind) -> Unit | None:
-    """The unit itself or its nearest ancestor of `kind` (e.g. a building's community), in one query."""
+    """The unit itself or its nearest ancestor of `kind` (e.g. a building's community): from memory when
+    the unit and its parents are in the session already (a group's building comes with them), else in
+    one query."""
+    known, found = _ancestor_in_memory(
+        session.sync_session.identity_map.get(identity_key(Unit, unit_id)), kind
+    )
+    if known:
+        return found
     load = joinedload(Unit.parent)
     for _ in range(len(HIERARCHY) - 2):
         load = load.joinedload(Unit.parent)

@@ -234,6 +234,22 @@ async def test_acknowledgments_count_for_the_latest_open_notice_in_the_group(
     assert [a.notice_id for a in acks] == [2, 2]
 
 
+async def test_acknowledgments_skip_notices_past_their_deadline_or_revoked(
+    database_url: str, tmp_path: Path
+) -> None:
+    s = Script()
+    s.staff("通知 5号楼 第一件事", at="09:00")
+    s.staff("通知 5号楼 第二件事 截止 2026-12-01", at="09:30")
+    s.staff("通知 5号楼 第三件事", at="09:40")
+    s.staff("撤回通知 #3", at="09:45")
+    s.say("liu-nainai", "刘奶奶", "收到", at="09:50")  # #3 is revoked: the latest open one is #2
+    s.say("qian", "钱叔", "收到", at="09:00", day="2026-12-02")  # #2's deadline has passed: #1
+    await play(database_url, tmp_path, s)
+
+    acks = await rows(database_url, NoticeAck)
+    assert [a.notice_id for a in acks] == [2, 1]
+
+
 async def test_before_the_deadline_buildings_behind_get_a_repost_and_leaders_a_visit_list(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -402,6 +402,39 @@ async def test_the_same_problem_is_merged_and_the_owner_tagged_again_at_the_thre
     assert requests[2].reporters_count == 1 and len(requests) == 4
 
 
+async def test_a_problem_many_neighbours_raise_counts_each_once(database_url: str, tmp_path: Path) -> None:
+    """A +1 costs the same on the 30th neighbour as on the 2nd: the count and the "already" answers stay
+    right without the co-reporters being loaded, and so do reports after the 办结."""
+    s = Script()
+    first = s.say("zhang", "2单元楼道灯坏了", at="09:00")
+    neighbours = [s.say(f"n{i}", "2单元楼道灯也不亮", at=f"09:{i:02d}") for i in range(1, 31)]
+    repeat = s.say("n5", "2单元楼道灯还是坏的", at="09:40")
+    worker = s.say("liu-xiuying", "2单元楼道灯坏了,已经催物业了", at="09:41")
+    s.say("wang-shifu", "办结 #1 已更换灯泡", at="10:00")
+    again = s.say("n7", "2单元楼道灯还是不亮", at="10:30")
+    s.say("wang-shifu", "办结 #1 已更换整个灯具", at="11:00")
+    newcomer = s.say("n99", "2单元楼道灯还是不亮", at="11:30")
+    t = await play(database_url, tmp_path, s)
+
+    assert "#1 " in t.reply(first)["text"]
+    for i, message in enumerate(neighbours, start=2):
+        text = t.reply(message)["text"]
+        assert f"这个问题已登记为 #1,已有 {i} 位邻居反映" in text, text
+        assert ("@王师傅 请优先处理" in text) == (i == 3)
+    assert t.reply(repeat)["text"].startswith("@n5 您反映的问题已登记为 #1,目前待接单")
+    assert t.replies(worker) == []
+    assert "#1 已重新交给 @王师傅 继续处理" in t.reply(again)["text"]
+    assert "#1 已重新交给 @王师傅 继续处理" in t.reply(newcomer)["text"]
+
+    [(request, events)] = await stored(database_url)
+    assert request.reporters_count == 32 == len(request.reporters())  # n7 again is not counted twice
+    assert [p.name for p in request.reporters()][:3] == ["张阿姨", "n1", "n2"]
+    plus_ones = [event.new for event in events if event.kind == EventKind.PLUS_ONE]
+    assert plus_ones == [str(n) for n in range(2, 33)]
+    assert kinds(events).count(EventKind.REOPENED) == 2
+    assert request.status == RequestStatus.IN_PROGRESS
+
+
 async def test_a_closed_request_is_not_merged_into(database_url: str, tmp_path: Path) -> None:
     s = Script()
     s.say("zhang", "2单元楼道灯坏了", at="09:00")

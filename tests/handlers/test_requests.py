@@ -105,6 +105,23 @@ def test_a_broken_stored_policy_falls_back_to_the_defaults(caplog: pytest.LogCap
     assert RequestPolicy.for_details({"policy": {"retag_threshold": 4}}).retag_threshold == 4
 
 
+def test_a_stored_policy_is_validated_once_per_distinct_block(caplog: pytest.LogCaptureFixture) -> None:
+    first = RequestPolicy.for_details(
+        {"policy": {"retag_threshold": 5, "intents": {"repair": {"resolve": "2d"}}}}
+    )
+    same = RequestPolicy.for_details(
+        {"policy": {"intents": {"repair": {"resolve": "2d"}}, "retag_threshold": 5}}
+    )
+    other = RequestPolicy.for_details({"policy": {"retag_threshold": 6}})
+    assert same is first  # the same block, keys in another order: the policy already validated
+    assert first.retag_threshold == 5 and first.rule("repair").resolve == timedelta(days=2)
+    assert other is not first and other.retag_threshold == 6
+    for _ in range(2):  # a broken one is never remembered: refused and logged every time
+        caplog.clear()
+        assert RequestPolicy.for_details({"policy": {"retag_threshold": 0}}) is DEFAULT_POLICY
+        assert "invalid" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -200,6 +200,34 @@ async def test_persons_serving_nearest_first(session_factory: async_sessionmaker
     assert property_staff[0].accounts  # loaded
 
 
+async def test_persons_serving_units_and_parents_loaded(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Workers come with their unit's whole chain walkable, whether or not the session had the units."""
+    async with session_factory() as session:
+        building = await repos.find_unit(
+            session, ["航海西路街道", "茜城花园社区", "第二网格", "第二网格1号微网格", "5号楼"]
+        )
+        assert building is not None
+        building_id = building.id
+    for warm in (False, True):
+        async with session_factory() as session:
+            ids = [building_id]
+            if warm:  # the requests capability's way: the chain first
+                ids = [unit.id for unit in await repos.unit_chain(session, building_id)]
+            persons = await repos.persons_serving(session, [*ids, 987654])
+            assert persons
+            for person in persons:
+                assert person.accounts is not None
+                chain = []
+                unit = person.unit
+                while unit is not None:  # no lazy load: that would raise under asyncio
+                    chain.append(unit.kind)
+                    unit = unit.parent
+                assert chain[-1] == UnitKind.STREET
+                assert chain == list(reversed(UnitKind))[-len(chain) :]
+
+
 # Inbound dedupe -------------------------------------------------------------------------------------
 
 

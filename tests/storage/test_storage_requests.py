@@ -301,3 +301,111 @@ async def test_load_people_completes_a_merge_candidate(
         assert full is light
         assert full.reporter is not None and full.reporter.accounts
         assert full.owner is not None and full.owner.name
+
+
+async def test_many_co_reporters_join_without_being_loaded(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A +1 adds its row directly: the count goes on right and "already reported" is asked of the
+    database, however many neighbours reported before, without loading them."""
+    from sqlalchemy import inspect
+
+    from storage.roles import Role
+
+    async with session_factory() as session, session.begin():
+        created = await new_request(session)
+        five, number = created.building_id, created.id
+        neighbours = [Person(name=f"邻居{i}", role=Role.RESIDENT, source="chat") for i in range(40)]
+        session.add_all(neighbours)
+        await session.flush()
+        neighbour_ids = [p.id for p in neighbours]
+    assert five is not None
+    async with session_factory() as session, session.begin():
+        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        for i, neighbour_id in enumerate(neighbour_ids):
+            neighbour = await session.get(Person, neighbour_id)
+            assert neighbour is not None
+            assert not await store.is_reporter(session, light, neighbour_id)
+            store.add_co_reporter(session, light, neighbour, NOW, message_id=f"m{i}", text="灯不亮")
+            assert await store.is_reporter(session, light, neighbour_id)  # pending rows count too
+            assert light.reporters_count == i + 2
+        assert "co_reporters" in inspect(light).unloaded
+        assert await store.is_reporter(session, light, light.reporter_id or 0)  # the first reporter
+        assert not await store.is_reporter(session, light, (await person(session, "li-shu")).id)
+    async with session_factory() as session:
+        again = await store.get_request(session, number)
+        assert again is not None
+        assert again.reporters_count == 41 == len(again.reporters())
+        # With the co-reporters loaded, the answer comes from memory, and a +1 still counts right.
+        assert await store.is_reporter(session, again, neighbour_ids[-1])
+        li = await person(session, "li-shu")
+        store.add_co_reporter(session, again, li, NOW, message_id="m-li", text="")
+        assert again.reporters_count == 42 and await store.is_reporter(session, again, li.id)
+
+
+async def test_load_owner_loads_what_a_reply_names(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    from sqlalchemy import inspect
+
+    async with session_factory() as session, session.begin():
+        owned = await new_request(session)
+        nobodys = await new_request(session, owner=None, category="noise")
+        five = owned.building_id
+        assert five is not None
+    async with session_factory() as session:
+        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        loaded = await store.load_owner(session, light)
+        assert loaded is light
+        assert loaded.owner is not None and loaded.owner.name == "王师傅" and loaded.owner.accounts
+        assert loaded.building is not None and loaded.building.name == "5号楼"
+        assert {"reporter", "co_reporters"} <= inspect(loaded).unloaded  # no reporters
+        [none] = await store.merge_candidates(session, five, "noise", NOW - timedelta(days=7))
+        assert none.id == nobodys.id
+        assert (await store.load_owner(session, none)).owner is None
+
+
+async def test_merge_candidates_leave_out_contradicting_places(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session, session.begin():
+        anywhere = await new_request(session, created=NOW - timedelta(hours=4))
+        unit_two = await new_request(session, created=NOW - timedelta(hours=3), place_unit="2单元")
+        unit_three = await new_request(session, created=NOW - timedelta(hours=2), place_unit="3单元")
+        floor = await new_request(
+            session, created=NOW - timedelta(hours=1), place_unit="2单元", place_floor="12楼"
+        )
+        five = anywhere.building_id
+        assert five is not None
+    since = NOW - timedelta(days=1)
+    async with session_factory() as session:
+        every = await store.merge_candidates(session, five, "repair", since)
+        unnamed = await store.merge_candidates(session, five, "repair", since, place=(None, None, None))
+        two = await store.merge_candidates(session, five, "repair", since, place=("2单元", None, None))
+        two_low = await store.merge_candidates(session, five, "repair", since, place=("2单元", "3楼", "301"))
+    assert (
+        [r.id for r in every]
+        == [r.id for r in unnamed]
+        == [floor.id, unit_three.id, unit_two.id, anywhere.id]
+    )
+    assert [r.id for r in two] == [floor.id, unit_two.id, anywhere.id]
+    assert [r.id for r in two_low] == [unit_two.id, anywhere.id]
+
+
+async def test_ancestor_of_kind_from_a_loaded_chain_or_the_database(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        group = await repos.find_group(session, "webchat", "b5")  # the building with its parents
+        assert group is not None
+        from_memory = {kind: await store.ancestor_of_kind(session, group.unit_id, kind) for kind in UnitKind}
+        community = from_memory[UnitKind.COMMUNITY]
+        assert community is not None
+        # Above the community nothing is a grid: None, as the query says.
+        assert await store.ancestor_of_kind(session, community.id, UnitKind.GRID) is None
+    async with session_factory() as session:
+        from_database = {
+            kind: await store.ancestor_of_kind(session, group.unit_id, kind) for kind in UnitKind
+        }
+    assert {kind: unit and unit.name for kind, unit in from_memory.items()} == {
+        kind: unit and unit.name for kind, unit in from_database.items()
+    }
+    assert community.name == "茜城花园社区"
