@@ -16,6 +16,11 @@ Pipeline for one message:
    character n-gram model scores P(emergency) above its threshold (a higher one for a keyword ticket),
    if the message has a danger character and is no hypothetical, past, hearsay, resolved, drill or joke
    message; the model's strongest n-grams are reported as keywords with role "model".
+9. Intent second opinion (intent_model.py, rule in `intent_opinion`): a softmax model over character
+   n-grams may propose a ticket for a message the keywords left as chitchat, veto a keyword ticket it is
+   near-certain is chatter, or name the quiet intent (thanks, ack) of chatter; an urgent ticket is never
+   touched, an emergency only in a joke or hearsay message, and a message with no lexicon word at all
+   never asks it (the fast path).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 import ahocorasick
 
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, fold_digits, load_emergency_model
+from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, load_intent_model
 from intents.lexicon import CooccurRule, KeywordRule, Lexicon, load_lexicon
 from intents.model import (
     TICKET_INTENTS,
@@ -89,6 +95,9 @@ _DANGER = re.compile("[" + _DANGER_CHARS + "]")
 _JOKE = re.compile(
     "哈哈|呵呵|嘻嘻|笑死|xswl|hhh|233|😂|🤣|😆|😁|🤪|段子|开玩笑|玩笑|逗你|搞笑|视频|网上|价格|价|便宜"
 )
+# A keyword ticket or emergency shorter than this (normalised characters) is never overruled by the intent
+# second opinion. (No message of the CV folds that the rule would have overruled is this short.)
+_VETO_MIN_CHARS = 8
 # How many of the model's strongest n-grams a second-opinion result reports as its keywords.
 _MODEL_EVIDENCE = 3
 _MODEL_ROLE = "model"
@@ -209,9 +218,11 @@ class IntentEngine:
         *,
         cache_dir: Path | None = None,
         emergency_model: EmergencyModel | None = None,
+        intent_model: IntentModel | None = None,
     ) -> None:
         self.lexicon = lexicon
         self.emergency_model = emergency_model
+        self.intent_model = intent_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
         self._automaton = ahocorasick.Automaton()
@@ -268,17 +279,23 @@ class IntentEngine:
         cache_dir: Path | None = None,
         warm: bool = False,
         emergency_model: EmergencyModel | str | Path | None = DEFAULT_EMERGENCY_MODEL_PATH,
+        intent_model: IntentModel | str | Path | None = DEFAULT_INTENT_MODEL_PATH,
     ) -> IntentEngine:
         """The shipped lexicon with community files layered on it. `warm=True` loads the tokenizer now
         instead of on the first message that needs it. `emergency_model`: the second opinion's weights
-        (the shipped file by default; None turns the second opinion off)."""
+        (the shipped file by default; None turns the second opinion off); `intent_model` likewise for the
+        intent second opinion."""
         model = emergency_model
         if isinstance(model, str | Path):
             model = load_emergency_model(model)
+        opinion = intent_model
+        if isinstance(opinion, str | Path):
+            opinion = load_intent_model(opinion)
         engine = cls(
             load_lexicon(extra_lexicon_paths, include_default=include_default),
             cache_dir=cache_dir,
             emergency_model=model,
+            intent_model=opinion,
         )
         if warm:
             engine.warm()
@@ -306,6 +323,44 @@ class IntentEngine:
     # ------------------------------------------------------------------------------------ classify
 
     def classify(self, text: str) -> Classification:
+        result = self.classify_emergency(text)
+        opinion = self.intent_model
+        if opinion is None or not self.intent_model_applies(result):
+            return result
+        decided = intent_opinion(result.intent, opinion.probabilities(result.text), opinion)
+        if decided is None:
+            return result
+        return _model_decided(result, opinion, *decided)
+
+    def intent_model_applies(self, result: Classification) -> bool:
+        """Whether the intent second opinion is asked about this result: never about an urgent ticket
+        (水管喷水,快来人关阀门 was made a repair on purpose) nor about a message with no lexicon word at all
+        (the fast path most chatter takes, kept free of the model); about an emergency only when the
+        message carries a joke, hearsay, past or hypothetical marker (笑死 猫把自己关卫生间了 救命): a real
+        emergency has none, and is never suppressed; nor about a negated or resolved quiet result."""
+        if result.intent is _EMERGENCY:
+            return len(result.text) >= _VETO_MIN_CHARS and self.unreal_marker(result.text)
+        if result.urgent:
+            return False
+        if result.intent in TICKET_INTENTS and len(result.text) < _VETO_MIN_CHARS:
+            # A short ticket (水表冻了, 电梯又罢工了) is all keywords: nothing for the model to read a joke
+            # from, and a community's own words are unknown to it.
+            return False
+        if result.intent not in TICKET_INTENTS and (result.negated or result.resolved):
+            # The keywords read a negated or fixed problem (楼道里没有漏水): the model, which sees only
+            # n-grams, must not turn it back into a ticket.
+            return False
+        return bool(result.keywords) or result.runner_up is not None
+
+    def unreal_marker(self, norm: str) -> bool:
+        """A joke marker (哈哈, 笑死, 😂, 视频) or one of the lexicon's hypothetical, hearsay or past cues
+        anywhere in the message. (Not the drill cues: 这不是演练,真着火了 is an emergency.)"""
+        if _JOKE.search(norm) is not None:
+            return True
+        return self._hypothetical is not None and self._hypothetical.search(norm) is not None
+
+    def classify_emergency(self, text: str) -> Classification:
+        """The keywords with the emergency second opinion only (no intent second opinion)."""
         result = self.classify_keywords(text)
         model = self.emergency_model
         if model is None or result.intent is _EMERGENCY:
@@ -889,6 +944,77 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
             "keywords": result.keywords + tuple(evidence),
             "runner_up": result.intent,
             "urgent": True,
+        }
+    )
+    return _build_classification(values)
+
+
+def intent_opinion(
+    keyword_intent: Intent, probabilities: Sequence[float], model: IntentModel
+) -> tuple[Intent, float] | None:
+    """The combination rule (thresholds from leave-one-author-out CV, train_intents.py): the intent and
+    probability that replace the keyword result, or None to keep it.
+    - a keyword ticket the model is near-certain is chatter (P(chitchat + thanks + ack) >= veto) becomes
+      the most likely quiet intent: jokes and figures of speech with problem words; a keyword emergency
+      likewise above `emergency_veto`, and only in a message with a joke or hearsay marker;
+    - a keyword ticket becomes another ticket intent (not an emergency) the model gives P >= switch
+      (a property complaint that names a leak, a dispute about noise);
+    - a quiet keyword result becomes the model's top ticket intent when P >= propose (not an emergency:
+      that is the emergency second opinion's, with its joke and hypothetical guards);
+    - a keyword chitchat becomes thanks or ack when the model says so with P >= quiet (no ticket, so
+      no noise risk: 蟹蟹, 已通知到)."""
+    index = model.index
+    top = max(range(len(probabilities)), key=probabilities.__getitem__)
+    top_intent = model.classes[top]
+    p_top = float(probabilities[top])
+    if keyword_intent in TICKET_INTENTS:
+        quiet = [index[_CHITCHAT], index[_THANKS], index[_ACK]]
+        p_quiet = float(sum(probabilities[i] for i in quiet))
+        if keyword_intent is _EMERGENCY:
+            # Asked only with a joke or hearsay marker (`IntentEngine.intent_model_applies`).
+            if p_quiet >= model.emergency_veto:
+                return model.classes[max(quiet, key=probabilities.__getitem__)], p_quiet
+            return None
+        if p_quiet >= model.veto:
+            best = max(quiet, key=probabilities.__getitem__)
+            return model.classes[best], p_quiet
+        if (
+            top_intent in TICKET_INTENTS
+            and top_intent is not keyword_intent
+            and top_intent is not _EMERGENCY
+            and p_top >= model.switch
+        ):
+            return top_intent, p_top
+        return None
+    if top_intent in TICKET_INTENTS:
+        if top_intent is not _EMERGENCY and p_top >= model.propose:
+            return top_intent, p_top
+        return None
+    if keyword_intent is _CHITCHAT and top_intent is not _CHITCHAT and p_top >= model.quiet:
+        return top_intent, p_top
+    return None
+
+
+def _model_decided(result: Classification, model: IntentModel, intent: Intent, p: float) -> Classification:
+    """The keyword result overruled by the intent model: the keyword intent as runner-up, the model's
+    strongest n-grams for its intent reported as keywords with role "model"; a demoted emergency is no
+    longer urgent."""
+    norm = result.text
+    evidence = []
+    for gram, w in model.evidence(norm, intent, _MODEL_EVIDENCE):
+        start = norm.find(gram)
+        evidence.append(
+            _keyword_hit(gram, start, start + len(gram), intent, _MODEL_ROLE, _ACTIVE, round(w, 4))
+        )
+    evidence.sort(key=lambda h: (h.start, h.end))
+    values = dict(result.__dict__)
+    values.update(
+        {
+            "intent": intent,
+            "confidence": round(min(1.0, max(0.0, p)), 4),
+            "keywords": result.keywords + tuple(evidence),
+            "runner_up": result.intent,
+            "urgent": result.urgent and intent in TICKET_INTENTS,
         }
     )
     return _build_classification(values)
