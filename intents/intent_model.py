@@ -29,6 +29,7 @@ the rows: a few microseconds. Trained by `python -m intents.train_intents`; the 
 from __future__ import annotations
 
 import math
+import operator
 from pathlib import Path
 
 import ahocorasick
@@ -39,6 +40,7 @@ from intents.model import Intent
 FORMAT = "loudong-intent-ngram/1"
 DEFAULT_INTENT_MODEL_PATH = Path(__file__).with_name("intent_model.txt")
 _DIGITS = str.maketrans("0123456789", "0000000000")
+_ROW = operator.itemgetter(1)  # of an automaton match (end, row)
 _THRESHOLDS = ("propose", "veto", "switch", "quiet", "emergency_veto")
 _HEADER = ("format", "classes", "max_n", "bias", *_THRESHOLDS)
 
@@ -121,19 +123,23 @@ class IntentModel:
         """The weight rows of the model's n-grams in the text (each once)."""
         if not self.grams:
             return []
-        return list({row for _, row in self._automaton.iter(norm.translate(_DIGITS))})
+        return list(set(map(_ROW, self._automaton.iter(norm.translate(_DIGITS)))))
 
     def logits(self, norm: str) -> np.ndarray:
         rows = self.rows(norm)
         if not rows:
             return self.bias.copy()
-        return self.weights[rows].sum(axis=0) * scale(norm) + self.bias
+        # take + sum: about three times faster than fancy indexing for a few dozen rows.
+        return self.weights.take(rows, axis=0).sum(axis=0) * scale(norm) + self.bias
 
-    def probabilities(self, norm: str) -> np.ndarray:
-        """P(intent) for normalised text, in the order of `classes`."""
-        z = self.logits(norm)
-        z = np.exp(z - z.max())
-        return z / z.sum()
+    def probabilities(self, norm: str) -> list[float]:
+        """P(intent) for normalised text, in the order of `classes`. The softmax of 17 values is cheaper
+        in plain Python than in numpy calls, and the rule reads single values of it."""
+        z = self.logits(norm).tolist()
+        top = max(z)
+        e = [math.exp(v - top) for v in z]
+        total = sum(e)
+        return [v / total for v in e]
 
     def evidence(self, norm: str, intent: Intent, count: int) -> list[tuple[str, float]]:
         """The `count` n-grams of the text that speak most for `intent` against the other intents (its

@@ -49,8 +49,8 @@ def test_probabilities_are_a_distribution() -> None:
     model = load_intent_model()
     for text in ("", "好的", "5号楼2单元楼道灯坏了好几天了", "今晚吃啥"):
         p = model.probabilities(text)
-        assert p.shape == (len(Intent),)
-        assert abs(float(p.sum()) - 1.0) < 1e-9 and (p >= 0).all()
+        assert len(p) == len(Intent)
+        assert abs(sum(p) - 1.0) < 1e-9 and min(p) >= 0
 
 
 def test_features_fold_digits_and_drop_spaces() -> None:
