@@ -5,6 +5,7 @@ cross-validation.
     .venv/bin/python -m intents.train_intents --cv-only  # the CV report (about 4 minutes)
     .venv/bin/python -m intents.train_intents --choose   # CV, then write with the thresholds it chose
     .venv/bin/python -m intents.train_intents --check    # retrain and fail if the shipped file differs
+    .venv/bin/python -m intents.train_intents --cv-only --lexicon old.toml  # CV with another lexicon
 
 Model: softmax regression over the 17 intents, character 1-3-grams seen in at least `MIN_DF` messages,
 L2 penalty `L2`, full-batch Adam for `ITERATIONS` steps from zero weights (deterministic: same data, same
@@ -204,13 +205,17 @@ def _sources() -> list[str]:
     ]
 
 
-def fold_rows(out: TextIO = sys.stdout) -> list[FoldRow]:
-    """Every row of every author fold, scored by models trained on all other rows."""
+def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[FoldRow]:
+    """Every row of every author fold, scored by models trained on all other rows; the keywords are the
+    shipped lexicon's, or those of `lexicon` instead (an older one, to measure before lexicon tuning)."""
     examples = read_corpus(TUNING)
     sources = _sources()
     norms = [normalize(ex.text) for ex in examples]
     labels = [ex.intent for ex in examples]
-    engine = IntentEngine.load(intent_model=None)
+    if lexicon is None:
+        engine = IntentEngine.load(intent_model=None)
+    else:
+        engine = IntentEngine.load([lexicon], include_default=False, intent_model=None)
     shipped = engine.emergency_model
     assert shipped is not None
     masked = [engine.second_opinion_text(n) for n in norms]
@@ -348,11 +353,11 @@ def _caught(rows: list[FoldRow]) -> int:
 
 
 def cross_validate(
-    out: TextIO = sys.stdout, *, rows: list[FoldRow] | None = None
+    out: TextIO = sys.stdout, *, rows: list[FoldRow] | None = None, lexicon: Path | None = None
 ) -> tuple[_Thresholds, list[FoldRow]]:
     """The thresholds chosen on the pooled blind folds, and the per-fold report."""
-    out.write(f"leave-one-author-out CV on {TUNING.name}\n")
-    rows = fold_rows(out) if rows is None else rows
+    out.write(f"leave-one-author-out CV on {TUNING.name}, lexicon {lexicon or 'shipped'}\n")
+    rows = fold_rows(out, lexicon) if rows is None else rows
     authors = list(dict.fromkeys(r.source for r in rows))
     blind = [r for r in rows if r.source in BLIND]
     chosen, _ = choose(blind, _caught(blind))
@@ -401,10 +406,16 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--choose", action="store_true", help="CV, then write with the thresholds it chose")
     mode.add_argument("--check", action="store_true", help="fail if the shipped file differs from a retrain")
     parser.add_argument("--output", type=Path, default=DEFAULT_INTENT_MODEL_PATH)
+    parser.add_argument(
+        "--lexicon",
+        type=Path,
+        help="for the CV, this lexicon file instead of the shipped one (e.g. the one before tuning on an"
+        " author: git show REV:intents/lexicon.toml > old.toml)",
+    )
     args = parser.parse_args(argv)
     t = _Thresholds(**THRESHOLDS)
     if args.cv_only or args.choose:
-        chosen, _ = cross_validate()
+        chosen, _ = cross_validate(lexicon=args.lexicon)
         if args.cv_only:
             return 0
         t = chosen

@@ -131,6 +131,14 @@ def test_rule_proposes_vetoes_and_switches() -> None:
     assert intent_opinion(Intent.THANKS, _p(ack=0.95), model) is None
 
 
+def test_thanks_and_acks_are_not_asked() -> None:
+    engine = default_engine()
+    for text in ("谢谢王师傅 电梯修好了", "收到 按时参加"):
+        result = engine.classify_emergency(text)
+        assert result.intent in (Intent.THANKS, Intent.ACK)
+        assert not engine.intent_model_applies(result)
+
+
 # Keyword emergencies in jokes and hearsay: demoted by the model (a joke marker or a hearsay cue in the
 # message, and the model sure of chatter).
 JOKES = [
@@ -140,6 +148,7 @@ JOKES = [
 # Real emergencies, some of them short and with little for the model to read: never demoted.
 EMERGENCIES = [
     "这不是演练,真着火了",
+    "孩子写作业的时候突然晕倒了 快打120",
     "救命 3楼着火了",
     "火!!!!302厨房着了",
     "有人晕倒了 快打120",
