@@ -123,7 +123,9 @@ class IntentModel:
         """The weight rows of the model's n-grams in the text (each once)."""
         if not self.grams:
             return []
-        return list(set(map(_ROW, self._automaton.iter(norm.translate(_DIGITS)))))
+        # No digit folding here: the vocabulary has no n-gram with a digit (folded or not), so a digit only
+        # keeps n-grams out either way, and str.translate costs about 7 µs on Chinese text.
+        return list(set(map(_ROW, self._automaton.iter(norm))))
 
     def logits(self, norm: str) -> np.ndarray:
         rows = self.rows(norm)
