@@ -16,11 +16,11 @@ Pipeline for one message:
    character n-gram model scores P(emergency) above its threshold (a higher one for a keyword ticket),
    if the message has a danger character and is no hypothetical, past, hearsay, resolved, drill or joke
    message; the model's strongest n-grams are reported as keywords with role "model".
-9. Intent second opinion (intent_model.py, rule in `intent_opinion`): a softmax model over character
-   n-grams may propose a ticket for a message the keywords left as chitchat, veto a keyword ticket it is
-   near-certain is chatter, or name the quiet intent (thanks, ack) of chatter; an urgent ticket is never
-   touched, an emergency only in a joke or hearsay message, and a message with no lexicon word at all
-   never asks it (the fast path).
+9. Intent second opinion (intent_model.py; `intent_model_applies`, `intent_opinion`): a softmax model
+   over character n-grams may propose a ticket for a message the keywords left as chitchat, veto a
+   keyword ticket it is sure is chatter, or move it to another ticket intent; an urgent, short or
+   confident ticket is never touched, an emergency only in a joke or hearsay message, and thanks, acks
+   and messages with no lexicon word at all (the fast path) never ask it.
 """
 
 from __future__ import annotations
