@@ -1,9 +1,11 @@
 """The corpus is well-formed, the splits are disjoint, and the engine's held-out figures do not regress.
 
-tests/data/intents_heldout.jsonl (held-out v4) was evaluated once, blind, after all tuning (see
-tests/data/README.md); the floors below are those figures, so a lexicon or model change that loses ground
-on held-out fails here, and the targets it missed are strict xfails (they fail loudly once met, and must
-then become plain tests)."""
+tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
+tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
+that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
+once met, and must then become plain tests). Between folding one held-out set into the tuning part and
+receiving the next, the held-out tests skip (their figures are still those of v4, folded in on
+2026-11-28)."""
 
 from __future__ import annotations
 
