@@ -78,6 +78,7 @@ _MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, sp
 _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
+_ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
 _MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
 _NO_PLACES = Places()
 _ORDER_SPAN = 1 << 16  # more than any position in a normalised message (normalize.MAX_CHARS)
@@ -91,6 +92,10 @@ _INTERJECTIONS = frozenset("嗯哦噢喔啊呀好")
 # turned into an emergency by the n-grams of its places.
 _DANGER_CHARS = "烟火焰烧炸爆气血晕倒摔跌躺困卡掉坠跳淹溺电救命急喊抢刀砍捅打吐抽窒噎呼吸昏迷醒窗瘫歪紫"
 _DANGER = re.compile("[" + _DANGER_CHARS + "]")
+# Laughter or a joke anywhere in the message: the only marker (with an elsewhere cue) under which the intent
+# second opinion may demote a keyword emergency (笑死 …救命哈哈哈). Narrower than `_JOKE` on purpose: 视频 or
+# 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
+_LAUGHTER = re.compile("哈哈|呵呵|嘻嘻|笑死|xswl|hhh|😂|🤣|😆|段子|开玩笑|逗你|搞笑")
 # A joke or an exaggeration anywhere in the message: the second opinion stays silent (救命哈哈哈).
 _JOKE = re.compile(
     "哈哈|呵呵|嘻嘻|笑死|xswl|hhh|233|😂|🤣|😆|😁|🤪|段子|开玩笑|玩笑|逗你|搞笑|视频|网上|价格|价|便宜"
@@ -264,6 +269,7 @@ class IntentEngine:
         self._pending_cues = _alternation(frozenset(negation_cues | cues.pending))
         self._hypothetical = _alternation(cues.hypothetical)
         self._drill = _alternation(cues.drill)
+        self._elsewhere = _alternation(cues.elsewhere)
         self._block = _alternation(frozenset(lexicon.block))
         # Co-occurrence rules are tried heaviest first.
         order = sorted(range(len(lexicon.cooccur)), key=lambda i: -lexicon.cooccur[i].weight)
@@ -338,7 +344,7 @@ class IntentEngine:
         """Whether the intent second opinion is asked about this result: never about an urgent ticket
         (水管喷水,快来人关阀门 was made a repair on purpose) nor about a message with no lexicon word at all
         (the fast path most chatter takes, kept free of the model); about an emergency only when the
-        message carries a joke, hearsay, past or hypothetical marker (笑死 猫把自己关卫生间了 救命): a real
+        message carries laughter or a video/news/elsewhere cue (笑死 猫把自己关卫生间了 救命): a real
         emergency has none, and is never suppressed; nor about thanks, an acknowledgment, or a negated or
         resolved chitchat."""
         if result.intent is _EMERGENCY:
@@ -362,11 +368,12 @@ class IntentEngine:
         return bool(result.keywords) or result.runner_up is not None
 
     def unreal_marker(self, norm: str) -> bool:
-        """A joke marker (哈哈, 笑死, 😂, 视频) or one of the lexicon's hypothetical, hearsay or past cues
-        anywhere in the message. (Not the drill cues: 这不是演练,真着火了 is an emergency.)"""
-        if _JOKE.search(norm) is not None:
+        """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) anywhere in the message, or a cue of a video, the news
+        or another compound not denied (抖音上, 她们小区; not 这不是视频里的). Not the hypothetical or past
+        cues (昨天就闻到煤气味 今天更大了 is an emergency), nor the drill cues (这不是演练,真着火了)."""
+        if _LAUGHTER.search(norm) is not None:
             return True
-        return self._hypothetical is not None and self._hypothetical.search(norm) is not None
+        return self._elsewhere is not None and _said(self._elsewhere, norm)
 
     def classify_emergency(self, text: str) -> Classification:
         """The keywords with the emergency second opinion only (no intent second opinion)."""
@@ -403,13 +410,9 @@ class IntentEngine:
             return False
         if self._hypothetical is not None and self._hypothetical.search(norm) is not None:
             return False
-        drill = self._drill
-        if drill is not None:
-            for m in drill.finditer(norm):
-                i = m.start()
-                if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
-                    return False
-        return True
+        if self._drill is not None and _said(self._drill, norm):
+            return False
+        return not (self._elsewhere is not None and _said(self._elsewhere, norm))
 
     def classify_keywords(self, text: str) -> Classification:
         """The keyword result alone, without the emergency second opinion."""
@@ -442,7 +445,23 @@ class IntentEngine:
         self._analyse(norm, hits)
         if self._hypothetical or self._drill:
             self._unreal(norm, hits)
+        if self._elsewhere is not None:
+            self._elsewhere_hits(norm, hits)
         return self._decide(norm, hits, question, places)
+
+    def _elsewhere_hits(self, norm: str, hits: list[_Hit]) -> None:
+        """Problem words after a cue of a video, the news or another compound in their clause (抖音刷到外地
+        一个小区有人从楼上扔菜刀) report nothing here; a clause of its own still does (电视上说高空抛物要判刑
+        咱楼上天天往下扔东西)."""
+        elsewhere = self._elsewhere
+        assert elsewhere is not None
+        if elsewhere.search(norm) is None:
+            return
+        for h in hits:
+            if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
+                lo = _clause_start(norm, h.start, _ELSEWHERE_REACH)
+                if _said(elsewhere, norm[lo : h.start]):
+                    h.state = _NEGATED
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
         """Urgent words (and the danger words of urgent co-occurrences: 摔 with 快来人) that describe no
@@ -452,14 +471,10 @@ class IntentEngine:
         urgent = [h for h in hits if (h.pattern.is_urgent or h.pattern.danger) and h.state is _ACTIVE]
         if not urgent:
             return
-        drill = self._drill
-        if drill is not None:
-            for m in drill.finditer(norm):
-                i = m.start()
-                if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
-                    for h in urgent:
-                        h.state = _NEGATED
-                    return
+        if self._drill is not None and _said(self._drill, norm):
+            for h in urgent:
+                h.state = _NEGATED
+            return
         hypothetical = self._hypothetical
         if hypothetical is not None:
             for h in urgent:
@@ -1102,6 +1117,15 @@ def _any_inside(hits: list[_Hit], span: tuple[int, int]) -> bool:
     is the one keyword longer than a character)."""
     s, e = span
     return any(s <= h.start and h.end <= e and (h.start, h.end) != span for h in hits)
+
+
+def _said(cues: re.Pattern[str], norm: str) -> bool:
+    """Whether a message-wide cue occurs and is not denied (不是演练, 不是视频里的)."""
+    for m in cues.finditer(norm):
+        i = m.start()
+        if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
+            return True
+    return False
 
 
 def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:

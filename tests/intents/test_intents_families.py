@@ -167,6 +167,12 @@ def test_synonym_families(text: str, intent: Intent) -> None:
         ("孩子写作业的时候突然晕倒了 快打120", Intent.EMERGENCY),
         ("考试的时候有个学生晕倒了 快叫救护车", Intent.EMERGENCY),
         ("有个小孩翻过护栏站在外沿上 快来人", Intent.EMERGENCY),
+        # seen in a video or the news, or in another compound: nothing to report here; a clause of its
+        # own still reports
+        ("快手上刷到有人家里煤气罐爆炸了 吓人", Intent.CHITCHAT),
+        ("我姐说他们小区电梯天天坏", Intent.CHITCHAT),
+        ("新闻里说有人高空抛物被判了 咱楼上天天往下扔烟头", Intent.THROWN_OBJECTS),
+        ("不是网上的 就在咱楼下 有人晕倒了 快打120", Intent.EMERGENCY),
         ("蟹蟹网格员", Intent.THANKS),
         ("已接龙 3单元502", Intent.ACK),
         ("高层有人往下撂酒瓶子 差点砸到人", Intent.THROWN_OBJECTS),

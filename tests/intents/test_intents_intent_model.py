@@ -139,7 +139,7 @@ def test_thanks_and_acks_are_not_asked() -> None:
         assert not engine.intent_model_applies(result)
 
 
-# Keyword emergencies in jokes and hearsay: demoted by the model (a joke marker or a hearsay cue in the
+# Keyword emergencies in jokes: demoted by the model (laughter or a video/news/elsewhere cue in the
 # message, and the model sure of chatter).
 JOKES = [
     "救命哈哈哈 我家狗把沙发啃了个洞",
@@ -149,6 +149,8 @@ JOKES = [
 EMERGENCIES = [
     "这不是演练,真着火了",
     "孩子写作业的时候突然晕倒了 快打120",
+    "这不是视频里的 真着火了 3楼",
+    "昨天就闻到煤气味 今天更大了 快来人",
     "救命 3楼着火了",
     "火!!!!302厨房着了",
     "有人晕倒了 快打120",
