@@ -19,7 +19,7 @@ Pipeline for one message:
 9. Intent second opinion (intent_model.py; `intent_model_applies`, `intent_opinion`): a softmax model
    over character n-grams may propose a ticket for a message the keywords left as chitchat, veto a
    keyword ticket it is sure is chatter, or move it to another ticket intent; an urgent, short or
-   confident ticket is never touched, an emergency only in a joke or hearsay message, and thanks, acks
+   confident ticket is never touched, an emergency only in a joke or elsewhere message, and thanks, acks
    and messages with no lexicon word at all (the fast path) never ask it.
 """
 
@@ -980,7 +980,7 @@ def intent_opinion(
     probability that replace the keyword result, or None to keep it.
     - a keyword ticket the model is near-certain is chatter (P(chitchat + thanks + ack) >= veto) becomes
       the most likely quiet intent: jokes and figures of speech with problem words; a keyword emergency
-      likewise above `emergency_veto`, and only in a message with a joke or hearsay marker;
+      likewise above `emergency_veto`, and only in a message with laughter or an elsewhere cue;
     - a keyword ticket becomes another ticket intent (not an emergency) the model gives P >= switch
       (a property complaint that names a leak, a dispute about noise);
     - a quiet keyword result becomes the model's top ticket intent when P >= propose (not an emergency:
@@ -995,7 +995,7 @@ def intent_opinion(
         quiet = [index[_CHITCHAT], index[_THANKS], index[_ACK]]
         p_quiet = float(sum(probabilities[i] for i in quiet))
         if keyword_intent is _EMERGENCY:
-            # Asked only with a joke or hearsay marker (`IntentEngine.intent_model_applies`).
+            # Asked only with laughter or an elsewhere cue (`IntentEngine.unreal_marker`).
             if p_quiet >= model.emergency_veto:
                 return model.classes[max(quiet, key=probabilities.__getitem__)], p_quiet
             return None
