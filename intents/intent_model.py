@@ -2,16 +2,15 @@
 scores all 17 intents.
 
 The keyword lexicon stays the primary, explainable decision; this model only speaks where the keywords
-are weakest (engine.py, `IntentEngine._intent_opinion`): it may propose a ticket for a message the
-keywords left as chitchat, veto a keyword ticket it is near-certain is chatter, put a keyword ticket
-under the ticket intent it is sure of, or name the quiet intent
-(thanks, ack) of chatter the keywords did not recognise. Emergencies are never suppressed.
+are weakest (engine.py: `IntentEngine.intent_model_applies`, `intent_opinion`): it may propose a ticket
+for a message the keywords left as chitchat, veto a keyword ticket it is sure is chatter, or move a
+keyword ticket to the ticket intent it is sure of. A real emergency is never suppressed.
 
-Features: the distinct character 1..max_n-grams of the normalised text with digits folded to 0 (n-grams
-with a space or a digit carry no weight), each worth 1/sqrt(len(text)), plus a bias. Scoring is one
-Aho-Corasick pass (C) over the model's n-grams, collecting row numbers, and one numpy gather-and-sum of
-the rows: a few microseconds. Trained by `python -m intents.train_intents`; the weights ship as
-`intent_model.txt`, written by that script only:
+Features: the distinct character 1..max_n-grams of the normalised text (n-grams with a space or a digit
+carry no weight: phone numbers and floors are no evidence), each worth 1/sqrt(len(text)), plus a bias.
+Scoring is one Aho-Corasick pass (C) over the model's n-grams, collecting row numbers, and one numpy
+gather-and-sum of the rows: a few microseconds. Trained by `python -m intents.train_intents`; the
+weights ship as `intent_model.txt`, written by that script only:
 
     # comment lines
     format<TAB>loudong-intent-ngram/1
