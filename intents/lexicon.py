@@ -6,7 +6,8 @@ Schema (every section optional in a community file)::
     [settings]            threshold, emergency_min_score, negation_window, cooccur_window,
                           generic_problem_weight, steepness, min_hit_chars,
                           leading_courtesy_bonus
-    [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill
+    [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill,
+                          elsewhere
                           (word lists; `remove`)
     [generic]             problem, resolution, urgent  (words of no single intent; `remove`)
     [block]               words  (a keyword inside one of these is not a keyword: 灯笼, 热水器; `remove`)
@@ -102,6 +103,9 @@ class Cues:
     hypothetical: frozenset[str] = frozenset()
     # Anywhere in the message: it is about practice or education, not an event (消防演练, 急救培训).
     drill: frozenset[str] = frozenset()
+    # Before a problem word in its clause: it happened in a video, the news or another compound, not here
+    # (抖音上, 微博上看到, 外地一个小区).
+    elsewhere: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,18 @@ _SETTINGS_TYPES: dict[str, type] = {
     "min_hit_chars": int,
     "leading_courtesy_bonus": float,
 }
-_CUE_NAMES = ("negation", "soft", "skip", "done", "pending", "end", "question", "hypothetical", "drill")
+_CUE_NAMES = (
+    "negation",
+    "soft",
+    "skip",
+    "done",
+    "pending",
+    "end",
+    "question",
+    "hypothetical",
+    "drill",
+    "elsewhere",
+)
 _GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}
 _KEYWORD_KEYS = {"role", "weight", "words", "loose", "anchored", "whole"}
 _COOCCUR_KEYS = {"name", "objects", "signals", "weight", "window", "negatable", "urgent", "same_clause"}

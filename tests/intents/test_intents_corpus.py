@@ -1,9 +1,11 @@
 """The corpus is well-formed, the splits are disjoint, and the engine's held-out figures do not regress.
 
-tests/data/intents_heldout.jsonl (held-out v4) was evaluated once, blind, after all tuning (see
-tests/data/README.md); the floors below are those figures, so a lexicon or model change that loses ground
-on held-out fails here, and the targets it missed are strict xfails (they fail loudly once met, and must
-then become plain tests)."""
+tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
+tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
+that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
+once met, and must then become plain tests). Between folding one held-out set into the tuning part and
+receiving the next, the held-out tests skip (their figures are still those of v4, folded in on
+2026-11-28)."""
 
 from __future__ import annotations
 
@@ -91,16 +93,21 @@ def test_heldout_quality_targets(heldout: Report) -> None:
 
 
 def test_tuning_part_is_learnt() -> None:
-    # Held-out v3 was folded in (source heldout3) for training the emergency second opinion only: the
-    # lexicon was never tuned on it, so the lexicon floors apply to the rest, and emergency recall (which
-    # the second opinion was trained for) to all of it.
+    # The engine (keywords and both second opinions, which are trained on every row) learns the tuning
+    # part almost perfectly; that says little about new authors (tests/data/README.md has the
+    # leave-one-author-out figures). The lexicon was tuned on all but heldout3, heldout4 and authors5
+    # (only on some families of the last two), so its stricter floors apply to the rest.
     rows = read_corpus(TUNING)
     sources = [json.loads(line).get("source") for line in TUNING.read_text(encoding="utf-8").splitlines()]
     assert len(sources) == len(rows)
     report = evaluate(rows, _predict)
     assert report.emergency_recall == 1.0, report.as_text()
-    lexicon_tuned = [ex for ex, src in zip(rows, sources, strict=True) if src != "heldout3"]
+    assert report.macro_f1 >= 0.98, report.as_text()
+    assert report.false_ticket_rate <= 0.01, report.as_text()
+    lexicon_tuned = [
+        ex for ex, src in zip(rows, sources, strict=True) if src not in ("heldout3", "heldout4", "authors5")
+    ]
     report = evaluate(lexicon_tuned, _predict)
     assert report.emergency_recall == 1.0, report.as_text()
-    assert report.macro_f1 >= 0.97, report.as_text()
-    assert report.false_ticket_rate <= 0.01, report.as_text()
+    assert report.macro_f1 >= 0.99, report.as_text()
+    assert report.false_ticket_rate <= 0.005, report.as_text()

@@ -46,7 +46,7 @@ LOOK_ALIKES = [
 
 @pytest.fixture(scope="module")
 def keywords_only() -> IntentEngine:
-    return IntentEngine.load(emergency_model=None)
+    return IntentEngine.load(emergency_model=None, intent_model=None)
 
 
 def test_shipped_model_loads() -> None:

@@ -1,0 +1,221 @@
+"""The intent second opinion (intents/intent_model.py) and its combination rule in the engine
+(`IntentEngine.intent_model_applies`, `intent_opinion`): the file loader, the scores, and the hard cases
+of the rule. The phrasings below were written for this test and are in no corpus file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intents import Intent, IntentEngine, classify, default_engine
+from intents.engine import intent_opinion
+from intents.intent_model import (
+    DEFAULT_INTENT_MODEL_PATH,
+    IntentModel,
+    IntentModelError,
+    features,
+    load_intent_model,
+)
+from intents.model import QUIET_INTENTS, TICKET_INTENTS
+
+CLASSES = " ".join(i.value for i in Intent)
+ZEROS = " ".join("0" for _ in Intent)
+HEADER = (
+    "format\tloudong-intent-ngram/1\n"
+    f"classes\t{CLASSES}\n"
+    "max_n\t3\npropose\t0.5\nveto\t0.9\nswitch\t0.6\nquiet\t0.9\nemergency_veto\t0.9\n"
+    f"bias\t{ZEROS}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def without_opinion() -> IntentEngine:
+    return IntentEngine.load(intent_model=None)
+
+
+def test_shipped_model_loads() -> None:
+    model = load_intent_model()
+    assert model.path == DEFAULT_INTENT_MODEL_PATH
+    assert model.classes == tuple(Intent)
+    assert model.weights.shape == (len(model.grams), len(Intent))
+    assert all(" " not in g and "0" not in g and 1 <= len(g) <= model.max_n for g in model.grams)
+    assert 0.6 <= model.emergency_veto <= 1.0 and 0.8 <= model.veto <= 1.0
+    assert default_engine().intent_model is not None
+
+
+def test_probabilities_are_a_distribution() -> None:
+    model = load_intent_model()
+    for text in ("", "好的", "5号楼2单元楼道灯坏了好几天了", "今晚吃啥"):
+        p = model.probabilities(text)
+        assert len(p) == len(Intent)
+        assert abs(sum(p) - 1.0) < 1e-9 and min(p) >= 0
+
+
+def test_features_fold_digits_and_drop_spaces() -> None:
+    assert features("3楼 灯") == {"楼", "灯"}
+    assert "灯坏" in features("灯坏了")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "not an intent model"),
+        (HEADER.replace("loudong-intent-ngram/1", "other/2") + f"火\t{ZEROS}\n", "not an intent model"),
+        (HEADER, "no weights"),
+        (HEADER.replace("propose\t0.5\n", "") + f"火\t{ZEROS}\n", "header field"),
+        (HEADER.replace("veto\t0.9\n", "veto\t1.5\n", 1) + f"火\t{ZEROS}\n", "thresholds"),
+        (HEADER.replace(CLASSES, CLASSES.replace("ack", "ok")) + f"火\t{ZEROS}\n", "classes"),
+        (HEADER + f"火\t{ZEROS}\n火\t{ZEROS}\n", ":11: n-gram '火' twice"),
+        (HEADER + "火\t1 2 3\n", ":10: expected 17 weights, got 3"),
+        (HEADER + f"火\t{ZEROS.replace('0', 'x', 1)}\n", ":10: bad weight"),
+        (HEADER + f"火\t{ZEROS.replace('0', 'inf', 1)}\n", ":10: weight is not finite"),
+        (HEADER + "火 no tab here\n", ":10: expected 'key<TAB>value'"),
+        (f"火\t{ZEROS}\n" + HEADER, ":1: weights before the format and classes lines"),
+    ],
+)
+def test_loader_names_the_bad_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "model.txt"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(IntentModelError) as excinfo:
+        load_intent_model(path)
+    assert str(path) in str(excinfo.value)
+    assert message in str(excinfo.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(IntentModelError, match=r"nowhere\.txt"):
+        load_intent_model(tmp_path / "nowhere.txt")
+
+
+def test_dumps_loads_round_trip(tmp_path: Path) -> None:
+    weights = np.zeros((2, len(Intent)))
+    weights[0, 0], weights[1, 16] = 1.25, -0.5
+    model = IntentModel(["漏水", "哈"], weights, np.full(len(Intent), 0.1), propose=0.7)
+    path = tmp_path / "m.txt"
+    path.write_text(model.dumps("a header\nof two lines"), encoding="utf-8")
+    loaded = load_intent_model(path)
+    assert loaded.grams == ["漏水", "哈"] and loaded.propose == 0.7
+    assert np.array_equal(loaded.weights, weights) and np.allclose(loaded.bias, 0.1)
+    assert loaded.dumps("a header\nof two lines") == path.read_text(encoding="utf-8")
+
+
+def _model(propose: float = 0.5, veto: float = 0.9, switch: float = 0.6, quiet: float = 0.9) -> IntentModel:
+    return IntentModel(
+        ["x"], np.zeros((1, len(Intent))), np.zeros(len(Intent)), propose=propose, veto=veto, switch=switch,
+        quiet=quiet, emergency_veto=0.9,
+    )  # fmt: skip
+
+
+def _p(**mass: float) -> np.ndarray:
+    """A distribution with the given mass on some intents and the rest spread evenly."""
+    p = np.full(len(Intent), (1.0 - sum(mass.values())) / (len(Intent) - len(mass)))
+    for name, value in mass.items():
+        p[list(Intent).index(Intent(name))] = value
+    return p
+
+
+def test_rule_proposes_vetoes_and_switches() -> None:
+    model = _model()
+    assert intent_opinion(Intent.CHITCHAT, _p(repair=0.6), model) == (Intent.REPAIR, 0.6)
+    assert intent_opinion(Intent.CHITCHAT, _p(repair=0.4), model) is None
+    # The model never proposes an emergency: that is the emergency second opinion's, with its guards.
+    assert intent_opinion(Intent.CHITCHAT, _p(emergency=0.9), model) is None
+    vetoed = intent_opinion(Intent.REPAIR, _p(chitchat=0.8, thanks=0.15), model)
+    assert vetoed is not None and vetoed[0] is Intent.CHITCHAT and vetoed[1] > 0.9
+    assert intent_opinion(Intent.REPAIR, _p(chitchat=0.85), model) is None
+    assert intent_opinion(Intent.REPAIR, _p(noise=0.7), model) == (Intent.NOISE, 0.7)
+    assert intent_opinion(Intent.REPAIR, _p(emergency=0.9), model) is None
+    assert intent_opinion(Intent.CHITCHAT, _p(ack=0.95), model) == (Intent.ACK, 0.95)
+    assert intent_opinion(Intent.THANKS, _p(ack=0.95), model) is None
+
+
+def test_thanks_and_acks_are_not_asked() -> None:
+    engine = default_engine()
+    for text in ("谢谢王师傅 电梯修好了", "收到 按时参加"):
+        result = engine.classify_emergency(text)
+        assert result.intent in (Intent.THANKS, Intent.ACK)
+        assert not engine.intent_model_applies(result)
+
+
+# Keyword emergencies in jokes: demoted by the model (laughter or a video/news/elsewhere cue in the
+# message, and the model sure of chatter).
+JOKES = [
+    "救命哈哈哈 我家狗把沙发啃了个洞",
+    "笑死 我儿子说他写作业写到晕倒了",
+]
+# Real emergencies, some of them short and with little for the model to read: never demoted.
+EMERGENCIES = [
+    "这不是演练,真着火了",
+    "孩子写作业的时候突然晕倒了 快打120",
+    "这不是视频里的 真着火了 3楼",
+    "昨天就闻到煤气味 今天更大了 快来人",
+    "救命 3楼着火了",
+    "火!!!!302厨房着了",
+    "有人晕倒了 快打120",
+]
+
+
+@pytest.mark.parametrize("text", JOKES)
+def test_a_joke_with_an_emergency_word_stays_chatter(text: str, without_opinion: IntentEngine) -> None:
+    assert without_opinion.classify(text).intent is Intent.EMERGENCY  # the keywords alone are fooled
+    result = classify(text)
+    assert result.intent in QUIET_INTENTS
+    assert not result.urgent
+    assert result.runner_up is Intent.EMERGENCY
+    assert any(k.role == "model" for k in result.keywords)
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_an_emergency_is_never_suppressed(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY and result.urgent
+    assert not default_engine().intent_model_applies(result)
+
+
+# Repairs and other tickets in words the lexicon does not know: the keywords leave them as chitchat,
+# the model proposes the ticket, and reports its evidence with role "model".
+UNSEEN_TICKETS = [
+    ("楼顶的防水层起鼓了 一下雨就渗", Intent.REPAIR),
+    ("地库的排风扇一直不转 憋得慌", Intent.REPAIR),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), UNSEEN_TICKETS)
+def test_an_unseen_phrasing_is_caught_by_the_model(
+    text: str, expected: Intent, without_opinion: IntentEngine
+) -> None:
+    assert without_opinion.classify(text).intent is not expected
+    result = classify(text)
+    assert result.intent is expected
+    model_hits = [k for k in result.keywords if k.role == "model"]
+    assert model_hits and all(k.intent is expected for k in model_hits)
+    assert all(result.text[k.start : k.end] == k.word for k in model_hits)
+    assert result.runner_up is without_opinion.classify(text).intent
+
+
+@pytest.mark.parametrize("text", ["楼道里没有漏水", "电梯早就修好了", "楼上水管不漏了"])
+def test_a_negated_or_resolved_problem_is_not_proposed(text: str) -> None:
+    assert classify(text).intent not in TICKET_INTENTS
+
+
+def test_no_lexicon_word_never_asks_the_model(without_opinion: IntentEngine) -> None:
+    # The fast path: a message with no lexicon word is chitchat without the model being asked.
+    for text in ("今晚吃啥", "哈哈哈", "周末去爬山吗"):
+        result = without_opinion.classify(text)
+        assert not result.keywords
+        assert not default_engine().intent_model_applies(result)
+
+
+def test_without_models_the_engine_is_the_keyword_engine() -> None:
+    engine = IntentEngine.load(emergency_model=None, intent_model=None)
+    for text in JOKES + EMERGENCIES + [t for t, _ in UNSEEN_TICKETS]:
+        assert engine.classify(text) == engine.classify_keywords(text)
+
+
+def test_classification_stays_valid_json() -> None:
+    for text in JOKES + [t for t, _ in UNSEEN_TICKETS]:
+        result = classify(text)
+        dumped = result.model_dump(mode="json")
+        assert type(result).model_validate(dumped) == result
