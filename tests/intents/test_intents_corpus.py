@@ -3,9 +3,8 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). Between folding one held-out set into the tuning part and
-receiving the next, the held-out tests skip (their figures are still those of v4, folded in on
-2026-11-28)."""
+once met, and must then become plain tests). The set now is held-out v5 (2026-11-28); between folding
+one held-out set into the tuning part and receiving the next, the held-out tests skip."""
 
 from __future__ import annotations
 
@@ -65,31 +64,30 @@ def test_corpus_shape() -> None:
 
 
 @needs_heldout
-def test_heldout_quality_floor(heldout: Report) -> None:
-    # The blind figures of held-out v4 (2026-11-28): 0.851 macro-F1, 14/150 false tickets, 20/20
-    # emergencies (15/20 by the keywords, 5 more by the emergency second opinion).
-    assert heldout.macro_f1 >= 0.85, heldout.as_text()
-    assert heldout.false_ticket_rate <= 14 / 150 + 1e-9, heldout.as_text()
+def test_heldout_quality_targets(heldout: Report) -> None:
+    # Met on held-out v5 (2026-11-28 17:53 UTC, its one blind evaluation): macro-F1 0.919 (target 0.90),
+    # false tickets 4/150 = 2.7 % (target 3 %). The first blind set on which both were.
+    assert heldout.macro_f1 >= 0.90, heldout.as_text()
+    assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
-def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    # Met on held-out v4 (20/20), the first blind set on which it was: five of the twenty were caught by
-    # the emergency second opinion alone (tests/data/README.md).
-    assert heldout.emergency_recall == 1.0, heldout.as_text()
+def test_heldout_quality_floor(heldout: Report) -> None:
+    # The blind figures of held-out v5: a change that loses ground on them fails here.
+    assert heldout.macro_f1 >= 0.919 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 4 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 18 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 targets not met on held-out v4: macro-F1 0.851 (< 0.90) and false-ticket rate 9.3 % "
-    "(14/150 > 3 %): unseen vocabulary (micro-wishes without 心愿, noise and clutter phrasings), and jokes, "
-    "figures of speech and past events with emergency words (救命…作业😂, 气晕了, 跳楼大甩卖, 透析); "
-    "see tests/data/README.md",
+    reason="issue 3 target not met on held-out v5: emergency recall 18/20 (met on v4, 20/20). Missed: "
+    "a stroke told by its signs (嘴歪了 说话说不清 半边身子没劲儿) and a child standing on an AC unit "
+    "outside a window (站空调外机上了); see tests/data/README.md",
 )
-def test_heldout_quality_targets(heldout: Report) -> None:
-    assert heldout.macro_f1 >= 0.90
-    assert heldout.false_ticket_rate <= 0.03
+def test_heldout_emergency_recall_target(heldout: Report) -> None:
+    assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
 def test_tuning_part_is_learnt() -> None:
