@@ -100,14 +100,11 @@ _LAUGHTER = re.compile("哈哈|呵呵|嘻嘻|笑死|xswl|hhh|😂|🤣|😆|段�
 _JOKE = re.compile(
     "哈哈|呵呵|嘻嘻|笑死|xswl|hhh|233|😂|🤣|😆|😁|🤪|段子|开玩笑|玩笑|逗你|搞笑|视频|网上|价格|价|便宜"
 )
-# A keyword ticket or emergency shorter than this (normalised characters) is never overruled by the intent
-# second opinion. (No message of the CV folds that the rule would have overruled is this short.)
+# A keyword ticket or emergency shorter than this (normalised characters other than digits and spaces:
+# 402漏水了 急 is four) is never overruled by the intent second opinion.
 _VETO_MIN_CHARS = 8
 # Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
 _CONFIDENT_TICKET = 0.95
-# The veto of a keyword ticket decided by a community's own lexicon word needs at least this P(chatter):
-# the design floor set before the CV, which chose a lower veto on the shipped words.
-LOCAL_WORD_VETO = 0.8
 # How many of the model's strongest n-grams a second-opinion result reports as its keywords.
 _MODEL_EVIDENCE = 3
 _MODEL_ROLE = "model"
@@ -233,7 +230,6 @@ class IntentEngine:
         self.lexicon = lexicon
         self.emergency_model = emergency_model
         self.intent_model = intent_model
-        self._local_words = lexicon.local_words()
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
         self._automaton = ahocorasick.Automaton()
@@ -339,12 +335,7 @@ class IntentEngine:
         opinion = self.intent_model
         if opinion is None or not self.intent_model_applies(result):
             return result
-        veto = opinion.veto
-        if self._local_words and any(hit.word in self._local_words for hit in result.keywords):
-            # A community's own word (电梯又罢工了) is one the model never saw: it is overruled only as
-            # surely as the design floor asks, not at the threshold the CV chose on shipped words.
-            veto = max(veto, LOCAL_WORD_VETO)
-        decided = intent_opinion(result.intent, opinion.probabilities(result.text), opinion, veto=veto)
+        decided = intent_opinion(result.intent, opinion.probabilities(result.text), opinion)
         if decided is None:
             return result
         return _model_decided(result, opinion, *decided)
@@ -357,13 +348,13 @@ class IntentEngine:
         emergency has none, and is never suppressed; nor about thanks, an acknowledgment, or a negated or
         resolved chitchat."""
         if result.intent is _EMERGENCY:
-            return len(result.text) >= _VETO_MIN_CHARS and self.unreal_marker(result.text)
+            return _content_chars(result.text) >= _VETO_MIN_CHARS and self.unreal_marker(result.text)
         if result.urgent or result.intent is _THANKS or result.intent is _ACK:
             # Thanks and acknowledgments make no noise, and are a third of all messages: not asking about
             # them cost 0.002 macro-F1 in the CV (train_intents.py) and saves a fifth of the model calls.
             return False
         if result.intent in TICKET_INTENTS and (
-            len(result.text) < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
+            _content_chars(result.text) < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
         ):
             # A short ticket (水表冻了, 电梯又罢工了) is all keywords: nothing for the model to read a joke
             # from, and a community's own words are unknown to it. A ticket the keywords are sure of is
@@ -942,6 +933,11 @@ class IntentEngine:
 _hit_order = operator.attrgetter("order")
 
 
+def _content_chars(text: str) -> int:
+    """Characters that carry words: not digits (places, phone numbers) nor spaces."""
+    return len(text) - sum(1 for ch in text if ch.isdigit() or ch == " ")
+
+
 def _blank(m: re.Match[str]) -> str:
     return " " * (m.end() - m.start())
 
@@ -989,7 +985,7 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
 
 
 def intent_opinion(
-    keyword_intent: Intent, probabilities: Sequence[float], model: IntentModel, *, veto: float | None = None
+    keyword_intent: Intent, probabilities: Sequence[float], model: IntentModel
 ) -> tuple[Intent, float] | None:
     """The combination rule (thresholds from leave-one-author-out CV, train_intents.py): the intent and
     probability that replace the keyword result, or None to keep it.
@@ -1014,7 +1010,7 @@ def intent_opinion(
             if p_quiet >= model.emergency_veto:
                 return model.classes[max(quiet, key=probabilities.__getitem__)], p_quiet
             return None
-        if p_quiet >= (model.veto if veto is None else veto):
+        if p_quiet >= model.veto:
             best = max(quiet, key=probabilities.__getitem__)
             return model.classes[best], p_quiet
         if (

@@ -75,7 +75,6 @@ class KeywordRule:
     loose: bool = False
     anchored: bool = False
     whole: bool = False
-    local: bool = False  # from a community's own file, not the shipped lexicon
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +129,6 @@ class Lexicon:
 
     def threshold(self, intent: Intent) -> float:
         return self.thresholds.get(intent, self.settings.threshold)
-
-    def local_words(self) -> frozenset[str]:
-        """The keywords a community's own file added or redefined (the intent model has never seen them)."""
-        return frozenset(word for word, rules in self.keywords.items() if any(rule.local for rule in rules))
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -208,7 +203,6 @@ class _File:
         self.name = str(path)
         self.raw = raw
         self.is_toml = path.suffix.lower() == ".toml"
-        self.shipped = path == DEFAULT_LEXICON_PATH
 
     def error(self, entry: str, message: str, *, value: object = None) -> LexiconError:
         return LexiconError(self.name, entry, message, self._line(entry, value))
@@ -444,9 +438,7 @@ def _apply_intent(builder: _Builder, file: _File, intent: Intent, body: Any) -> 
             if word in in_this_file:
                 raise file.error(f"{entry}.words[{j}]", f"{word!r} is listed twice for {intent}", value=word)
             in_this_file.add(word)
-            builder.keywords[(intent, word)] = KeywordRule(
-                word, intent, role, weight, loose, anchored, whole, local=not file.shipped
-            )
+            builder.keywords[(intent, word)] = KeywordRule(word, intent, role, weight, loose, anchored, whole)
 
     rules = body.get("cooccur", [])
     if not isinstance(rules, list):

@@ -45,7 +45,7 @@ from intents.normalize import normalize
 from intents.train_emergency import train as train_emergency
 
 TUNING = Path(__file__).resolve().parents[1] / "tests" / "data" / "intents_tuning.jsonl"
-AUTHORS = ("heldout1", "heldout2", "heldout3", "heldout4", "authors5")
+AUTHORS = ("heldout1", "heldout2", "heldout3", "heldout4", "authors5", "heldout5")
 CLASSES = tuple(Intent)
 MIN_DF = 2
 L2 = 1e-4  # per message
@@ -54,21 +54,21 @@ LEARNING_RATE = 0.05
 KEEP = 6000
 FT_WEIGHT = 2.0
 # Chosen by `--choose` on 2026-11-28 (17:00 UTC), on heldout3, heldout4 and authors5 before the lexicon was
-# tuned on the last two (tests/data/README.md has the CV table); the veto then had a design floor of 0.8.
-# At 17:50 the floor was lifted for the shipped words (kept for a community's own: LOCAL_WORD_VETO in
-# engine.py) and the same CV, on the same lexicon, chose 0.5 in every nested fold.
-THRESHOLDS = {"propose": 0.2, "veto": 0.5, "switch": 0.4, "quiet": 1.0, "emergency_veto": 0.6}
+# tuned on the last two (tests/data/README.md has the CV table). Lifting the veto's design floor of 0.8 made
+# the CV choose 0.5, but that silenced real reports the folds lack (2单元402漏水了,急 with a phone number
+# and an ID: P(chatter) 0.71), so the floor stays.
+THRESHOLDS = {"propose": 0.2, "veto": 0.8, "switch": 0.4, "quiet": 1.0, "emergency_veto": 0.6}
 # The authors the lexicon had not been tuned on when the thresholds were chosen (2026-11-28): heldout3 and
 # heldout4 were folded in untouched, authors5 written for this. On heldout1-2 the lexicon is near perfect
 # (it was tuned on them), so any second opinion only loses there; choosing on them would silence it.
 BLIND = ("heldout3", "heldout4", "authors5")
-# 1.0 turns a rule off. Design floor, set before looking at the CV: the emergency veto starts at 0.6. A
-# community's own words (电梯又罢工了, 水表冻了) are unknown to the model, so a ticket one of them decided is
-# vetoed only at 0.8 or more (engine.LOCAL_WORD_VETO); and a short message gives the model little to read
-# (engine._VETO_MIN_CHARS).
+# 1.0 turns a rule off. Design floors, set before looking at the CV: the veto of a keyword ticket starts
+# at 0.8 and the emergency veto at 0.6. The lexicon stays the primary decision: a community's own words
+# (电梯又罢工了, 水表冻了) are unknown to the model, and a short message gives it little to read, so it may
+# silence the keywords only when it is sure of chatter.
 GRID = {
     "propose": (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
-    "veto": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0),
+    "veto": (0.8, 0.85, 0.9, 0.95, 1.0),
     "switch": (0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
     "quiet": (0.5, 0.7, 0.9, 1.0),
     "emergency_veto": (0.6, 0.7, 0.8, 0.9, 1.0),

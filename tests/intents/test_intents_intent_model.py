@@ -41,7 +41,7 @@ def test_shipped_model_loads() -> None:
     assert model.classes == tuple(Intent)
     assert model.weights.shape == (len(model.grams), len(Intent))
     assert all(" " not in g and "0" not in g and 1 <= len(g) <= model.max_n for g in model.grams)
-    assert 0.6 <= model.emergency_veto <= 1.0 and 0.3 <= model.veto <= 1.0
+    assert 0.6 <= model.emergency_veto <= 1.0 and 0.8 <= model.veto <= 1.0
     assert default_engine().intent_model is not None
 
 
@@ -219,29 +219,3 @@ def test_classification_stays_valid_json() -> None:
         result = classify(text)
         dumped = result.model_dump(mode="json")
         assert type(result).model_validate(dumped) == result
-
-
-class _SaysChatter(IntentModel):
-    """A model that gives every message P(chitchat) = 0.65: above the shipped veto, below the floor."""
-
-    def probabilities(self, text: str) -> np.ndarray:
-        return _p(chitchat=0.65)
-
-
-def test_a_communitys_own_word_is_overruled_only_above_the_floor(tmp_path: Path) -> None:
-    model = _SaysChatter(
-        ["x"], np.zeros((1, len(Intent))), np.zeros(len(Intent)), propose=1.0, veto=0.5, switch=1.0,
-        quiet=1.0, emergency_veto=1.0,
-    )  # fmt: skip
-    community = tmp_path / "community.toml"
-    community.write_text(
-        '[[intents.repair.keywords]]\nrole = "problem"\nweight = 0.6\nwords = ["趴窝"]\n', "utf-8"
-    )
-    engine = IntentEngine.load([community], intent_model=model, emergency_model=None)
-    # 趴窝 is the community's word, unknown to the model: P(chatter) 0.65 < 0.8 keeps the repair.
-    local = engine.classify("东门那个道闸又趴窝了 进不去车")
-    assert local.intent is Intent.REPAIR and "趴窝" in {hit.word for hit in local.keywords}
-    # The same report in the shipped words (不动了) is overruled at the CV's 0.5.
-    shipped = engine.classify("东门那个道闸又不动了 进不去车")
-    assert engine.classify_keywords("东门那个道闸又不动了 进不去车").intent is Intent.REPAIR
-    assert shipped.intent is Intent.CHITCHAT and shipped.runner_up is Intent.REPAIR
