@@ -3,7 +3,7 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set now is held-out v5 (2026-11-28); between folding
+once met, and must then become plain tests). The set now is held-out v6 (2026-11-28); between folding
 one held-out set into the tuning part and receiving the next, the held-out tests skip."""
 
 from __future__ import annotations
@@ -64,27 +64,35 @@ def test_corpus_shape() -> None:
 
 
 @needs_heldout
-def test_heldout_quality_targets(heldout: Report) -> None:
-    # Met on held-out v5 (2026-11-28 17:53 UTC, its one blind evaluation): macro-F1 0.919 (target 0.90),
-    # false tickets 4/150 = 2.7 % (target 3 %). The first blind set on which both were.
+def test_heldout_macro_f1_target(heldout: Report) -> None:
+    # Met on held-out v6 (2026-11-28 18:06 UTC, its one blind evaluation): 0.915 (target 0.90); on v5 0.919.
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
-    assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The blind figures of held-out v5: a change that loses ground on them fails here.
-    assert heldout.macro_f1 >= 0.919 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 4 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 18 / 20 - 1e-9, heldout.as_text()
+    # The blind figures of held-out v6: a change that loses ground on them fails here.
+    assert heldout.macro_f1 >= 0.915 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 6 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v5: emergency recall 18/20 (met on v4, 20/20). Missed: "
-    "a stroke told by its signs (嘴歪了 说话说不清 半边身子没劲儿) and a child standing on an AC unit "
-    "outside a window (站空调外机上了); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v6: false-ticket rate 6/150 = 4.0 % (> 3 %; v5 2.7 %): a "
+    "toy fire engine's 救火救火, 快下楼打雪仗, TV news of a child throwing toys, a fridge humming; see "
+    "tests/data/README.md",
+)
+def test_heldout_false_ticket_target(heldout: Report) -> None:
+    assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
+
+
+@needs_heldout
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 target not met on held-out v6: emergency recall 19/20 (v5 18/20, v4 20/20). Missed: "
+    "a stroke told by other signs (一只手抬不起来 说话大舌头 脸一边耷拉下来了); see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
