@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import json
-import logging
 import pstats
 import random
 import statistics
@@ -70,28 +68,6 @@ def make_messages(count: int, *, seed: int, chatter_only: bool, first_id: int) -
     return messages
 
 
-async def open_bot(data_dir: Path) -> Runtime:
-    from bot.config import DEMO_DIRECTORY, Settings
-    from bot.logs import JsonFormatter
-    from bot.runtime import Runtime
-
-    # INFO as in production, one JSON line per message, into a scratch file.
-    handler = logging.FileHandler(data_dir / "bot.log", encoding="utf-8")
-    handler.setFormatter(JsonFormatter())
-    logging.getLogger().handlers[:] = [handler]
-    logging.getLogger().setLevel(logging.INFO)
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'loudong.db'}",
-        data_dir=data_dir,
-        directory=DEMO_DIRECTORY,
-        web_chat=False,
-    )
-    runtime = Runtime(settings)
-    await runtime.open()
-    await runtime.import_directory(str(DEMO_DIRECTORY))
-    return runtime
-
-
 async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: int) -> None:
     slots = asyncio.Semaphore(window)
 
@@ -109,7 +85,7 @@ async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: in
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    runtime = await open_bot(Path(tempfile.mkdtemp(prefix="dispatch-bench-")))
+    runtime = await onebot_load.open_bot(Path(tempfile.mkdtemp(prefix="dispatch-bench-")))
     try:
         next_id = 1
         warm = make_messages(args.warmup, seed=args.seed, chatter_only=args.chatter_only, first_id=next_id)
@@ -184,11 +160,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    figures = asyncio.run(measure(args))
-    text = json.dumps(figures, ensure_ascii=False, indent=2)
-    print(text)
-    if args.json_path:
-        Path(args.json_path).write_text(text + "\n", encoding="utf-8")
+    onebot_load.print_json(asyncio.run(measure(args)), args.json_path)
     return 0
 
 

@@ -562,37 +562,57 @@ def counting(
     return deliver
 
 
-async def start_bot(data_dir: Path, port: int, counters: SynchronizedArray[int], log_level: str) -> Runtime:
-    from bot.config import DEMO_DIRECTORY, Settings
+def log_to_scratch_file(data_dir: Path, level: str | int = logging.INFO) -> None:
+    """The bot's logs as in production (one JSON line per message at INFO), into `data_dir/bot.log`
+    rather than the terminal."""
     from bot.logs import JsonFormatter
-    from bot.platforms import onebot_adapter
-    from bot.runtime import Runtime
-    from handlers import requests as requests_capability
 
-    # Logs at INFO as in production, one JSON line per message, into a file rather than the terminal.
     handler = logging.FileHandler(data_dir / "bot.log", encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     logging.getLogger().handlers[:] = [handler]
-    logging.getLogger().setLevel(log_level)
+    logging.getLogger().setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'loudong.db'}",
-        data_dir=data_dir,
-        directory=DEMO_DIRECTORY,
+
+def print_json(figures: dict[str, Any], path: str | None) -> None:
+    """The figures as JSON on stdout, and into `path` too when given."""
+    text = json.dumps(figures, ensure_ascii=False, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+async def open_bot(data_dir: Path, log_level: str | int = logging.INFO, **settings: Any) -> Runtime:
+    """The real bot on a fresh SQLite file in `data_dir` with the demo directory imported and every
+    capability registered, logging to a scratch file; `settings` add to or override the defaults."""
+    from bot.config import DEMO_DIRECTORY, Settings
+    from bot.runtime import Runtime
+
+    log_to_scratch_file(data_dir, log_level)
+    options: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{data_dir / 'loudong.db'}",
+        "data_dir": data_dir,
+        "directory": DEMO_DIRECTORY,
+        "web_chat": False,
+    }
+    runtime = Runtime(Settings(**(options | settings)))
+    await runtime.open()
+    await runtime.import_directory(str(DEMO_DIRECTORY))
+    return runtime
+
+
+async def start_bot(data_dir: Path, port: int, counters: SynchronizedArray[int], log_level: str) -> Runtime:
+    from bot.platforms import onebot_adapter
+
+    runtime = await open_bot(
+        data_dir,
+        log_level,
         web_host="127.0.0.1",
         web_port=port,
-        web_chat=False,
         onebot_enabled=True,
         onebot_access_token=TOKEN,
     )
-    runtime = Runtime(settings)
-    await runtime.open()
-    await runtime.import_directory(str(DEMO_DIRECTORY))
-    # Until handlers/__init__.py lists the requests capability, register it here: requests are the load.
-    if requests_capability.intake not in runtime.registry.intent_handlers("repair", 1.0):
-        runtime.registry.include(requests_capability.router)
-    adapter = onebot_adapter(settings, runtime.clock)
+    adapter = onebot_adapter(runtime.settings, runtime.clock)
     assert adapter is not None
     runtime.add_adapter(adapter)
     runtime.dispatcher.dispatch = counting(runtime.dispatcher.dispatch, counters)  # type: ignore[method-assign]
@@ -798,10 +818,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     summary = asyncio.run(run_benchmark(args))
-    text = json.dumps(summary, ensure_ascii=False, indent=2)
-    print(text)
-    if args.json_path:
-        Path(args.json_path).write_text(text + "\n", encoding="utf-8")
+    print_json(summary, args.json_path)
     print()
     print_table(summary)
     return 0 if summary["exactly_once"] and summary["all_actions_sent"] and not summary["error"] else 1

@@ -108,6 +108,10 @@ class _Lookups:
     persons: dict[tuple[str, str], Person] = field(default_factory=dict)
 
 
+class _MessageFailed(Exception):
+    """A message of a batch failed (not the batch's transaction): the batch is handled one by one."""
+
+
 @dataclass
 class _Waiting:
     message: Message
@@ -181,6 +185,7 @@ class Dispatcher:
             await asyncio.wait({worker})
 
     async def _work(self) -> None:
+        batch: list[_Waiting] = []
         try:
             while self._waiting:
                 batch = [self._waiting.popleft() for _ in range(min(len(self._waiting), BATCH_LIMIT))]
@@ -194,19 +199,32 @@ class Dispatcher:
                         waiting.future.set_result(outcome)
         finally:
             self._worker = None
+            # Cancelled mid-batch (the bot stopping): nobody may wait forever on what was not handled.
+            for waiting in (*batch, *self._waiting):
+                if not waiting.future.done():
+                    waiting.future.cancel()
+            self._waiting.clear()
 
     async def _handle_batch(self, messages: Sequence[Message]) -> list[Outcome | None]:
         """Several messages in one transaction: one BEGIN and one COMMIT (one write of each page touched)
-        for all of them. Optimistic: if any message fails, the whole transaction is rolled back and each
+        for all of them. Optimistic: if a message fails, the whole transaction is rolled back and each
         message is handled again alone, so the failing one fails alone and the others still count once.
-        (A savepoint per message would isolate failures in place, but cost as much as it saves.)"""
+        (A savepoint per message would isolate failures in place, but cost as much as it saves.) If the
+        transaction itself fails (the write lock not had in time, the commit refused), every message of the
+        batch fails once, as it would have alone, rather than each waiting for the lock again."""
         if len(messages) == 1:
             return [await self._handle_alone(messages[0])]
         try:
             handled = await self._handle_together(messages)
-        except Exception:
+        except _MessageFailed:
             log.info("a message failed in a batch of %d; handling them one by one", len(messages))
             return [await self._handle_alone(message) for message in messages]
+        except Exception:
+            log.exception(
+                "a batch of %d messages could not be handled; they are skipped (a redelivery may retry)",
+                len(messages),
+            )
+            return [None] * len(messages)
         for _, lookups in handled:
             self._remember(lookups)
         return [outcome for outcome, _ in handled]
@@ -225,7 +243,10 @@ class Dispatcher:
             handled = []
             for message in messages:
                 lookups = _Lookups(self.directory_cache.generation)
-                handled.append((await self._handle_in_transaction(joined, message, lookups), lookups))
+                try:
+                    handled.append((await self._handle_in_transaction(joined, message, lookups), lookups))
+                except Exception as error:
+                    raise _MessageFailed from error
             await outer.commit()
         return handled
 

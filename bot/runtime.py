@@ -179,15 +179,16 @@ class Runtime:
             # Messages already handed over are handled, their replies stored and their jobs scheduled.
             await self.dispatcher.close()
             await self.outbox.stop()
-            if getattr(self, "scheduler", None) is not None:
-                await self.scheduler.close()
         for adapter in reversed(self.adapters):
             try:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter failed to stop", extra={"platform": adapter.platform})
-        if getattr(self, "dispatcher", None) is not None:
+        if self._sessions is not None:
             await self.dispatcher.close()  # anything handed over while the adapters stopped
+            # Last: a message handled above may still have asked for jobs.
+            if getattr(self, "scheduler", None) is not None:
+                await self.scheduler.close()
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None

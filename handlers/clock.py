@@ -44,3 +44,9 @@ class ManualClock:
 
 def local(moment: datetime) -> datetime:
     return moment.astimezone(LOCAL_TZ)
+
+
+def moment_text(moment: datetime) -> str:
+    """12月1日 09:00, in local time: how the bot writes a moment in the group."""
+    at = local(moment)
+    return f"{at.month}月{at.day}日 {at:%H:%M}"

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from handlers.router import Registry
 
 
+def mention_of(person: Person, platform: str) -> Mention | None:
+    """The person's @-handle on a platform, if they have an account there."""
+    account = person.account_on(platform)
+    return Mention(user_id=account.external_id, name=person.name) if account is not None else None
+
+
 @dataclass
 class Context:
     message: Message
@@ -59,10 +65,7 @@ class Context:
 
     def mention(self, person: Person) -> Mention | None:
         """The person's @-handle on this message's platform, if they have an account there."""
-        for account in person.accounts:
-            if account.platform == self.message.platform:
-                return Mention(user_id=account.external_id, name=person.name)
-        return None
+        return mention_of(person, self.message.platform)
 
     def reply(
         self,

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.clock import LOCAL_TZ, local
+from handlers.clock import LOCAL_TZ, local, moment_text
 from handlers.context import Context, TickContext
 from handlers.contract import Action, Mention, SendToGroup, SendToUser
 from handlers.privacy import mask_pii
@@ -302,7 +302,7 @@ def _time_from(match: re.Match[str], now: datetime) -> datetime:
     if not relative and not match.group("mo") and moment <= now:
         moment += timedelta(days=1)  # "定时 9:00" after nine: tomorrow
     if moment <= now:
-        raise NoticeError(f"定时的时间 {_when(moment)} 已经过了。")
+        raise NoticeError(f"定时的时间 {moment_text(moment)} 已经过了。")
     return moment
 
 
@@ -360,11 +360,6 @@ def _scope_names(word: str) -> list[str]:
             names.append(part)
     # "5、6号楼": a bare number before a building name is a building too.
     return [name if not name.isdigit() else f"{name}号楼" for name in names]
-
-
-def _when(moment: datetime) -> str:
-    moment = local(moment)
-    return f"{moment.month}月{moment.day}日 {moment.hour:02d}:{moment.minute:02d}"
 
 
 def _day(moment: datetime) -> str:
@@ -449,7 +444,7 @@ def _ordered_text(notice: Notice, buildings: list[Unit], groups: list[Group], or
     if order.every is not None:
         when = f"将在{recurrence_label(order.every)} 发到"
     elif order.at is not None:
-        when = f"将于 {_when(order.at)} 发到"
+        when = f"将于 {moment_text(order.at)} 发到"
     else:
         when = "正在发到"
     deadline = f",截止 {_day(notice.deadline_at)}" if notice.deadline_at else ""
@@ -487,9 +482,9 @@ def _status_text(ctx: Context, notice: Notice) -> str:
     parts = []
     if notice.recurrence:
         following = ctx.schedule.next_run(job_key(notice.id))
-        parts.append(notice.recurrence + (f",下次 {_when(following)}" if following else ""))
+        parts.append(notice.recurrence + (f",下次 {moment_text(following)}" if following else ""))
     elif notice.status == NoticeStatus.SCHEDULED and notice.send_at is not None:
-        parts.append(f"定时 {_when(notice.send_at)}")
+        parts.append(f"定时 {moment_text(notice.send_at)}")
     if notice.posts:
         parts.append(f"已发 {notice.posts} 次")
     if notice.deadline_at is not None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from handlers.clock import local
 from storage.requests import EventKind, Request, RequestEvent, RequestStatus
 from storage.roles import Role
 
@@ -34,15 +33,6 @@ STATUS_LABELS: dict[RequestStatus, str] = {
     RequestStatus.IN_PROGRESS: "处理中",
     RequestStatus.RESOLVED: "已办结,等待居民确认",
     RequestStatus.CLOSED: "已结案",
-}
-
-LEVEL_LABELS: dict[str, str] = {
-    "micro_grid": "微网格",
-    "grid": "网格",
-    "community": "社区",
-    "street": "街道",
-    "property": "物业",
-    "police": "民警",
 }
 
 
@@ -91,12 +81,6 @@ def duration_text(delta: timedelta) -> str:
         return f"{hours} 小时" + (f" {minutes} 分钟" if minutes else "")
     days, hours = divmod(hours, 24)
     return f"{days} 天" + (f" {hours} 小时" if hours else "")
-
-
-def moment_text(moment: datetime) -> str:
-    """12月1日 09:00, in local time."""
-    at = local(moment)
-    return f"{at.month}月{at.day}日 {at:%H:%M}"
 
 
 def role_label(role: str) -> str:

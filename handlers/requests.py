@@ -22,7 +22,8 @@ from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import request_text as words
-from handlers.context import Context, TickContext
+from handlers.clock import moment_text
+from handlers.context import Context, TickContext, mention_of
 from handlers.contract import Action, Mention, SendToGroup, SendToUser
 from handlers.privacy import mask_pii
 from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTENTS, RequestPolicy
@@ -177,11 +178,6 @@ def _assign(request: Request, person: Person | None) -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # Mentions and actions
-
-
-def mention_of(person: Person, platform: str) -> Mention | None:
-    account = person.account_on(platform)
-    return Mention(user_id=account.external_id, name=person.name) if account is not None else None
 
 
 @dataclass
@@ -995,9 +991,7 @@ async def todo(ctx: Context) -> HandlerResult:
     for request in mine:
         status = words.STATUS_LABELS[RequestStatus(request.status)]
         mark = "【超时】" if request.is_overdue(now) else ""
-        lines.append(
-            f"{mark}{words.headline(request)} · {status} · {words.moment_text(request.created_at)} 登记"
-        )
+        lines.append(f"{mark}{words.headline(request)} · {status} · {moment_text(request.created_at)} 登记")
     return [ctx.reply("\n".join(lines))]
 
 
@@ -1036,11 +1030,11 @@ def _details(request: Request, events: Sequence[store.RequestEvent], now: dateti
     due = request.due_at()
     if due is not None:
         stage = "接单" if request.status == RequestStatus.NEW else "办结"
-        facts.append(f"{stage}已超时" if due <= now else f"{stage}时限 {words.moment_text(due)}")
+        facts.append(f"{stage}已超时" if due <= now else f"{stage}时限 {moment_text(due)}")
     lines = [words.headline(request), " · ".join(facts), f"原话:{words.shorten(request.text, 60)}", "记录:"]
     for event in events:
         actor = event.actor.name if event.actor is not None else "楼栋助手"
-        lines.append(f"{words.moment_text(event.at)} {actor} {words.event_text(event)}")
+        lines.append(f"{moment_text(event.at)} {actor} {words.event_text(event)}")
     return "\n".join(lines)
 
 
@@ -1265,8 +1259,8 @@ async def sweep(tick: TickContext) -> HandlerResult:
         step = next_step(row, policy, now)
         if step is None:
             continue
-        request = await store.get_request(tick.session, row.id)
-        assert request is not None
+        # Owner and building: what the reminder and the escalation name (not the reporters).
+        request = await store.load_owner(tick.session, row)
         if step == "remind":
             actions += remind(tick.session, request, policy, now)
         else:

@@ -96,10 +96,6 @@ class Schedule:
         self._backend = _backends.get(registry)
         self._session = session
 
-    @property
-    def available(self) -> bool:
-        return self._backend is not None
-
     def once(self, key: str, func: JobFunc, at: datetime, *args: JobArg) -> None:
         self._plan(Plan(key, func, Once(at), args))
 

@@ -4,7 +4,7 @@ false-ticket rate and emergency recall. Pure functions, shared by the CLI and th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +150,3 @@ def evaluate(examples: Sequence[Example], predict: Callable[[str], tuple[Intent,
         examples,
         [r[1] for r in results],
     )
-
-
-def texts(examples: Iterable[Example]) -> list[str]:
-    return [ex.text for ex in examples]

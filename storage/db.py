@@ -1,13 +1,14 @@
-"""Engines, sessions and migrations. SQLite (aiosqlite, WAL) by default, PostgreSQL (asyncpg) by URL.
+"""Engines, sessions and migrations. SQLite (WAL) by default, PostgreSQL (asyncpg) by URL.
 
 SQLite transactions: the sqlite3 driver's own transaction handling is switched off and SQLAlchemy
 emits `BEGIN IMMEDIATE` itself. That makes SAVEPOINTs and DDL transactional (so a failed migration or
 directory import leaves nothing behind), and it takes the write lock at BEGIN: a transaction that
 reads and then writes can never fail with "database is locked" because another connection wrote in
 between (SQLite cannot upgrade a stale read snapshot, and busy_timeout does not help there). The
-price is that SQLite transactions run one at a time, waiting up to busy_timeout (5 s) for each other:
-keep them short, and never hold one session's transaction open while awaiting work that writes
-through another session.
+price is that SQLite transactions run one at a time, waiting up to 5 s for each other: keep them short,
+and never hold one session's transaction open while awaiting work that writes through another session.
+The sqlite3 calls run on the event loop's own thread behind SQLAlchemy's aiosqlite dialect
+(storage/sqlite_inline.py: a thread hop per call cost more than the SQL), so the waits are asyncio waits.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ household (room label) when it is known. Also here: the scheduler's job table, s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -26,7 +25,6 @@ from sqlalchemy import (
     Text,
     Unicode,
     UniqueConstraint,
-    func,
     or_,
     select,
 )
@@ -178,13 +176,6 @@ def add_delivery(
     return delivery
 
 
-async def deliveries(session: AsyncSession, notice_id: int) -> list[NoticeDelivery]:
-    statement = (
-        select(NoticeDelivery).where(NoticeDelivery.notice_id == notice_id).order_by(NoticeDelivery.id)
-    )
-    return list(await session.scalars(statement))
-
-
 async def find_ack(session: AsyncSession, notice_id: int, person_id: int) -> NoticeAck | None:
     statement = select(NoticeAck).where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == person_id)
     return await session.scalar(statement)
@@ -196,15 +187,3 @@ async def acks_by_building(session: AsyncSession, notice_id: int) -> dict[int, l
     for ack in await session.scalars(statement):
         found[ack.building_id].append(ack)
     return dict(found)
-
-
-async def ack_counts(session: AsyncSession, notice_ids: Sequence[int]) -> dict[int, int]:
-    """Acknowledging persons per notice."""
-    if not notice_ids:
-        return {}
-    statement = (
-        select(NoticeAck.notice_id, func.count(NoticeAck.id))
-        .where(NoticeAck.notice_id.in_(list(notice_ids)))
-        .group_by(NoticeAck.notice_id)
-    )
-    return {notice_id: int(count) for notice_id, count in (await session.execute(statement)).all()}

@@ -451,8 +451,9 @@ class OneBotAdapter:
             log.warning("onebot: no access token configured; anyone who can reach %s may act as a bot", base)
 
     async def start(self, deliver: Deliver) -> None:
-        # Events are queued and handed over by one task: the socket keeps being read (action
-        # responses arrive on the same Universal socket) while the dispatcher works, in order.
+        # Events are queued and handed over, in order, by one task with up to `deliveries_in_flight` at
+        # a time: the socket keeps being read (action responses arrive on the same Universal socket)
+        # while the dispatcher works, and it handles the events waiting together.
         self._deliver = deliver
         self._worker = asyncio.create_task(self._deliver_loop(), name="onebot-deliver")
 

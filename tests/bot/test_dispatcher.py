@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from bot.config import DEMO_DIRECTORY
 from bot.runtime import Runtime
@@ -371,3 +372,50 @@ async def test_closing_waits_for_messages_already_handed_over(
     await runtime.dispatcher.close()
     assert await count(runtime, ProcessedMessage) == 5
     assert await count(runtime, OutboxEntry) == 5
+
+
+async def test_a_batch_whose_transaction_fails_fails_once_not_message_by_message(
+    runtime: Runtime,
+    platform: RecordingAdapter,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: list[str] = []
+    runtime.registry.include(_number_off(runs))
+
+    async def locked(messages):  # the write lock not had in time, say
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(runtime.dispatcher, "_handle_together", locked)
+    outcomes = await asyncio.gather(
+        *(runtime.dispatcher.dispatch(message(clock, f"报数 {n}", message_id=f"n{n}")) for n in range(5))
+    )
+    assert outcomes == [None] * 5
+    assert runs == []  # not retried one by one, each waiting for the lock again
+    assert await count(runtime, ProcessedMessage) == 0  # a redelivery may try again
+    assert any("could not be handled" in record.getMessage() for record in caplog.records)
+
+
+async def test_callers_are_not_left_waiting_when_the_dispatcher_is_cancelled(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    started = asyncio.Event()
+
+    router = Router("test")
+
+    @router.command("慢", summary="x")
+    async def slow(ctx: Context):
+        started.set()
+        await asyncio.sleep(60)
+
+    runtime.registry.include(router)
+    waiting = [asyncio.create_task(runtime.dispatcher.dispatch(message(clock, "慢", message_id="slow")))]
+    await started.wait()
+    waiting += [asyncio.create_task(runtime.dispatcher.dispatch(message(clock, "帮助", message_id="later")))]
+    await asyncio.sleep(0)
+    assert runtime.dispatcher._worker is not None
+    runtime.dispatcher._worker.cancel()
+    done, pending = await asyncio.wait(waiting, timeout=5)
+    assert not pending
+    assert all(task.cancelled() for task in done)

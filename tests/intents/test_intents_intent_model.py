@@ -208,12 +208,6 @@ def test_no_lexicon_word_never_asks_the_model(without_opinion: IntentEngine) -> 
         assert not default_engine().intent_model_applies(result)
 
 
-def test_without_models_the_engine_is_the_keyword_engine() -> None:
-    engine = IntentEngine.load(emergency_model=None, intent_model=None)
-    for text in JOKES + EMERGENCIES + [t for t, _ in UNSEEN_TICKETS]:
-        assert engine.classify(text) == engine.classify_keywords(text)
-
-
 def test_classification_stays_valid_json() -> None:
     for text in JOKES + [t for t, _ in UNSEEN_TICKETS]:
         result = classify(text)
