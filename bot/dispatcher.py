@@ -8,7 +8,6 @@ role check), and anything else through the intent classifier to the handlers of 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import OrderedDict, deque
@@ -16,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +24,6 @@ from handlers.clock import Clock
 from handlers.context import Context
 from handlers.contract import Action, Message
 from handlers.router import Command, Handler, Registry
-from handlers.schedule import COMMITS_WITH
 from storage import repos
 from storage.models import Group, Person
 from storage.roles import UnitKind
@@ -82,8 +81,8 @@ class _Lru(Generic[_Entry]):
 class DirectoryCache:
     """The groups and persons messages came from, as loaded and committed by earlier messages.
 
-    A message's session gets copies (`Session.merge(load=False)`: no SQL, and each session has objects
-    of its own, so what a handler does to them never leaks into the cache). Entries are stored only
+    Entries are read, never changed, until a handler runs; its session then gets copies (`_attach`).
+    Entries are stored only
     after the transaction that loaded them committed, and only if the cache was not cleared meanwhile
     (an import while the message was handled), so the cache never holds what the database does not."""
 
@@ -109,7 +108,12 @@ class _Lookups:
 
 
 class _MessageFailed(Exception):
-    """A message of a batch failed (not the batch's transaction): the batch is handled one by one."""
+    """A message failed (not its transaction): a batch is then handled one by one. `used_cache`: the
+    message used cached directory entries (which may have gone stale)."""
+
+    def __init__(self, *, used_cache: bool) -> None:
+        super().__init__()
+        self.used_cache = used_cache
 
 
 @dataclass
@@ -130,6 +134,25 @@ class Outcome:
     actions: list[Action] = field(default_factory=list)
     building: str | None = None
     role: str | None = None
+
+
+async def _attach(ctx: Context) -> None:
+    """Give the handler the session's own copies of a cached group and sender: the one the session
+    already has (an earlier message of the batch loaded or changed it), else a copy of the cached
+    entry (`Session.merge(load=False)`: no SQL, and what a handler does to it never reaches the cache)."""
+    if ctx.group is not None:
+        ctx.group = await _in_session(ctx.session, ctx.group)
+    ctx.sender = await _in_session(ctx.session, ctx.sender)
+
+
+async def _in_session(session: AsyncSession, entry: _Entry) -> _Entry:
+    if entry in session:
+        return entry
+    key = inspect(entry).key
+    present = session.sync_session.identity_map.get(key) if key is not None else None
+    if present is not None:
+        return present  # type: ignore[no-any-return]
+    return await session.merge(entry, load=False)
 
 
 def _handler_name(handler: Handler) -> str:
@@ -206,16 +229,17 @@ class Dispatcher:
             self._waiting.clear()
 
     async def _handle_batch(self, messages: Sequence[Message]) -> list[Outcome | None]:
-        """Several messages in one transaction: one BEGIN and one COMMIT (one write of each page touched)
-        for all of them. Optimistic: if a message fails, the whole transaction is rolled back and each
-        message is handled again alone, so the failing one fails alone and the others still count once.
-        (A savepoint per message would isolate failures in place, but cost as much as it saves.) If the
-        transaction itself fails (the write lock not had in time, the commit refused), every message of the
-        batch fails once, as it would have alone, rather than each waiting for the lock again."""
+        """Several messages in one transaction and one session: one BEGIN, one dedupe insert and one
+        COMMIT (one write of each page touched) for all of them. Optimistic: if a message fails, the
+        whole transaction is rolled back and each message is handled again alone, so the failing one
+        fails alone and the others still count once. (A savepoint per message would isolate failures in
+        place, but cost as much as it saves.) If the transaction itself fails (the write lock not had in
+        time, the commit refused), every message of the batch fails once, as it would have alone, rather
+        than each waiting for the lock again."""
         if len(messages) == 1:
             return [await self._handle_alone(messages[0])]
         try:
-            handled = await self._handle_together(messages)
+            handled = await self._handle_in_transaction(messages)
         except _MessageFailed:
             log.info("a message failed in a batch of %d; handling them one by one", len(messages))
             return [await self._handle_alone(message) for message in messages]
@@ -229,70 +253,57 @@ class Dispatcher:
             self._remember(lookups)
         return [outcome for outcome, _ in handled]
 
-    async def _handle_together(self, messages: Sequence[Message]) -> list[tuple[Outcome, _Lookups]]:
-        async with self._sessions() as outer:
-            connection = await outer.connection()
-            # Each message gets a session of its own (its own identity map, as when alone) in the batch's
-            # transaction; its commit commits nothing yet, and its rollback rolls back the batch.
-            joined = functools.partial(
-                self._sessions,
-                bind=connection,
-                join_transaction_mode="rollback_only",
-                info={COMMITS_WITH: outer.sync_session},
-            )
-            handled = []
-            for message in messages:
-                lookups = _Lookups(self.directory_cache.generation)
-                try:
-                    handled.append((await self._handle_in_transaction(joined, message, lookups), lookups))
-                except Exception as error:
-                    raise _MessageFailed from error
-            await outer.commit()
-        return handled
-
     async def _handle_alone(self, message: Message) -> Outcome | None:
-        outcome, lookups = await self._handle_or_log(self._sessions, message)
-        if lookups is not None:
-            self._remember(lookups)
-        return outcome
-
-    async def _handle_or_log(
-        self, sessions: Callable[[], AsyncSession], message: Message
-    ) -> tuple[Outcome | None, _Lookups | None]:
-        """The message handled in a (sub)transaction of its own; on failure, logged and (None, None)."""
+        """The message in a transaction of its own; on failure, logged and None."""
         try:
-            lookups = _Lookups(self.directory_cache.generation)
             try:
-                return await self._handle_in_transaction(sessions, message, lookups), lookups
-            except IntegrityError:
-                if not lookups.used_cache:
+                [(outcome, lookups)] = await self._handle_in_transaction([message])
+            except _MessageFailed as failed:
+                if not (isinstance(failed.__cause__, IntegrityError) and failed.used_cache):
                     raise
                 # A cached person or group may have been deleted by an import in another process
                 # (the cache learns of those only on expiry): try once more with fresh lookups.
                 log.warning("message failed on cached directory entries; retrying without the cache")
                 self.forget_directory()
-                fresh = _Lookups(self.directory_cache.generation)
-                return await self._handle_in_transaction(sessions, message, fresh), fresh
-        except Exception:
+                [(outcome, lookups)] = await self._handle_in_transaction([message])
+        except Exception as error:
             log.exception(
                 "message failed; rolled back",
+                exc_info=error.__cause__ if isinstance(error, _MessageFailed) else error,
                 extra={
                     "platform": message.platform,
                     "group": message.group_id,
                     "message_id": message.message_id,
                 },
             )
-            return None, None
-
-    async def _handle_in_transaction(
-        self, sessions: Callable[[], AsyncSession], message: Message, lookups: _Lookups
-    ) -> Outcome:
-        """One (sub)transaction: the dedupe mark, the handler's work and its actions commit together."""
-        async with sessions() as session, session.begin():
-            outcome = await self._handle(session, message, lookups)
-            if outcome.actions:
-                await self._outbox.enqueue(session, outcome.actions, self._clock.now())
+            return None
+        self._remember(lookups)
         return outcome
+
+    async def _handle_in_transaction(self, messages: Sequence[Message]) -> list[tuple[Outcome, _Lookups]]:
+        """One transaction: the dedupe marks, the handlers' work and their actions commit together. A
+        message's failure is raised as `_MessageFailed` (the transaction is rolled back)."""
+        now = self._clock.now()
+        handled: list[tuple[Outcome, _Lookups]] = []
+        async with self._sessions() as session, session.begin():
+            fresh = await repos.mark_processed_many(
+                session, [(message.platform, message.message_id) for message in messages], now
+            )
+            for message in messages:
+                lookups = _Lookups(self.directory_cache.generation)
+                key = (message.platform, message.message_id)
+                if key not in fresh:
+                    handled.append((Outcome(route="duplicate"), lookups))
+                    continue
+                fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
+                try:
+                    outcome = await self._handle(session, message, lookups)
+                    if outcome.actions:
+                        await self._outbox.enqueue(session, outcome.actions, now)
+                except Exception as error:
+                    raise _MessageFailed(used_cache=lookups.used_cache) from error
+                handled.append((outcome, lookups))
+        return handled
 
     def _remember(self, lookups: _Lookups) -> None:
         # Committed (with its whole batch), and no import cleared the cache meanwhile: what was loaded is
@@ -306,14 +317,14 @@ class Dispatcher:
             cache.persons.put(key, person)
 
     async def _handle(self, session: AsyncSession, message: Message, lookups: _Lookups) -> Outcome:
-        if not await repos.mark_processed(session, message.platform, message.message_id, self._clock.now()):
-            return Outcome(route="duplicate")
         group: Group | None = None
         if message.group_id is not None:
             group = await self._find_group(session, message.platform, message.group_id, lookups)
             if group is None:
                 return Outcome(route="unknown-group")
         sender = await self._resolve_sender(session, message, group, lookups)
+        # Cached group and sender stay detached until a handler is about to run (`_attach`): most
+        # messages are chatter no handler takes, and copying them into the session is work.
         ctx = Context(
             message=message,
             sender=sender,
@@ -334,7 +345,7 @@ class Dispatcher:
         found, cached = self.directory_cache.groups.get(key)
         if found:
             lookups.used_cache = True
-            return None if cached is None else await session.merge(cached, load=False)
+            return cached
         group = await repos.find_group(session, platform, external_id)
         lookups.groups[key] = group
         return group
@@ -346,7 +357,7 @@ class Dispatcher:
         found, cached = self.directory_cache.persons.get(key)
         if found and cached is not None:
             lookups.used_cache = True
-            return await session.merge(cached, load=False)
+            return cached
         person = await repos.find_person_by_account(session, message.platform, message.sender_id)
         if person is None:
             home = group.unit if group is not None and group.unit.kind == UnitKind.BUILDING else None
@@ -396,7 +407,7 @@ class Dispatcher:
         ctx.classification = classification
         intent = str(classification.intent)
         confidence = float(classification.confidence)
-        for handler in self._registry.intent_handlers(intent, confidence):
+        for handler in self._registry.intent_handlers(intent, confidence, ctx):
             outcome = await self._run(ctx, handler, f"intent:{intent}")
             if outcome.handler is not None:
                 outcome.intent, outcome.confidence = intent, confidence
@@ -404,6 +415,7 @@ class Dispatcher:
         return Outcome(intent=intent, confidence=confidence)
 
     async def _run(self, ctx: Context, handler: Handler, route: str) -> Outcome:
+        await _attach(ctx)
         result: Sequence[Action] | None = await handler(ctx)
         if result is None:
             return Outcome(route=route)

@@ -601,11 +601,16 @@ def to_person(person: Person, text: str, platform: str | None) -> SendToUser | N
 # Acknowledgments
 
 
-@router.intent("ack", min_confidence=0.5)
+def _may_acknowledge(ctx: Context) -> bool:
+    """A household's message in a building group."""
+    return ctx.building is not None and ctx.message.group_id is not None and ctx.role not in NOT_HOUSEHOLDS
+
+
+@router.intent("ack", min_confidence=0.5, when=_may_acknowledge)
 async def acknowledge(ctx: Context) -> HandlerResult:
     """ "收到" in a building group counts for the latest open notice there; the bot stays silent."""
     building = ctx.building
-    if building is None or ctx.message.group_id is None or ctx.role in NOT_HOUSEHOLDS:
+    if building is None or not _may_acknowledge(ctx):
         return None
     now = ctx.clock.now()
     notice = await store.latest_open_notice_in_group(

@@ -1105,7 +1105,16 @@ async def unsatisfied(ctx: Context) -> HandlerResult:
     return await _verdict_command(ctx, words.Verdict(satisfied=False))
 
 
-@router.intent("chitchat", "ack", "thanks")
+def _may_answer_quietly(ctx: Context) -> bool:
+    """A group message that is a bare score, or says a problem is fixed in a building group."""
+    if ctx.group is None:
+        return False
+    if words.parse_verdict(ctx.message.text, lenient=False) is not None:
+        return True
+    return ctx.building is not None and ctx.classification is not None and ctx.classification.resolved
+
+
+@router.intent("chitchat", "ack", "thanks", when=_may_answer_quietly)
 async def quiet_answer(ctx: Context) -> HandlerResult:
     """Messages that are no report themselves but may concern one: a bare score ("5", "4分", "非常满意")
     from a reporter with one 回访 waiting in this group, or "灯已经修好了" from a reporter."""

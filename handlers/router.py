@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 HandlerResult = Sequence["Action"] | None
 Handler = Callable[["Context"], Awaitable[HandlerResult]]
 PeriodicHandler = Callable[["TickContext"], Awaitable[HandlerResult]]
+# A pure test of a message (no database, no await) that must pass before an intent handler runs. Most
+# messages are chatter that concerns no handler; filters let the dispatcher see that without preparing
+# the message's database session for a handler.
+Filter = Callable[["Context"], bool]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,12 @@ class IntentRoute:
     intents: frozenset[str]
     handler: Handler
     min_confidence: float
+    when: Filter | None = None
+
+    def accepts(self, intent: str, confidence: float, ctx: Context | None) -> bool:
+        if intent not in self.intents or confidence < self.min_confidence:
+            return False
+        return ctx is None or self.when is None or self.when(ctx)
 
 
 @dataclass(frozen=True)
@@ -96,9 +106,14 @@ class Router:
 
         return register
 
-    def intent(self, *intents: str, min_confidence: float = 0.0) -> Callable[[Handler], Handler]:
+    def intent(
+        self, *intents: str, min_confidence: float = 0.0, when: Filter | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Handle messages classified as one of the intents; `when`, if given, must accept the message
+        too (a handler still checks what it needs: the filter only spares work)."""
+
         def register(handler: Handler) -> Handler:
-            self.intent_routes.append(IntentRoute(frozenset(intents), handler, min_confidence))
+            self.intent_routes.append(IntentRoute(frozenset(intents), handler, min_confidence, when))
             return handler
 
         return register
@@ -167,12 +182,10 @@ class Registry:
         command = self._commands[match.group("word").lower()]
         return CommandMatch(command, match.group("args").strip())
 
-    def intent_handlers(self, intent: str, confidence: float) -> list[Handler]:
-        return [
-            route.handler
-            for route in self._intent_routes
-            if intent in route.intents and confidence >= route.min_confidence
-        ]
+    def intent_handlers(self, intent: str, confidence: float, ctx: Context | None = None) -> list[Handler]:
+        """The handlers for a classified message, in registration order; with a context, only those
+        whose filter accepts it."""
+        return [route.handler for route in self._intent_routes if route.accepts(intent, confidence, ctx)]
 
     def reply_handler(self, origin: str) -> Handler | None:
         best: ReplyRoute | None = None

@@ -79,9 +79,6 @@ class Backend(Protocol):
 
 _backends: weakref.WeakKeyDictionary[Registry, Backend] = weakref.WeakKeyDictionary()
 _PENDING = "loudong.schedule.pending"
-# In a session's info: the session whose commit makes this session's work final (its own commit only
-# releases a savepoint). Set by the dispatcher for the messages of a batch.
-COMMITS_WITH = "loudong.commits_with"
 
 
 def bind(registry: Registry, backend: Backend) -> None:
@@ -118,9 +115,7 @@ class Schedule:
 
 
 def _pending(sync_session: Session, backend: Backend) -> list[Plan]:
-    """The plans kept with a session, applied once it commits and dropped if it rolls back. A session
-    whose commit only releases a savepoint (the dispatcher's batches: `COMMITS_WITH` in its info) hands
-    its plans on to the session of the transaction around it."""
+    """The plans kept with a session, applied once it commits and dropped if it rolls back."""
     info = sync_session.info
     pending: list[Plan] | None = info.get(_PENDING)
     if pending is not None:
@@ -129,10 +124,6 @@ def _pending(sync_session: Session, backend: Backend) -> list[Plan]:
 
     def committed(_: Any) -> None:
         plans = sync_session.info.pop(_PENDING, [])
-        outer: Session | None = sync_session.info.get(COMMITS_WITH)
-        if outer is not None:
-            _pending(outer, backend).extend(plans)
-            return
         try:
             backend.apply(plans)
         except Exception:  # the work is committed; a lost job must not look like a failed message

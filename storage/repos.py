@@ -230,34 +230,62 @@ async def _load_parent_chains(session: AsyncSession, units: Iterable[Unit]) -> N
 
 
 async def mark_processed(session: AsyncSession, platform: str, message_id: str, now: datetime) -> bool:
-    """Remember an inbound message id. True the first time, False for a redelivery. A duplicate is
-    absorbed by the database (ON CONFLICT DO NOTHING), so the transaction stays usable."""
-    values = {"platform": platform, "message_id": message_id, "received_at": now}
+    """Remember an inbound message id. True the first time, False for a redelivery."""
+    return bool(await mark_processed_many(session, [(platform, message_id)], now))
+
+
+async def mark_processed_many(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """Remember inbound message ids, (platform, message id) each; returns those seen for the first time
+    (a key given twice counts once). A redelivery is absorbed by the database (ON CONFLICT DO NOTHING),
+    so the transaction stays usable."""
+    if not keys:
+        return set()
+    rows = [
+        {"platform": platform, "message_id": message_id, "received_at": now} for platform, message_id in keys
+    ]
     statement = _mark_processed_statement(session.get_bind().dialect.name)
-    if statement is not None:
-        # On the session's connection, as Core: the ORM's insert machinery costs more than the insert.
-        connection = await session.connection()
-        return (await connection.execute(statement, values)).first() is not None
-    # Other backends: a SAVEPOINT keeps the duplicate's error from poisoning the transaction.
-    try:
-        async with session.begin_nested():
-            session.add(ProcessedMessage(**values))
-    except IntegrityError:
-        return False
-    return True
+    if statement is None:
+        return await _mark_processed_one_by_one(session, rows)
+    # One statement for a whole batch, on the session's connection, as Core: the ORM's insert machinery
+    # costs more than the insert.
+    connection = await session.connection()
+    inserted = await connection.execute(statement, rows)
+    return {(platform, message_id) for platform, message_id in inserted}
+
+
+async def _mark_processed_one_by_one(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> set[tuple[str, str]]:
+    """Backends without ON CONFLICT: a SAVEPOINT per id keeps a duplicate's error from poisoning the
+    transaction."""
+    fresh: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row["platform"], row["message_id"])
+        if key in fresh:
+            continue
+        try:
+            async with session.begin_nested():
+                session.add(ProcessedMessage(**row))
+        except IntegrityError:
+            continue
+        fresh.add(key)
+    return fresh
 
 
 @functools.cache
 def _mark_processed_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once: it runs for every message, and building
-    the statement cost more than running it. None for dialects without ON CONFLICT."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once: it runs for every batch of messages, and
+    building the statement cost more than running it. None for dialects without ON CONFLICT."""
     if dialect not in ("sqlite", "postgresql"):
         return None
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    table = ProcessedMessage.__table__
     return (
-        insert(ProcessedMessage.__table__)
+        insert(table)
         .on_conflict_do_nothing(index_elements=["platform", "message_id"])
-        .returning(ProcessedMessage.__table__.c.message_id)
+        .returning(table.c.platform, table.c.message_id)
     )
 
 

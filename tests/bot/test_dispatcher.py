@@ -387,7 +387,7 @@ async def test_a_batch_whose_transaction_fails_fails_once_not_message_by_message
     async def locked(messages):  # the write lock not had in time, say
         raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(runtime.dispatcher, "_handle_together", locked)
+    monkeypatch.setattr(runtime.dispatcher, "_handle_in_transaction", locked)
     outcomes = await asyncio.gather(
         *(runtime.dispatcher.dispatch(message(clock, f"报数 {n}", message_id=f"n{n}")) for n in range(5))
     )

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from handlers.clock import LOCAL_TZ
 from handlers.router import Registry
-from handlers.schedule import COMMITS_WITH, Plan, Schedule, bind
+from handlers.schedule import Plan, Schedule, bind
 from storage.db import make_engine, make_session_factory
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=LOCAL_TZ)
@@ -76,23 +76,16 @@ async def test_plans_of_a_rolled_back_session_are_dropped(
 
 
 async def _batch(sessions: async_sessionmaker, jobs: Registry, keys: Sequence[str], *, fail: bool) -> None:
-    """A dispatcher batch: one session per message joined to the batch's transaction."""
-    async with sessions() as outer:
-        connection = await outer.connection()
+    """A dispatcher batch: the messages' handlers share one session and one transaction."""
+    async with sessions() as session:
+        await session.begin()
         for key in keys:
-            async with (
-                sessions(
-                    bind=connection,
-                    join_transaction_mode="rollback_only",
-                    info={COMMITS_WITH: outer.sync_session},
-                ) as inner,
-                inner.begin(),
-            ):
-                Schedule(jobs, inner).once(key, job, AT, 1)
+            Schedule(jobs, session).once(key, job, AT, 1)
+            await session.flush()
         if fail:
-            await outer.rollback()
+            await session.rollback()
         else:
-            await outer.commit()
+            await session.commit()
 
 
 async def test_in_a_batch_plans_wait_for_the_batch_to_commit(

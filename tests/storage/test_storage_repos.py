@@ -247,6 +247,20 @@ async def test_mark_processed_dedupes_without_poisoning_the_transaction(
         assert await repos.mark_processed(session, "webchat", "m-1", NOW) is True
 
 
+async def test_mark_processed_many_returns_the_ids_seen_for_the_first_time(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session, session.begin():
+        assert await repos.mark_processed(session, "onebot", "7", NOW) is True
+    async with session_factory() as session, session.begin():
+        batch = [("onebot", "7"), ("onebot", "8"), ("webchat", "7"), ("onebot", "8"), ("onebot", "9")]
+        fresh = await repos.mark_processed_many(session, batch, NOW)
+        assert fresh == {("onebot", "8"), ("webchat", "7"), ("onebot", "9")}
+        assert await repos.mark_processed_many(session, [], NOW) == set()
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedMessage)) == 4
+
+
 # Outbox ---------------------------------------------------------------------------------------------
 
 
