@@ -78,6 +78,9 @@ def owner_level(person: Person) -> str:
     return UnitKind.MICRO_GRID.value if kind == UnitKind.BUILDING else kind.value
 
 
+_RESPONSIBLE = "loudong.requests.responsible"  # in a session's info: building id -> Responsible
+
+
 @dataclass
 class Responsible:
     """The units above a building and the workers serving them, nearest first."""
@@ -87,11 +90,18 @@ class Responsible:
 
     @classmethod
     async def load(cls, session: AsyncSession, building_id: int | None) -> Responsible:
+        """Loaded once per session and building: the dispatcher handles a batch of messages in one
+        session, and reports from one building come in bursts. (Messages never change who serves where;
+        a directory import runs in a session of its own.)"""
         if building_id is None:
             return cls([], [])
-        chain = await repos.unit_chain(session, building_id)
-        workers = await repos.persons_serving(session, [unit.id for unit in chain], WORKER_ROLES)
-        return cls(chain, workers)
+        loaded: dict[int, Responsible] = session.info.setdefault(_RESPONSIBLE, {})
+        responsible = loaded.get(building_id)
+        if responsible is None:
+            chain = await repos.unit_chain(session, building_id)
+            workers = await repos.persons_serving(session, [unit.id for unit in chain], WORKER_ROLES)
+            responsible = loaded[building_id] = cls(chain, workers)
+        return responsible
 
     @property
     def unit_ids(self) -> set[int]:

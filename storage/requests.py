@@ -8,6 +8,7 @@ resolution times, satisfaction, figures per grid and per micro-grid leader)."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     exists,
     inspect,
     or_,
@@ -347,20 +349,35 @@ async def merge_candidates(
     room), not those whose place contradicts it (both name a unit, floor or room and they differ):
     they could never match. Only the request rows: every report in a busy building compares against
     them, so people are loaded for the match alone (`load_owner`, `load_people`)."""
+    wanted = tuple(bool(value) for value in place) if place is not None else (False, False, False)
+    query = _merge_candidates_query(include_resolved, *wanted)
+    parameters = {"building_id": building_id, "category": category, "since": since}
+    if place is not None:
+        parameters.update(
+            (name, value) for name, value in zip(("unit", "floor", "room"), place, strict=True) if value
+        )
+    return list((await session.execute(query, parameters)).scalars())
+
+
+@functools.cache
+def _merge_candidates_query(
+    include_resolved: bool, unit: bool, floor: bool, room: bool
+) -> Select[tuple[Request]]:
+    """`merge_candidates`' statement for each combination of what the report names, built once: every
+    report asks, and building the statement cost as much as running it."""
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
     query = select(Request).where(
-        Request.building_id == building_id,
-        Request.category == category,
+        Request.building_id == bindparam("building_id"),
+        Request.category == bindparam("category"),
         Request.status.in_(statuses),
-        Request.created_at >= since,
+        Request.created_at >= bindparam("since"),
     )
-    if place is not None:
-        columns = (Request.place_unit, Request.place_floor, Request.place_room)
-        for column, value in zip(columns, place, strict=True):
-            if value:
-                query = query.where(or_(column.is_(None), column == "", column == value))
-    query = query.order_by(Request.created_at.desc(), Request.id.desc())
-    return list((await session.execute(query)).scalars())
+    columns = {"unit": Request.place_unit, "floor": Request.place_floor, "room": Request.place_room}
+    for name, named in zip(columns, (unit, floor, room), strict=True):
+        if named:
+            column = columns[name]
+            query = query.where(or_(column.is_(None), column == "", column == bindparam(name)))
+    return query.order_by(Request.created_at.desc(), Request.id.desc())
 
 
 async def load_people(session: AsyncSession, request: Request) -> Request:
