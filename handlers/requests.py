@@ -860,9 +860,9 @@ async def resolve(ctx: Context) -> HandlerResult:
         note=note or None,
     )
     question = followup_question(request, note)
-    store.add_event(ctx.session, request, EventKind.FOLLOWUP, now)
-    if question is None:
+    if question is None:  # no group to ask in (a request recorded outside the chats)
         return [ctx.reply(f"{request.number} 已办结。")]
+    store.add_event(ctx.session, request, EventKind.FOLLOWUP, now)
     if _in_request_group(ctx, request):
         return [question]
     return [ctx.reply(f"好的,{request.number} 已办结,已请居民确认。"), question]

@@ -28,7 +28,7 @@ from handlers.clock import LOCAL_TZ
 from storage import requests as store
 from storage.db import make_engine, make_session_factory, migrate
 from storage.directory import import_directory, load_directory
-from storage.models import Unit
+from storage.models import Person, Unit
 from storage.requests import EventKind, Request, RequestEvent, RequestStatus
 from storage.roles import UnitKind
 
@@ -793,6 +793,45 @@ async def test_a_community_policy_and_an_unanswered_followup(database_url: str, 
     expired = events[-1]
     assert expired.kind is EventKind.EXPIRED
     assert expired.at - local("2026-12-01", "09:10") < timedelta(days=1, minutes=6)
+
+
+async def with_a_request_from_outside_the_chats(session: AsyncSession) -> None:
+    """#1: a stair light in 5号楼 owned by 王师傅, recorded with no group to post in."""
+    await with_policy(session)
+    building = await session.scalar(select(Unit).where(Unit.kind == UnitKind.BUILDING, Unit.name == "5号楼"))
+    owner = await session.scalar(select(Person).where(Person.name == "王师傅"))
+    assert building is not None and owner is not None
+    at = local("2026-12-01", "08:00")
+    request = Request(
+        category="repair",
+        summary="楼道灯报修",
+        objects=["楼道灯"],
+        status=RequestStatus.ACKNOWLEDGED,
+        urgent=False,
+        building_id=building.id,
+        text="2单元楼道灯坏了",
+        reporter_id=owner.id,
+        reporters_count=1,
+        platform="replay",
+        group_external_id=None,
+        created_at=at,
+        updated_at=at,
+        ack_due_at=at + timedelta(hours=2),
+        resolve_due_at=at + timedelta(days=1),
+        owner_id=owner.id,
+    )
+    session.add(request)
+
+
+async def test_resolving_a_request_with_no_group_asks_no_followup(database_url: str, tmp_path: Path) -> None:
+    s = Script()
+    s.say("wang-shifu", "办结 #1 已换灯泡", at="09:00", group=None)
+    t = await play(database_url, tmp_path, s, prepare=with_a_request_from_outside_the_chats)
+
+    assert [(r["to"], r["text"]) for r in t.records] == [("user:wang-shifu", "#1 已办结。")]  # no 回访
+    [(request, events)] = await stored(database_url)
+    assert request.status is RequestStatus.RESOLVED
+    assert kinds(events) == [EventKind.RESOLVED]  # the timeline claims no question nobody was asked
 
 
 # ---------------------------------------------------------------------------------------------------
