@@ -82,6 +82,7 @@ class Request(Base):
     __tablename__ = "requests"
     __table_args__ = (
         Index("ix_requests_building_status", "building_id", "status"),
+        Index("ix_requests_building_category_created", "building_id", "category", "created_at"),
         Index("ix_requests_owner_status", "owner_id", "status"),
         Index("ix_requests_status_created", "status", "created_at"),
         CheckConstraint(
