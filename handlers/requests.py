@@ -269,12 +269,15 @@ async def community_of(session: AsyncSession, unit_id: int | None) -> Unit | Non
     return await store.ancestor_of_kind(session, unit_id, UnitKind.COMMUNITY)
 
 
+_POLICIES = "loudong.requests.policies"  # in a session's info: building id -> RequestPolicy
+
+
 class Policies:
-    """The policy of each community, read once per message or sweep."""
+    """The policy of each community, read once per session: a message, a dispatcher batch or a sweep."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._by_building: dict[int | None, RequestPolicy] = {}
+        self._by_building: dict[int | None, RequestPolicy] = session.info.setdefault(_POLICIES, {})
 
     async def for_building(self, building_id: int | None) -> RequestPolicy:
         if building_id not in self._by_building:
