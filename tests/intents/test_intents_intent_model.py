@@ -72,6 +72,9 @@ def test_features_fold_digits_and_drop_spaces() -> None:
         (HEADER + f"火\t{ZEROS.replace('0', 'x', 1)}\n", ":10: bad weight"),
         (HEADER + f"火\t{ZEROS.replace('0', 'inf', 1)}\n", ":10: weight is not finite"),
         (HEADER + "火 no tab here\n", ":10: expected 'key<TAB>value'"),
+        # One row short and the next one long: the right total, still named (numpy parses all rows at once).
+        (HEADER + f"火\t{ZEROS} 0\n水\t{ZEROS[2:]}\n", ":10: expected 17 weights, got 18"),
+        (HEADER + f"火\t{ZEROS}\n水\t{ZEROS.replace('0', 'nan', 1)}\n", ":11: weight is not finite"),
         (f"火\t{ZEROS}\n" + HEADER, ":1: weights before the format and classes lines"),
     ],
 )
@@ -99,6 +102,15 @@ def test_dumps_loads_round_trip(tmp_path: Path) -> None:
     assert loaded.grams == ["漏水", "哈"] and loaded.propose == 0.7
     assert np.array_equal(loaded.weights, weights) and np.allclose(loaded.bias, 0.1)
     assert loaded.dumps("a header\nof two lines") == path.read_text(encoding="utf-8")
+
+
+def test_evidence_ranks_by_margin_over_the_other_intents() -> None:
+    """`evidence` ranks by each weight minus the largest other weight of its row, precomputed at load."""
+    shipped = load_intent_model()
+    weights = shipped.weights
+    for column in (0, 8, 16):
+        others = np.delete(weights, column, axis=1).max(axis=1)
+        assert np.array_equal(shipped._margins[:, column], weights[:, column] - others)
 
 
 def _model(propose: float = 0.5, veto: float = 0.9, switch: float = 0.6, quiet: float = 0.9) -> IntentModel:
