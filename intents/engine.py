@@ -81,6 +81,8 @@ _NOT_CONTENT = re.compile(r"[\d ]")
 _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
+# After a conditional cue, a politeness, not a supposition (如果方便麻烦物业来修一下漏水的水管: a leak).
+_POLITE = re.compile("方便|可以|有空|有时间|能的话|行的话|不麻烦")
 _ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
 _MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
 _NO_PLACES = Places()
@@ -504,8 +506,10 @@ class IntentEngine:
         for h in hits:
             if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
                 lo = _clause_start(norm, h.start, _HYPOTHETICAL_REACH)
-                if conditional.search(norm, lo, h.start) is not None:
-                    h.state = _NEGATED
+                for m in conditional.finditer(norm, lo, h.start):
+                    if _POLITE.match(norm, m.end()) is None:
+                        h.state = _NEGATED
+                        break
 
     def _elsewhere_hits(self, norm: str, hits: list[_Hit]) -> None:
         """Problem words after a cue of a video, the news or another compound in their clause (抖音刷到外地
