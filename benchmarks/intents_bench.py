@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intents import Intent, IntentEngine  # noqa: E402
+from intents import Intent, IntentEngine, normalize  # noqa: E402
 from intents.bench import compare, measure  # noqa: E402
 from intents.evaluate import Report, evaluate, read_corpus  # noqa: E402
 
@@ -76,6 +76,10 @@ def run(total: int, *, baseline: bool = True) -> dict[str, Any]:
     tuning = read_corpus(DATA / "intents_tuning.jsonl")
     heldout_path = DATA / "intents_heldout.jsonl"
     heldout = read_corpus(heldout_path) if heldout_path.exists() else []
+    # A held-out set already folded into the tuning part (kept until the next blind set replaces it) is
+    # still used for speed, but its quality figures are tuning figures: reported as such.
+    tuned = {normalize(ex.text) for ex in tuning}
+    folded = bool(heldout) and all(normalize(ex.text) in tuned for ex in heldout)
     texts = [ex.text for ex in (heldout or tuning)]
     results: dict[str, Any] = {
         "machine": {
@@ -87,6 +91,7 @@ def run(total: int, *, baseline: bool = True) -> dict[str, Any]:
         "corpus": {
             "tuning": len(tuning),
             "heldout": len(heldout),
+            "heldout_folded_into_tuning": folded,
             "speed_on": "heldout" if heldout else "tuning",
             "speed_messages": len(texts),
         },
@@ -204,13 +209,15 @@ def _baseline(tuning: list[Any], heldout: list[Any], texts: list[str], total: in
 def markdown(r: dict[str, Any]) -> str:
     e, b, j = r["engine"], r["baseline"] or {}, r["jieba_lcut"]
     s = r["startup"]
+    folded_in = r["corpus"].get("heldout_folded_into_tuning")
+    folded = " (folded into the tuning part: not blind)" if folded_in else ""
     lines = [
         f"Held-out: {r['corpus']['heldout']} messages; tuning: {r['corpus']['tuning']} messages; "
         f"speed on the {r['corpus']['speed_on']} messages ({r['corpus']['speed_messages']}). "
         f"Python {r['machine']['python']}, {r['machine']['cores']} cores, "
         f"load average before/after {r['machine']['load_avg_before']} / {r['machine']['load_avg_after']}.",
         "",
-        "| held-out quality | accuracy | macro-F1 | false-ticket rate | emergency recall |",
+        f"| held-out quality{folded} | accuracy | macro-F1 | false-ticket rate | emergency recall |",
         "|---|---|---|---|---|",
     ]
     for name, q in (("intent engine", e["quality"]), ("TF-IDF + LinearSVC", b.get("quality"))):

@@ -96,6 +96,15 @@ class EmergencyModel:
             return self.bias
         return self.bias + sum(dict(map(_MATCH, self._automaton.iter(norm))).values())
 
+    def found(self, norm: str) -> dict[str, tuple[int, float]]:
+        """The model's n-grams in the text with a positive weight: n-gram -> (first start, weight), from
+        the same automaton pass as `margin` (for explaining a decision without slicing every n-gram)."""
+        out: dict[str, tuple[int, float]] = {}
+        for end, (gram, weight) in self._automaton.iter(norm) if self.weights else ():
+            if weight > 0 and gram not in out:
+                out[gram] = (end + 1 - len(gram), weight)
+        return out
+
     def score(self, norm: str) -> float:
         """P(emergency) for normalised text."""
         z = self.margin(norm)

@@ -7,7 +7,7 @@ Schema (every section optional in a community file)::
                           generic_problem_weight, steepness, min_hit_chars,
                           leading_courtesy_bonus
     [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill,
-                          elsewhere
+                          elsewhere, conditional
                           (word lists; `remove`)
     [generic]             problem, resolution, urgent  (words of no single intent; `remove`)
     [block]               words  (a keyword inside one of these is not a keyword: 灯笼, 热水器; `remove`)
@@ -106,6 +106,9 @@ class Cues:
     # Before a problem word in its clause: it happened in a video, the news or another compound, not here
     # (抖音上, 微博上看到, 外地一个小区).
     elsewhere: frozenset[str] = frozenset()
+    # Before any problem word in its clause: it is supposed, not reported (万一有人高空抛物, 要是电动车在楼道
+    # 着火了). Narrower than `hypothetical`, whose past and hearsay cues reach urgent words only.
+    conditional: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,7 @@ _CUE_NAMES = (
     "hypothetical",
     "drill",
     "elsewhere",
+    "conditional",
 )
 _GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}
 _KEYWORD_KEYS = {"role", "weight", "words", "loose", "anchored", "whole"}

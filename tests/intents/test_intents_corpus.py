@@ -4,7 +4,8 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set now is held-out v6 (2026-11-28); between folding
-one held-out set into the tuning part and receiving the next, the held-out tests skip."""
+one held-out set into the tuning part and receiving the next, the held-out tests skip (v6 is folded in, as
+`source: heldout6`, and stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from intents.evaluate import Report, evaluate, read_corpus
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
+# The source under which the last blind held-out set was folded into the tuning part.
+FOLDED = "heldout6"
 
 
 def _predict(text: str) -> tuple[Intent, float]:
@@ -27,8 +30,21 @@ def _predict(text: str) -> tuple[Intent, float]:
     return result.intent, result.confidence
 
 
-# Between folding one held-out set into the tuning part and receiving the next, there is none.
-needs_heldout = pytest.mark.skipif(not HELDOUT.exists(), reason="no held-out set yet (tests/data/README.md)")
+def _folded() -> bool:
+    """Whether the held-out file is a set already folded into the tuning part (every message of it is
+    there): after its one blind evaluation, until the next blind set replaces the file."""
+    if not HELDOUT.exists():
+        return False
+    tuned = {normalize(ex.text) for ex in read_corpus(TUNING)}
+    return all(normalize(ex.text) in tuned for ex in read_corpus(HELDOUT))
+
+
+# Between folding one held-out set into the tuning part and receiving the next, there is none to measure:
+# the file is gone, or still there but folded in (its figures would be tuning figures).
+needs_heldout = pytest.mark.skipif(
+    not HELDOUT.exists() or _folded(),
+    reason="no blind held-out set: the last one is folded into the tuning part (tests/data/README.md)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +55,16 @@ def heldout() -> Report:
 def test_corpus_shape() -> None:
     tuning = read_corpus(TUNING)
     heldout = read_corpus(HELDOUT) if HELDOUT.exists() else []
+    if _folded():
+        # The last blind set, folded in: each of its messages is in the tuning part with its label, under
+        # its own source (stock chatter already there was not added twice).
+        sources = [json.loads(line).get("source") for line in TUNING.read_text(encoding="utf-8").splitlines()]
+        labelled = {normalize(ex.text): (ex.intent, src) for ex, src in zip(tuning, sources, strict=True)}
+        for ex in heldout:
+            intent, src = labelled[normalize(ex.text)]
+            assert intent is ex.intent or {intent, ex.intent} <= QUIET_INTENTS, ex.text
+            assert src == FOLDED or ex.intent in QUIET_INTENTS, ex.text
+        heldout = []
     assert len(tuning) + len(heldout) >= 400
     for rows in (tuning, heldout):
         texts = [ex.text for ex in rows]
@@ -101,20 +127,25 @@ def test_heldout_emergency_recall_target(heldout: Report) -> None:
 def test_tuning_part_is_learnt() -> None:
     # The engine (keywords and both second opinions, which are trained on every row) learns the tuning
     # part almost perfectly; that says little about new authors (tests/data/README.md has the
-    # leave-one-author-out figures). The lexicon was tuned on all but heldout3, heldout4, authors5 and
-    # heldout5 (only on some families of the last three), so its stricter floors apply to the rest.
+    # leave-one-author-out figures). The lexicon was tuned on all but heldout3, heldout4, authors5,
+    # heldout5, heldout6 and families2 (only on some families of the last five; families2 was written as
+    # training data for the models, with look-alikes the lexicon is not meant to learn one by one), so its
+    # stricter floors apply to the rest.
     rows = read_corpus(TUNING)
     sources = [json.loads(line).get("source") for line in TUNING.read_text(encoding="utf-8").splitlines()]
     assert len(sources) == len(rows)
     report = evaluate(rows, _predict)
     assert report.emergency_recall == 1.0, report.as_text()
-    assert report.macro_f1 >= 0.98, report.as_text()
-    # Held-out v5 was folded in with only two emergency families tuned on it: 1.4 % on 2026-11-28.
+    # 0.979 on 2026-11-28 (20:00 UTC), after held-out v6 and families2 were folded in: the models learn them
+    # less than all, and a message whose keywords are objects only is proposed as a ticket only at P >= 0.5.
+    assert report.macro_f1 >= 0.975, report.as_text()
+    # Held-out v5 was folded in with only two emergency families tuned on it: 1.4 % on 2026-11-28; 1.0 % after
+    # v6 and families2.
     assert report.false_ticket_rate <= 0.015, report.as_text()
     lexicon_tuned = [
         ex
         for ex, src in zip(rows, sources, strict=True)
-        if src not in ("heldout3", "heldout4", "authors5", "heldout5")
+        if src not in ("heldout3", "heldout4", "authors5", "heldout5", "heldout6", "families2")
     ]
     report = evaluate(lexicon_tuned, _predict)
     assert report.emergency_recall == 1.0, report.as_text()

@@ -181,3 +181,47 @@ def test_synonym_families(text: str, intent: Intent) -> None:
 )
 def test_v5_families(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# Held-out v6 families (2026-11-28 evening), in general form: a stroke told by two of its signs, toys and
+# games with emergency words, suppositions, and what stays a report.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "俺妈吃着饭筷子掉了 一只手抬不起来 说话大舌头 脸一边耷拉下来了 咋办咋办",
+        "我爸突然嘴角耷拉 说话含含糊糊的 怎么办",
+        "我爸突然说话不清楚 一只手没劲 快",
+    ],
+)
+def test_a_stroke_told_by_two_signs_is_an_emergency(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY and result.urgent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "孩子玩消防车玩具玩了一下午 嘴里一直喊救火救火",
+        "下雪了!!!孩子们快下楼打雪仗",
+        "胳膊抬不起来 肩周炎又犯了",
+        "万一有人高空抛物砸到车了 保险给赔不",
+        "要是电动车在楼道着火了可咋办 想想都可怕",
+        "睡不着 起来刷会儿手机",
+        "我家煤气灶打不着火了 是不是电池没电了",
+    ],
+)
+def test_toys_games_single_signs_and_suppositions_are_no_tickets(text: str) -> None:
+    assert classify(text).intent not in TICKET_INTENTS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("道闸抬不起来 车出不去", Intent.REPAIR),
+        ("如果方便麻烦物业来修一下漏水的水管", Intent.REPAIR),  # a politeness, not a supposition
+        ("孩子误吞了玩具零件 喘不上气", Intent.EMERGENCY),  # 玩具 alone is no toy cue
+        ("孩子打水仗掉进水池了 快来人", Intent.EMERGENCY),  # a game is no drill
+    ],
+)
+def test_what_stays_a_report(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected

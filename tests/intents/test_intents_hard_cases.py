@@ -256,7 +256,8 @@ def test_ticket_intents() -> None:
 
 def test_safe_from_many_threads() -> None:
     texts = ["电梯坏了", "收到", "着火了", "哈哈", "楼道里堆满了纸箱", "电梯没坏", "2单元楼道灯还没修好"] * 40
-    expected = [IntentEngine.load().classify(t) for t in texts]
+    reference = IntentEngine.load()  # one engine: a load per message took 100 s on a busy machine
+    expected = [reference.classify(t) for t in texts]
     # A cold engine, its lazy parts (tokenizer, pattern variants) first used by four threads at once.
     engine = IntentEngine.load()
     start = threading.Barrier(4)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from intents import Intent, IntentEngine, classify, default_engine
-from intents.engine import intent_opinion
+from intents.engine import intent_opinion, objects_only
 from intents.intent_model import (
     DEFAULT_INTENT_MODEL_PATH,
     IntentModel,
@@ -72,6 +72,9 @@ def test_features_fold_digits_and_drop_spaces() -> None:
         (HEADER + f"火\t{ZEROS.replace('0', 'x', 1)}\n", ":10: bad weight"),
         (HEADER + f"火\t{ZEROS.replace('0', 'inf', 1)}\n", ":10: weight is not finite"),
         (HEADER + "火 no tab here\n", ":10: expected 'key<TAB>value'"),
+        # One row short and the next one long: the right total, still named (numpy parses all rows at once).
+        (HEADER + f"火\t{ZEROS} 0\n水\t{ZEROS[2:]}\n", ":10: expected 17 weights, got 18"),
+        (HEADER + f"火\t{ZEROS}\n水\t{ZEROS.replace('0', 'nan', 1)}\n", ":11: weight is not finite"),
         (f"火\t{ZEROS}\n" + HEADER, ":1: weights before the format and classes lines"),
     ],
 )
@@ -99,6 +102,15 @@ def test_dumps_loads_round_trip(tmp_path: Path) -> None:
     assert loaded.grams == ["漏水", "哈"] and loaded.propose == 0.7
     assert np.array_equal(loaded.weights, weights) and np.allclose(loaded.bias, 0.1)
     assert loaded.dumps("a header\nof two lines") == path.read_text(encoding="utf-8")
+
+
+def test_evidence_ranks_by_margin_over_the_other_intents() -> None:
+    """`evidence` ranks by each weight minus the largest other weight of its row, precomputed at load."""
+    shipped = load_intent_model()
+    weights = shipped.weights
+    for column in (0, 8, 16):
+        others = np.delete(weights, column, axis=1).max(axis=1)
+        assert np.array_equal(shipped._margins[:, column], weights[:, column] - others)
 
 
 def _model(propose: float = 0.5, veto: float = 0.9, switch: float = 0.6, quiet: float = 0.9) -> IntentModel:
@@ -175,11 +187,26 @@ def test_an_emergency_is_never_suppressed(text: str) -> None:
 
 
 # Repairs and other tickets in words the lexicon does not know: the keywords leave them as chitchat,
-# the model proposes the ticket, and reports its evidence with role "model".
+# the model proposes the ticket, and reports its evidence with role "model". (楼顶的防水层起鼓了 一下雨就渗,
+# here until the v6 retrain, has only an object word, 楼顶: the model's 0.37 is under the objects-only bar.)
 UNSEEN_TICKETS = [
-    ("楼顶的防水层起鼓了 一下雨就渗", Intent.REPAIR),
+    ("地下车库的排水沟堵了 一下雨就积水", Intent.REPAIR),
     ("地库的排风扇一直不转 憋得慌", Intent.REPAIR),
 ]
+
+
+def test_objects_alone_need_a_surer_model() -> None:
+    """A message whose keywords are objects only (楼上, 装修) is proposed as a ticket only at P >= 0.5."""
+    text = "楼上那家在装修"
+    keywords = default_engine().classify_emergency(text)
+    assert objects_only(keywords)
+    model = default_engine().intent_model
+    assert model is not None
+    probabilities = model.probabilities(keywords.text)
+    assert 0.2 <= max(probabilities) < 0.5  # the plain proposal threshold would make it noise
+    assert intent_opinion(keywords.intent, probabilities, model) is not None
+    assert intent_opinion(keywords.intent, probabilities, model, objects_only=True) is None
+    assert classify(text).intent is Intent.CHITCHAT
 
 
 @pytest.mark.parametrize(("text", "expected"), UNSEEN_TICKETS)
