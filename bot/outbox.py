@@ -41,6 +41,12 @@ log = logging.getLogger("loudong.outbox")
 # Entries taken in one go, by either path: bounds a batch's sends and its mark-sent statement.
 BATCH_LIMIT = 100
 
+# Sent entries are marked sent together, at most this many seconds after the first of them went out (or
+# when a batch's worth is waiting): one write transaction for many replies rather than one for each,
+# which at a low rate cost more than sending them. A crash in between sends those again on restart, as
+# the outbox's at-least-once already allows for.
+RECORD_DELAY = 0.05
+
 # Row ids read back remembered, far more than can commit between a commit and its event.
 READ_BACK_REMEMBERED = 4 * BATCH_LIMIT
 
@@ -168,6 +174,9 @@ class Outbox:
         # Row ids the rows path took lately. With a driver that really waits on a commit (PostgreSQL),
         # the rows can be read between the commit and its event: such an entry must not go twice.
         self._read_back: dict[int, None] = {}
+        # Sent and not yet marked so, and (loop time) since when.
+        self._unrecorded: list[repos.Sent] = []
+        self._unrecorded_since = 0.0
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
@@ -195,8 +204,11 @@ class Outbox:
         self._wakeup.set()
 
     async def flush(self) -> int:
-        """Send every due action (reading the rows too); returns how many were sent."""
-        return await self._flush(read_rows=True)
+        """Send every due action (reading the rows too) and mark them sent; returns how many were sent."""
+        async with self._flush_lock:
+            sent = await self._flush_locked(read_rows=True)
+            await self._record_sent()
+            return sent
 
     async def start(self) -> None:
         if self._worker is None:
@@ -208,6 +220,11 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        try:
+            async with self._flush_lock:
+                await self._record_sent()
+        except Exception:  # they are sent again after the restart, which is all that is lost
+            log.exception("outbox: marking the last sent entries failed")
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -215,27 +232,35 @@ class Outbox:
         while True:
             read_rows = loop.time() >= next_read
             try:
-                await self._flush(read_rows=read_rows)
+                async with self._flush_lock:
+                    await self._flush_locked(read_rows=read_rows)
+                    if self._unrecorded and (
+                        len(self._unrecorded) >= BATCH_LIMIT
+                        or loop.time() >= self._unrecorded_since + RECORD_DELAY
+                    ):
+                        await self._record_sent()
             except Exception:
                 log.exception("outbox flush failed")
             if read_rows:
                 next_read = loop.time() + self._idle_poll
+            until = min(next_read, self._unrecorded_since + RECORD_DELAY) if self._unrecorded else next_read
             # asyncio.timeout rather than wait_for: no task per wait.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_read - loop.time())):
+                async with asyncio.timeout(max(0.0, until - loop.time())):
                     await self._wakeup.wait()
             self._wakeup.clear()
 
-    async def _flush(self, *, read_rows: bool) -> int:
-        async with self._flush_lock:
-            sent = 0
-            if read_rows or self._held_back is None:
-                sent += await self._flush_rows()
-            return sent + await self._flush_ready()
+    async def _flush_locked(self, *, read_rows: bool) -> int:
+        sent = 0
+        if read_rows or self._held_back is None:
+            sent += await self._flush_rows()
+        return sent + await self._flush_ready()
 
     async def _flush_rows(self) -> int:
         """The due rows, oldest first; then which targets the memory path must leave to the rows."""
         sent = 0
+        # Rows sent and not marked yet would be read back as due.
+        await self._record_sent()
         while True:
             async with self._sessions() as session:
                 entries = await repos.due_outbox(session, self._clock.now(), limit=BATCH_LIMIT)
@@ -267,7 +292,7 @@ class Outbox:
         sent = 0
         while batch := self._take_ready():
             results = await self._send_batch(batch)
-            await self._record(results)
+            await self._record(results, defer_sent=True)
             sent += sum(1 for result in results if result.error is None)
         return sent
 
@@ -325,19 +350,39 @@ class Outbox:
             return failed(error=f"{type(error).__name__}: {error}")
         return _Result(item, sent_message_id=receipt.message_id)
 
-    async def _record(self, results: list[_Result]) -> None:
-        now = self._clock.now()
+    async def _record(self, results: list[_Result], *, defer_sent: bool = False) -> None:
+        """Mark a batch's results: failures at once (with their retry time), the sent ones too unless
+        `defer_sent` (the memory path) lets them wait for `_record_sent` with later ones."""
         sent = [repos.Sent(r.item.entry_id, r.sent_message_id) for r in results if r.error is None]
+        if sent:
+            if not self._unrecorded:
+                self._unrecorded_since = asyncio.get_running_loop().time()
+            self._unrecorded.extend(sent)
+        if defer_sent and len(sent) == len(results):
+            return
+        await self._record_sent(failed=[r for r in results if r.error is not None])
+
+    async def _record_sent(self, failed: Iterable[_Result] = ()) -> None:
+        sent, self._unrecorded = self._unrecorded, []
+        failed = list(failed)
+        if not sent and not failed:
+            return
+        now = self._clock.now()
+        try:
+            await self._write(sent, failed, now)
+        except BaseException:
+            self._unrecorded[:0] = sent  # still sent, still to be marked: keep them for the next try
+            raise
+
+    async def _write(self, sent: list[repos.Sent], failed: list[_Result], now: datetime) -> None:
         async with self._sessions() as session, session.begin():
-            # One statement for the whole batch: this transaction holds SQLite's write lock, which
-            # the dispatcher is waiting for.
+            # One statement for all sent: this transaction holds SQLite's write lock, which the
+            # dispatcher is waiting for.
             await repos.mark_outbox_sent_many(session, sent, now=now)
-            for result in results:
-                if result.error is None:
-                    continue
+            for result in failed:
                 retry_at = self._retry_at(now, result.item.attempts + 1, result.permanent)
                 await repos.mark_outbox_failed(
-                    session, result.item.entry_id, error=result.error, retry_at=retry_at
+                    session, result.item.entry_id, error=result.error or "failed", retry_at=retry_at
                 )
                 self._log_failure(result, retry_at)
 

@@ -70,9 +70,34 @@ async def test_a_committed_action_goes_out_without_its_row_being_read_back(
     await enqueue(runtime, outbox, to_group("收到,已登记"), to_group("第二条"))
     await until(lambda: len(platform.sent) == 2)
     assert [a.text for a in platform.sent] == ["收到,已登记", "第二条"]
-    await until(lambda: outbox._ready == {})
-    await asyncio.sleep(0.05)
-    assert await statuses(runtime) == [("收到,已登记", "sent", "bot-1"), ("第二条", "sent", "bot-2")]
+    # Marked sent shortly after, together.
+    async with asyncio.timeout(2):
+        while (found := await statuses(runtime)) != [
+            ("收到,已登记", "sent", "bot-1"),
+            ("第二条", "sent", "bot-2"),
+        ]:
+            assert [status for _, status, _ in found] in (["pending"] * 2, ["sent"] * 2)
+            await asyncio.sleep(0.01)
+
+
+async def test_what_went_out_is_marked_sent_by_flush_and_by_stop(
+    runtime: Runtime, clock: ManualClock, platform: RecordingAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.outbox.RECORD_DELAY", 3600.0)
+    for ends_with in ("flush", "stop"):
+        worker = Outbox(runtime.sessions, clock, idle_poll=3600)
+        worker.register(platform)
+        await worker.start()
+        await asyncio.sleep(0.05)
+        await enqueue(runtime, worker, to_group(ends_with))
+        await until(lambda text=ends_with: platform.sent != [] and platform.sent[-1].text == text)
+        await asyncio.sleep(0.05)
+        assert (await statuses(runtime))[-1][1] == "pending"  # sent, and waiting to be marked
+        if ends_with == "flush":
+            assert await worker.flush() == 0
+            assert (await statuses(runtime))[-1][1] == "sent"
+        await worker.stop()
+        assert (await statuses(runtime))[-1][1] == "sent"
 
 
 async def test_an_action_of_a_rolled_back_transaction_never_goes_out(
