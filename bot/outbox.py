@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.adapters.base import Adapter, SendError
 from handlers.clock import Clock
@@ -140,8 +140,11 @@ def _after_commit(session: Session) -> None:
         outbox._committed(item)
 
 
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
+# Any rollback, a savepoint's too, rather than only a real one ("after_rollback"): an action dropped here
+# still goes out by the rows if its transaction commits after all; one kept past a rollback could be
+# sent for a transaction that never committed.
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     session.info.pop(_HELD, None)
 
 
