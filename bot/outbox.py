@@ -237,11 +237,7 @@ class Outbox:
             try:
                 async with self._flush_lock:
                     await self._flush_locked(read_rows=read_rows)
-                    if self._unrecorded and (
-                        len(self._unrecorded) >= BATCH_LIMIT
-                        or loop.time() >= self._unrecorded_since + RECORD_DELAY
-                    ):
-                        await self._record_sent()
+                    await self._record_sent_if_due()
             except Exception:
                 log.exception("outbox flush failed")
             if read_rows:
@@ -297,7 +293,16 @@ class Outbox:
             results = await self._send_batch(batch)
             await self._record(results, defer_sent=True)
             sent += sum(1 for result in results if result.error is None)
+            # Under a steady stream this loop does not end soon: the marks must not wait for it.
+            await self._record_sent_if_due()
         return sent
+
+    async def _record_sent_if_due(self) -> None:
+        if self._unrecorded and (
+            len(self._unrecorded) >= BATCH_LIMIT
+            or asyncio.get_running_loop().time() >= self._unrecorded_since + RECORD_DELAY
+        ):
+            await self._record_sent()
 
     def _take_ready(self) -> list[_Item]:
         """Committed actions that may go now, oldest first. One that may not (not due yet, or behind an
