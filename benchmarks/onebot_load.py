@@ -562,6 +562,59 @@ def counting(
     return deliver
 
 
+def stub_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
+    """A stand-in for the dispatcher that does only what every message costs around it: the dedupe mark
+    and, for every third event, a quoting reply stored in the outbox, in one transaction per message,
+    and the log line. With it the run measures the adapter, the outbox and the log line (--stub-dispatcher).
+    """
+    from bot.dispatcher import Outcome
+    from handlers.contract import SendToGroup
+    from storage import repos
+
+    log = logging.getLogger("loudong.dispatch")
+
+    async def dispatch(message: Message) -> Any:
+        started = time.perf_counter()
+        actions: list[Any] = []
+        if message.group_id is not None and int(message.message_id) % 3 == 0:
+            text = "收到,已登记,网格员会尽快处理。"
+            actions.append(
+                SendToGroup(
+                    platform=message.platform,
+                    group_id=message.group_id,
+                    text=text,
+                    reply_to=message.message_id,
+                )
+            )
+        now = runtime.clock.now()
+        async with runtime.sessions() as session, session.begin():
+            if not await repos.mark_processed(session, message.platform, message.message_id, now):
+                return Outcome(route="duplicate")
+            if actions:
+                await runtime.outbox.enqueue(session, actions, now)
+        if actions:
+            runtime.outbox.wake()
+        outcome = Outcome(route="stub", actions=actions)
+        log.info(
+            "message handled",
+            extra={
+                "platform": message.platform,
+                "group": message.group_id,
+                "building": None,
+                "role": None,
+                "route": outcome.route,
+                "intent": None,
+                "confidence": None,
+                "handler": None,
+                "actions": len(actions),
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return outcome
+
+    return dispatch
+
+
 def log_to_scratch_file(data_dir: Path, level: str | int = logging.INFO) -> None:
     """The bot's logs as in production (one JSON line per message at INFO), into `data_dir/bot.log`
     rather than the terminal."""
@@ -601,7 +654,9 @@ async def open_bot(data_dir: Path, log_level: str | int = logging.INFO, **settin
     return runtime
 
 
-async def start_bot(data_dir: Path, port: int, counters: SynchronizedArray[int], log_level: str) -> Runtime:
+async def start_bot(
+    data_dir: Path, port: int, counters: SynchronizedArray[int], log_level: str, *, stub: bool = False
+) -> Runtime:
     from bot.platforms import onebot_adapter
 
     runtime = await open_bot(
@@ -615,7 +670,8 @@ async def start_bot(data_dir: Path, port: int, counters: SynchronizedArray[int],
     adapter = onebot_adapter(runtime.settings, runtime.clock)
     assert adapter is not None
     runtime.add_adapter(adapter)
-    runtime.dispatcher.dispatch = counting(runtime.dispatcher.dispatch, counters)  # type: ignore[method-assign]
+    dispatch = stub_dispatch(runtime) if stub else runtime.dispatcher.dispatch
+    runtime.dispatcher.dispatch = counting(dispatch, counters)  # type: ignore[method-assign]
     await runtime.start()
     return runtime
 
@@ -662,7 +718,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     receive, send = context.Pipe(duplex=False)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="loudong-bench-") as scratch:
-        runtime = await start_bot(Path(scratch), port, counters, args.log_level)
+        runtime = await start_bot(Path(scratch), port, counters, args.log_level, stub=args.stub_dispatcher)
         config = GeneratorConfig(
             url=f"ws://127.0.0.1:{port}/onebot/v11/ws",
             bot_pid=os.getpid(),
@@ -701,6 +757,14 @@ def receive_result(receive: Connection, generator: multiprocessing.process.BaseP
 def start_profiler(path: str | None) -> Any:
     if not path:
         return None
+    if path.endswith(".pstats"):
+        # cProfile instead: exact call counts and own times per function (pstats file), where
+        # pyinstrument's sampled tree splits SQLAlchemy's greenlets from their callers.
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+        return profile
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=0.0005, async_mode="disabled")
@@ -710,6 +774,10 @@ def start_profiler(path: str | None) -> Any:
 
 def stop_profiler(profiler: Any, path: str | None) -> None:
     if profiler is None or not path:
+        return
+    if path.endswith(".pstats"):
+        profiler.disable()
+        profiler.dump_stats(path)
         return
     profiler.stop()
     Path(path).write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
@@ -811,7 +879,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--log-level", default="INFO", help="bot log level; logs go to a scratch file")
     parser.add_argument("--json", dest="json_path", help="also write the JSON summary to this file")
-    parser.add_argument("--profile", help="write a pyinstrument profile of the bot process to this file")
+    parser.add_argument(
+        "--stub-dispatcher",
+        action="store_true",
+        help="replace the dispatcher by a stand-in (dedupe mark, a reply to every third event, the log "
+        "line), to measure what an event costs outside it",
+    )
+    parser.add_argument(
+        "--profile",
+        help="write a pyinstrument profile of the bot process to this file (cProfile if it ends in .pstats)",
+    )
     return parser.parse_args(argv)
 
 

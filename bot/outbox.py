@@ -1,7 +1,17 @@
 """The outbox: every outbound action is stored in the same transaction as the work that produced it,
 then sent by a worker that marks it sent. Unsent actions survive a crash and go out on the next start;
 failures are retried with exponential backoff and logged; an action that keeps failing is given up
-("dead") after `max_attempts` and logged as an error."""
+("dead") after `max_attempts` and logged as an error.
+
+Two ways out, one source of truth. The rows are what counts: a crash, a retry, an action stored by
+another process are all found by reading them (`due_outbox`), at start, every `idle_poll` seconds and
+on `flush()`. But the actions this process stores are also kept in memory with their row ids and,
+once their transaction has committed (a session event, so a rolled-back transaction's actions are
+never seen), sent from there: reading back what was just written, and building the actions again
+from the rows, cost more per message than the send. Order per target is kept: while a target has an
+older pending row the memory path did not send (a retry waiting for its time, a paced action not yet
+due, a row from before a restart), new actions to it are left to the rows, which go out oldest first.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +23,55 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.adapters.base import Adapter, SendError
 from handlers.clock import Clock
 from handlers.contract import Mention, SendToGroup, SendToUser
+from handlers.schedule import COMMITS_WITH
 from storage import repos
 from storage.models import OutboxEntry
 
 log = logging.getLogger("loudong.outbox")
 
+# Entries taken in one go, by either path: bounds a batch's sends and its mark-sent statement.
+BATCH_LIMIT = 100
 
-@dataclass(frozen=True)
-class _Result:
+# Sent entries are marked sent together, at most this many seconds after the first of them went out (or
+# when a batch's worth is waiting): one write transaction for many replies rather than one for each,
+# which at a low rate cost more than sending them. A crash in between sends those again on restart, as
+# the outbox's at-least-once already allows for.
+RECORD_DELAY = 0.05
+
+# Row ids read back remembered, far more than can commit between a commit and its event.
+READ_BACK_REMEMBERED = 4 * BATCH_LIMIT
+
+Target = tuple[str, str, str]  # platform, target kind, target id
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One stored action on its way out."""
+
     entry_id: int
-    previous_attempts: int = 0
+    action: SendToGroup | SendToUser
+    attempts: int = 0  # attempts made before this one
+    due: datetime | None = None  # when it may go (memory path; rows read back are due)
+
+    @property
+    def target(self) -> Target:
+        action = self.action
+        target_id = action.group_id if isinstance(action, SendToGroup) else action.user_id
+        return (action.platform, action.kind, target_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    item: _Item
     sent_message_id: str | None = None
     error: str | None = None
     permanent: bool = False
@@ -45,6 +88,64 @@ def to_action(entry: OutboxEntry) -> SendToGroup | SendToUser:
             origin=entry.origin,
         )
     return SendToUser(platform=entry.platform, user_id=entry.target_id, text=entry.text, origin=entry.origin)
+
+
+def _row(action: SendToGroup | SendToUser) -> dict[str, Any]:
+    if isinstance(action, SendToGroup):
+        return {
+            "platform": action.platform,
+            "target_kind": action.kind,
+            "target_id": action.group_id,
+            "text": action.text,
+            "mentions": [{"user_id": m.user_id, "name": m.name} for m in action.mentions],
+            "reply_to": action.reply_to,
+            "origin": action.origin,
+        }
+    return {
+        "platform": action.platform,
+        "target_kind": action.kind,
+        "target_id": action.user_id,
+        "text": action.text,
+        "mentions": [],
+        "reply_to": None,
+        "origin": action.origin,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Actions kept with the session that stored them until it commits.
+
+# In a session's info: [(outbox, item), …] stored in its transaction and not committed yet.
+_HELD = "loudong.outbox.held"
+
+
+def _hold(session: Session, held: Iterable[tuple[Outbox, _Item]]) -> None:
+    session.info.setdefault(_HELD, []).extend(held)
+
+
+# Listeners on the Session class, once, rather than on each session that stores an action:
+# `event.listen` on an instance costs more than the rest of storing a reply.
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    held: list[tuple[Outbox, _Item]] | None = session.info.pop(_HELD, None)
+    if not held:
+        return
+    # A session of the dispatcher's batch commits only into the batch's transaction: its actions wait
+    # for that one's commit (and are dropped if it rolls back), as the scheduling requests do.
+    outer: Session | None = session.info.get(COMMITS_WITH)
+    if outer is not None:
+        _hold(outer, held)
+        return
+    for outbox, item in held:
+        outbox._committed(item)
+
+
+# Any rollback, a savepoint's too, rather than only a real one ("after_rollback"): an action dropped here
+# still goes out by the rows if its transaction commits after all; one kept past a rollback could be
+# sent for a transaction that never committed.
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    session.info.pop(_HELD, None)
 
 
 class Outbox:
@@ -68,6 +169,17 @@ class Outbox:
         self._wakeup = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
+        # Committed actions of this process not sent yet, by row id (the memory path).
+        self._ready: dict[int, _Item] = {}
+        # Targets with an older pending row the memory path must not overtake; None until the rows have
+        # been read once (until then every action goes by the rows).
+        self._held_back: set[Target] | None = None
+        # Row ids the rows path took lately. With a driver that really waits on a commit (PostgreSQL),
+        # the rows can be read between the commit and its event: such an entry must not go twice.
+        self._read_back: dict[int, None] = {}
+        # Sent and not yet marked so, and (loop time) since when.
+        self._unrecorded: list[repos.Sent] = []
+        self._unrecorded_since = 0.0
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
@@ -76,42 +188,30 @@ class Outbox:
         self, session: AsyncSession, actions: Iterable[SendToGroup | SendToUser], now: datetime
     ) -> None:
         """Store actions in the caller's transaction; they are sent once it commits."""
-        stored = False
-        for action in actions:
-            is_group = isinstance(action, SendToGroup)
-            await repos.enqueue_outbox(
-                session,
-                platform=action.platform,
-                target_kind=action.kind,
-                target_id=action.group_id if is_group else action.user_id,
-                text=action.text,
-                mentions=[m.model_dump() for m in action.mentions] if is_group else [],
-                reply_to=action.reply_to if is_group else None,
-                origin=action.origin,
-                now=now,
-                flush=False,  # one flush (one round trip) for all of them, below
-            )
-            stored = True
-        if stored:
-            await session.flush()
+        actions = list(actions)
+        if not actions:
+            return
+        ids = await repos.insert_outbox(session, [_row(action) for action in actions], now=now)
+        _hold(
+            session.sync_session,
+            [(self, _Item(entry_id, action, due=now)) for entry_id, action in zip(ids, actions, strict=True)],
+        )
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    def _committed(self, item: _Item) -> None:
+        if item.entry_id in self._read_back:
+            return
+        self._ready[item.entry_id] = item
+        self._wakeup.set()
+
     async def flush(self) -> int:
-        """Send every due action; returns how many were sent."""
+        """Send every due action (reading the rows too) and mark them sent; returns how many were sent."""
         async with self._flush_lock:
-            sent = 0
-            while True:
-                async with self._sessions() as session:
-                    batch = await repos.due_outbox(session, self._clock.now())
-                if not batch:
-                    return sent
-                results = await self._send_batch(batch)
-                await self._record(results)
-                sent += sum(1 for result in results if result.error is None)
-                if all(result.error is not None for result in results):
-                    return sent  # everything due failed; the backoff decides when to try again
+            sent = await self._flush_locked(read_rows=True)
+            await self._record_sent()
+            return sent
 
     async def start(self) -> None:
         if self._worker is None:
@@ -123,61 +223,174 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        try:
+            async with self._flush_lock:
+                await self._record_sent()
+        except Exception:  # they are sent again after the restart, which is all that is lost
+            log.exception("outbox: marking the last sent entries failed")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_read = loop.time()
         while True:
+            read_rows = loop.time() >= next_read
             try:
-                await self.flush()
+                async with self._flush_lock:
+                    await self._flush_locked(read_rows=read_rows)
+                    await self._record_sent_if_due()
             except Exception:
                 log.exception("outbox flush failed")
+            if read_rows:
+                next_read = loop.time() + self._idle_poll
+            until = min(next_read, self._unrecorded_since + RECORD_DELAY) if self._unrecorded else next_read
+            # asyncio.timeout rather than wait_for: no task per wait.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_poll)
+                async with asyncio.timeout(max(0.0, until - loop.time())):
+                    await self._wakeup.wait()
             self._wakeup.clear()
 
-    async def _send_batch(self, batch: list[OutboxEntry]) -> list[_Result]:
+    async def _flush_locked(self, *, read_rows: bool) -> int:
+        sent = 0
+        if read_rows or self._held_back is None:
+            sent += await self._flush_rows()
+        return sent + await self._flush_ready()
+
+    async def _flush_rows(self) -> int:
+        """The due rows, oldest first; then which targets the memory path must leave to the rows."""
+        sent = 0
+        # Rows sent and not marked yet would be read back as due.
+        await self._record_sent()
+        while True:
+            async with self._sessions() as session:
+                entries = await repos.due_outbox(session, self._clock.now(), limit=BATCH_LIMIT)
+            if not entries:
+                break
+            batch = []
+            for entry in entries:
+                self._ready.pop(entry.id, None)  # read back: it goes this way, and only this way
+                self._read_back[entry.id] = None
+                batch.append(_Item(entry.id, to_action(entry), entry.attempts))
+            while len(self._read_back) > READ_BACK_REMEMBERED:
+                del self._read_back[next(iter(self._read_back))]
+            results = await self._send_batch(batch)
+            await self._record(results)
+            sent += sum(1 for result in results if result.error is None)
+            if all(result.error is not None for result in results):
+                break  # everything due failed; the backoff decides when to try again
+        async with self._sessions() as session:
+            pending = await repos.pending_outbox_targets(session)
+        # Rows still pending that the memory path holds are its own to send; the others hold it back.
+        self._held_back = {
+            (platform, kind, target)
+            for entry_id, platform, kind, target in pending
+            if entry_id not in self._ready
+        }
+        return sent
+
+    async def _flush_ready(self) -> int:
+        sent = 0
+        while batch := self._take_ready():
+            results = await self._send_batch(batch)
+            await self._record(results, defer_sent=True)
+            sent += sum(1 for result in results if result.error is None)
+            # Under a steady stream this loop does not end soon: the marks must not wait for it.
+            await self._record_sent_if_due()
+        return sent
+
+    async def _record_sent_if_due(self) -> None:
+        if self._unrecorded and (
+            len(self._unrecorded) >= BATCH_LIMIT
+            or asyncio.get_running_loop().time() >= self._unrecorded_since + RECORD_DELAY
+        ):
+            await self._record_sent()
+
+    def _take_ready(self) -> list[_Item]:
+        """Committed actions that may go now, oldest first. One that may not (not due yet, or behind an
+        older pending row to its target) is left to the rows, and holds back its target's later ones."""
+        assert self._held_back is not None
+        if not self._ready:
+            return []
+        now = self._clock.now()
+        taken: list[_Item] = []
+        for entry_id in sorted(self._ready)[:BATCH_LIMIT]:
+            item = self._ready.pop(entry_id)
+            target = item.target
+            if target in self._held_back or (item.due is not None and item.due > now):
+                self._held_back.add(target)
+            else:
+                taken.append(item)
+        return taken
+
+    async def _send_batch(self, batch: list[_Item]) -> list[_Result]:
         # One target's messages go out in order; different targets go out concurrently.
-        by_target: dict[tuple[str, str, str], list[OutboxEntry]] = defaultdict(list)
-        for entry in batch:
-            by_target[(entry.platform, entry.target_kind, entry.target_id)].append(entry)
-        per_target = await asyncio.gather(*(self._send_in_order(entries) for entries in by_target.values()))
+        by_target: dict[Target, list[_Item]] = defaultdict(list)
+        for item in batch:
+            by_target[item.target].append(item)
+        if len(by_target) == 1:
+            return await self._send_in_order(batch)
+        per_target = await asyncio.gather(*(self._send_in_order(items) for items in by_target.values()))
         return [result for results in per_target for result in results]
 
-    async def _send_in_order(self, entries: list[OutboxEntry]) -> list[_Result]:
+    async def _send_in_order(self, items: list[_Item]) -> list[_Result]:
         results: list[_Result] = []
-        for entry in entries:
-            result = await self._send_one(entry)
+        for item in items:
+            result = await self._send_one(item)
             results.append(result)
             if result.error is not None:
-                break  # later messages to this target wait, so the group never sees them out of order
+                # Later messages to this target wait (their rows stay pending behind this one's retry),
+                # so the group never sees them out of order.
+                if self._held_back is not None:
+                    self._held_back.add(item.target)
+                break
         return results
 
-    async def _send_one(self, entry: OutboxEntry) -> _Result:
-        failed = partial(_Result, entry.id, entry.attempts)
-        adapter = self._adapters.get(entry.platform)
+    async def _send_one(self, item: _Item) -> _Result:
+        failed = partial(_Result, item)
+        adapter = self._adapters.get(item.action.platform)
         if adapter is None:
-            return failed(error=f"no adapter for platform {entry.platform!r}")
+            return failed(error=f"no adapter for platform {item.action.platform!r}")
         try:
-            receipt = await adapter.send(to_action(entry))
+            receipt = await adapter.send(item.action)
         except SendError as error:
             return failed(error=str(error) or type(error).__name__, permanent=error.permanent)
         except Exception as error:  # an adapter bug must not stop the outbox
-            log.exception("adapter raised while sending", extra={"outbox_id": entry.id})
+            log.exception("adapter raised while sending", extra={"outbox_id": item.entry_id})
             return failed(error=f"{type(error).__name__}: {error}")
-        return _Result(entry.id, sent_message_id=receipt.message_id)
+        return _Result(item, sent_message_id=receipt.message_id)
 
-    async def _record(self, results: list[_Result]) -> None:
+    async def _record(self, results: list[_Result], *, defer_sent: bool = False) -> None:
+        """Mark a batch's results: failures at once (with their retry time), the sent ones too unless
+        `defer_sent` (the memory path) lets them wait for `_record_sent` with later ones."""
+        sent = [repos.Sent(r.item.entry_id, r.sent_message_id) for r in results if r.error is None]
+        if sent:
+            if not self._unrecorded:
+                self._unrecorded_since = asyncio.get_running_loop().time()
+            self._unrecorded.extend(sent)
+        if defer_sent and len(sent) == len(results):
+            return
+        await self._record_sent(failed=[r for r in results if r.error is not None])
+
+    async def _record_sent(self, failed: Iterable[_Result] = ()) -> None:
+        sent, self._unrecorded = self._unrecorded, []
+        failed = list(failed)
+        if not sent and not failed:
+            return
         now = self._clock.now()
-        sent = [repos.Sent(r.entry_id, r.sent_message_id) for r in results if r.error is None]
+        try:
+            await self._write(sent, failed, now)
+        except BaseException:
+            self._unrecorded[:0] = sent  # still sent, still to be marked: keep them for the next try
+            raise
+
+    async def _write(self, sent: list[repos.Sent], failed: list[_Result], now: datetime) -> None:
         async with self._sessions() as session, session.begin():
-            # One statement for the whole batch: this transaction holds SQLite's write lock, which
-            # the dispatcher is waiting for.
+            # One statement for all sent: this transaction holds SQLite's write lock, which the
+            # dispatcher is waiting for.
             await repos.mark_outbox_sent_many(session, sent, now=now)
-            for result in results:
-                if result.error is None:
-                    continue
-                retry_at = self._retry_at(now, result.previous_attempts + 1, result.permanent)
+            for result in failed:
+                retry_at = self._retry_at(now, result.item.attempts + 1, result.permanent)
                 await repos.mark_outbox_failed(
-                    session, result.entry_id, error=result.error, retry_at=retry_at
+                    session, result.item.entry_id, error=result.error or "failed", retry_at=retry_at
                 )
                 self._log_failure(result, retry_at)
 
@@ -188,7 +401,7 @@ class Outbox:
         return now + delay
 
     def _log_failure(self, result: _Result, retry_at: datetime | None) -> None:
-        fields = {"outbox_id": result.entry_id, "error": result.error}
+        fields = {"outbox_id": result.item.entry_id, "error": result.error}
         if retry_at is None:
             log.error("outbound message given up", extra=fields)
         else:

@@ -341,6 +341,40 @@ async def enqueue_outbox(
     return entry
 
 
+@functools.cache
+def _insert_outbox_statement() -> Any:
+    table = OutboxEntry.__table__
+    # sort_by_parameter_order: the ids come back in the order of the rows, also for several at once.
+    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
+
+
+async def insert_outbox(
+    session: AsyncSession, actions: Sequence[dict[str, Any]], *, now: datetime
+) -> list[int]:
+    """`enqueue_outbox` for the outbox's hot path: the rows (platform, target_kind, target_id, text,
+    mentions, reply_to, origin) inserted as Core on the session's connection, due at `now`; their ids in
+    order. The caller keeps what it stored, so no ORM object is built and nothing is flushed."""
+    if not actions:
+        return []
+    rows = [
+        {**action, "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
+        for action in actions
+    ]
+    connection = await session.connection()
+    result = await connection.execute(_insert_outbox_statement(), rows if len(rows) > 1 else rows[0])
+    return [int(entry_id) for entry_id in result.scalars()]
+
+
+async def pending_outbox_targets(session: AsyncSession) -> list[tuple[int, str, str, str]]:
+    """(id, platform, target_kind, target_id) of every pending entry, due or not: the outbox holds its
+    own new messages to a target back while any of these is older."""
+    table = OutboxEntry.__table__
+    statement = select(table.c.id, table.c.platform, table.c.target_kind, table.c.target_id).where(
+        table.c.status == "pending"
+    )
+    return [(int(row[0]), row[1], row[2], row[3]) for row in await session.execute(statement)]
+
+
 async def due_outbox(session: AsyncSession, now: datetime, limit: int = 100) -> list[OutboxEntry]:
     """Pending entries whose time has come, oldest first. An entry is held back while an older entry
     to the same target waits for its retry, so a group never sees a later message before an earlier

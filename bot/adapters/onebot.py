@@ -790,31 +790,32 @@ class OneBotAdapter:
 
     async def _deliver_loop(self) -> None:
         # Several events are handed over at once: the dispatcher queues them in this order and handles
-        # those waiting together, in one transaction.
-        slots = asyncio.Semaphore(self._deliveries_in_flight)
-        in_flight: set[asyncio.Task[None]] = set()
+        # those waiting together, in one transaction. A fixed set of delivering tasks rather than a task
+        # per event (which cost more than reading the event): each takes the oldest queued event and
+        # hands it over in the same step, so they reach the dispatcher in arrival order.
+        workers = [
+            asyncio.create_task(self._deliver_forever(), name=f"onebot-deliver-{index}")
+            for index in range(self._deliveries_in_flight)
+        ]
         try:
-            while True:
-                message = await self._inbox.get()
-                await slots.acquire()
-                task = asyncio.create_task(self._deliver_one(message, slots))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+            await asyncio.gather(*workers)
         finally:
-            for task in in_flight:
-                task.cancel()  # stops the waiting, not the dispatcher's work on the message
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            for worker in workers:
+                worker.cancel()  # stops the waiting, not the dispatcher's work on the message
+            await asyncio.gather(*workers, return_exceptions=True)
 
-    async def _deliver_one(self, message: Message, slots: asyncio.Semaphore) -> None:
+    async def _deliver_forever(self) -> None:
         assert self._deliver is not None
-        try:
-            await self._deliver(message)
-        except Exception:
-            # One message the dispatcher chokes on must not stop the ones after it.
-            log.exception("onebot: dispatcher failed on message %s", message.message_id)
-        finally:
-            self._inbox.task_done()
-            slots.release()
+        inbox, deliver = self._inbox, self._deliver
+        while True:
+            message = await inbox.get()
+            try:
+                await deliver(message)
+            except Exception:
+                # One message the dispatcher chokes on must not stop the ones after it.
+                log.exception("onebot: dispatcher failed on message %s", message.message_id)
+            finally:
+                inbox.task_done()
 
 
 def _conflicting_roles(role: Role) -> tuple[Role, ...]:

@@ -578,3 +578,39 @@ async def test_an_action_waits_while_our_own_backpressure_holds_its_response_bac
             break
         await asyncio.sleep(0.02)
     assert len(delivered) == 4
+
+
+async def test_events_reach_the_dispatcher_in_arrival_order_several_at_a_time(
+    make_harness: MakeHarness,
+) -> None:
+    """The dispatcher handles the events waiting together, in the order handed over: with several in
+    flight and some slower than others, the hand-over order is still the arrival order, and no more
+    than `deliveries_in_flight` are ever in the dispatcher at once."""
+    harness = await make_harness(deliveries_in_flight=4)
+    handed_over: list[str] = []
+    done: list[str] = []
+    in_flight = most = 0
+
+    async def uneven_dispatcher(message: Message) -> None:
+        nonlocal in_flight, most
+        handed_over.append(message.message_id)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.001 * (int(message.message_id) % 7))
+        in_flight -= 1
+        done.append(message.message_id)
+
+    await harness.adapter.stop()
+    await harness.adapter.start(uneven_dispatcher)
+    fake = await harness.connected_fake()
+    sent = [str(9000 + number) for number in range(200)]
+    for message_id in sent:
+        event = load_fixture("group_message_array")
+        event["message_id"] = int(message_id)
+        await fake.send_event(event)
+    async with asyncio.timeout(WAIT):
+        while len(done) < len(sent):  # noqa: ASYNC110 - the dispatcher stand-in keeps plain lists
+            await asyncio.sleep(0.01)
+    assert handed_over == sent
+    assert most == 4
+    assert done != sent  # the slow ones did finish out of order: the order above is the hand-over's
