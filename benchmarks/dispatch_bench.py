@@ -13,6 +13,7 @@ neighbour falls on all of them alike.
 
     .venv/bin/python benchmarks/dispatch_bench.py                       # windows 1 and 50, 3 rounds
     .venv/bin/python benchmarks/dispatch_bench.py --chatter-only        # the fixed cost of a message
+    .venv/bin/python benchmarks/dispatch_bench.py --problems-only       # what a report costs
     .venv/bin/python benchmarks/dispatch_bench.py --profile cumulative  # cProfile of one window-1 round
 """
 
@@ -44,7 +45,9 @@ if TYPE_CHECKING:
     from handlers.contract import Message
 
 
-def make_messages(count: int, *, seed: int, chatter_only: bool, first_id: int) -> list[Message]:
+def make_messages(
+    count: int, *, seed: int, chatter_only: bool, first_id: int, problems_only: bool = False
+) -> list[Message]:
     from handlers.contract import Message
 
     rng = random.Random(seed)
@@ -53,6 +56,8 @@ def make_messages(count: int, *, seed: int, chatter_only: bool, first_id: int) -
     while len(messages) < count:
         line = onebot_load.chat_line(rng, corpus)
         if chatter_only and (line.problem or line.text == "帮助"):
+            continue
+        if problems_only and not line.problem:
             continue
         messages.append(
             Message(
@@ -99,6 +104,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     seed=args.seed + 1000 * round_number + window,
                     chatter_only=args.chatter_only,
                     first_id=next_id,
+                    problems_only=args.problems_only,
                 )
                 next_id += len(batch)
                 cpu, wall = time.process_time(), time.perf_counter()
@@ -113,6 +119,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "messages_per_round": args.messages,
         "rounds": args.rounds,
         "chatter_only": args.chatter_only,
+        "problems_only": args.problems_only,
         "windows": {
             str(window): {
                 "median_per_cpu_second": round(statistics.median(r["per_cpu_second"] for r in results), 1),
@@ -131,7 +138,11 @@ async def profile_round(runtime: Runtime, args: argparse.Namespace, first_id: in
     """cProfile of one more window-1 round, our functions only, to stderr. Work SQLAlchemy runs in its
     greenlets shows up under the coroutine that awaited it, and some of it twice."""
     messages = make_messages(
-        args.messages, seed=args.seed - 1, chatter_only=args.chatter_only, first_id=first_id
+        args.messages,
+        seed=args.seed - 1,
+        chatter_only=args.chatter_only,
+        first_id=first_id,
+        problems_only=args.problems_only,
     )
     profiler = cProfile.Profile()
     profiler.enable()
@@ -152,6 +163,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--windows", type=int, nargs="+", default=[1, 50], help="messages in flight, one run each per round"
     )
     parser.add_argument("--chatter-only", action="store_true", help="no problem reports and no 帮助")
+    parser.add_argument(
+        "--problems-only", action="store_true", help="measured rounds of problem reports only (warm-up mixed)"
+    )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--profile", choices=["cumulative", "tottime"], help="also profile one round")
     parser.add_argument("--json", dest="json_path", help="also write the figures to this file")

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session, SessionTransaction
 from bot.adapters.base import Adapter, SendError
 from handlers.clock import Clock
 from handlers.contract import Mention, SendToGroup, SendToUser
-from handlers.schedule import COMMITS_WITH
 from storage import repos
 from storage.models import OutboxEntry
 
@@ -127,14 +126,10 @@ def _hold(session: Session, held: Iterable[tuple[Outbox, _Item]]) -> None:
 # `event.listen` on an instance costs more than the rest of storing a reply.
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released (a dispatcher batch registering a sender): nothing is final yet
     held: list[tuple[Outbox, _Item]] | None = session.info.pop(_HELD, None)
     if not held:
-        return
-    # A session of the dispatcher's batch commits only into the batch's transaction: its actions wait
-    # for that one's commit (and are dropped if it rolls back), as the scheduling requests do.
-    outer: Session | None = session.info.get(COMMITS_WITH)
-    if outer is not None:
-        _hold(outer, held)
         return
     for outbox, item in held:
         outbox._committed(item)

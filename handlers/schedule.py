@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 if TYPE_CHECKING:
     from handlers.router import HandlerResult, Registry
@@ -115,23 +115,35 @@ class Schedule:
 
 
 def _pending(sync_session: Session, backend: Backend) -> list[Plan]:
-    """The plans kept with a session, applied once it commits and dropped if it rolls back."""
-    info = sync_session.info
-    pending: list[Plan] | None = info.get(_PENDING)
-    if pending is not None:
-        return pending
-    pending = info[_PENDING] = []
+    """The plans kept with a session, applied once its transaction commits and dropped if it rolls back."""
+    kept: _Kept | None = sync_session.info.get(_PENDING)
+    if kept is None:
+        kept = sync_session.info[_PENDING] = _Kept(backend)
+    return kept.plans
 
-    def committed(_: Any) -> None:
-        plans = sync_session.info.pop(_PENDING, [])
-        try:
-            backend.apply(plans)
-        except Exception:  # the work is committed; a lost job must not look like a failed message
-            log.exception("scheduling after commit failed", extra={"jobs": [p.key for p in plans]})
 
-    def rolled_back(_: Any) -> None:
-        sync_session.info.pop(_PENDING, None)
+@dataclass
+class _Kept:
+    backend: Backend
+    plans: list[Plan] = field(default_factory=list)
 
-    event.listen(sync_session, "after_commit", committed, once=True)
-    event.listen(sync_session, "after_rollback", rolled_back, once=True)
-    return pending
+
+# Listeners on the Session class, once: a dispatcher batch shares one session among its messages, and a
+# savepoint in it (a first-time sender registered) commits or rolls back without the batch doing so.
+@event.listens_for(Session, "after_commit")
+def _apply_kept(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the transaction's work is not final yet
+    kept: _Kept | None = session.info.pop(_PENDING, None)
+    if kept is None:
+        return
+    try:
+        kept.backend.apply(kept.plans)
+    except Exception:  # the work is committed; a lost job must not look like a failed message
+        log.exception("scheduling after commit failed", extra={"jobs": [p.key for p in kept.plans]})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_kept(session: Session, previous_transaction: SessionTransaction) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)

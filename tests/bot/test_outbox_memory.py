@@ -4,7 +4,6 @@ never out of order, twice, or from a transaction that rolled back."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,6 @@ from bot.outbox import Outbox, _Item
 from bot.runtime import Runtime
 from handlers.clock import ManualClock
 from handlers.contract import SendToGroup
-from handlers.schedule import COMMITS_WITH
 from storage import repos
 from storage.models import OutboxEntry
 
@@ -115,26 +113,24 @@ async def test_an_action_of_a_rolled_back_transaction_never_goes_out(
 async def test_an_action_of_a_batch_waits_for_the_batch_and_dies_with_it(
     runtime: Runtime, outbox: Outbox, platform: RecordingAdapter, batch_commits: bool
 ) -> None:
-    # As the dispatcher's batches: a message's session joined to the batch's transaction commits into it.
-    async with runtime.sessions() as outer:
-        connection = await outer.connection()
-        joined = functools.partial(
-            runtime.sessions,
-            bind=connection,
-            join_transaction_mode="rollback_only",
-            info={COMMITS_WITH: outer.sync_session},
-        )
-        async with joined() as session, session.begin():
-            await outbox.enqueue(session, [to_group("批里的回复")], runtime.clock.now())
+    # As the dispatcher's batches: several messages' work in one session and transaction, with a
+    # savepoint (a first-time sender registered) released in between.
+    async with runtime.sessions() as session:
+        await session.begin()
+        await outbox.enqueue(session, [to_group("批里的回复")], runtime.clock.now())
+        async with session.begin_nested():
+            await session.flush()
+        await outbox.enqueue(session, [to_group("批里的第二条")], runtime.clock.now())
         await asyncio.sleep(0.05)
-        assert platform.sent == []  # the message's commit is not the batch's
+        assert platform.sent == []  # nothing before the batch commits
         if batch_commits:
-            await outer.commit()
+            await session.commit()
         else:
-            await outer.rollback()
+            await session.rollback()
     await asyncio.sleep(0.05)
-    assert [a.text for a in platform.sent] == (["批里的回复"] if batch_commits else [])
-    assert len(await statuses(runtime)) == (1 if batch_commits else 0)
+    expected = ["批里的回复", "批里的第二条"] if batch_commits else []
+    assert [a.text for a in platform.sent] == expected
+    assert len(await statuses(runtime)) == len(expected)
 
 
 async def test_a_new_action_never_overtakes_an_older_one_waiting_for_its_retry(
