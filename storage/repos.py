@@ -146,10 +146,8 @@ async def register_chat_person(
     role: Role = Role.RESIDENT,
 ) -> Person:
     """Record someone met in a chat (source "chat"). If the account is already known — another task
-    may have registered the same sender a moment ago — that person is returned instead."""
-    existing = await find_person_by_account(session, platform, external_id)
-    if existing is not None:
-        return existing
+    may have registered the same sender a moment ago — that person is returned instead. (No lookup
+    first: the caller has just looked and missed, and the insert's unique violation tells the rest.)"""
     person = Person(
         name=name,
         role=role,
