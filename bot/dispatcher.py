@@ -186,6 +186,10 @@ class Dispatcher:
         self._waiting: deque[_Waiting] = deque()
         self._worker: asyncio.Task[None] | None = None
 
+    def warm_up(self) -> None:
+        """Load the classifier (its dictionary and models) before the first message needs it."""
+        self._classify("")
+
     def forget_directory(self) -> None:
         """The directory changed (an import): look groups and persons up afresh."""
         self.directory_cache.clear()

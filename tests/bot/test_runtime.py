@@ -4,15 +4,21 @@ real database; two real WebSocket clients in one building group."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bot.config import Settings
 from bot.runtime import Runtime
 from bot.web_directory import load_webchat_directory, webchat_adapter
+from handlers.clock import ManualClock
+from intents import Classification
+from intents import classify as intents_classify
 from storage.roles import Role
 
 
@@ -117,3 +123,23 @@ async def test_a_bad_community_policy_is_refused_with_key_and_line(runtime: Runt
     assert "street.communities[0].policy" in message
     assert "followup_days" in message
     assert "line" in message
+
+
+async def test_the_classifier_is_loaded_when_the_bot_starts_not_on_the_first_message(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    asked: list[str] = []
+
+    def classify(text: str) -> Classification:
+        asked.append(text)
+        return intents_classify(text)
+
+    bot = Runtime(Settings(database_url=database_url, data_dir=tmp_path), clock=clock, classify=classify)
+    await bot.open()
+    try:
+        assert asked == []
+        await bot.start(serve_web=False, tick=False)
+        assert asked == [""]  # warmed up before any message
+        assert gc.get_freeze_count() > 0  # and what it loaded is left out of garbage collections
+    finally:
+        await bot.close()
