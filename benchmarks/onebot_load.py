@@ -592,8 +592,6 @@ def stub_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
                 return Outcome(route="duplicate")
             if actions:
                 await runtime.outbox.enqueue(session, actions, now)
-        if actions:
-            runtime.outbox.wake()
         outcome = Outcome(route="stub", actions=actions)
         log.info(
             "message handled",

@@ -219,8 +219,6 @@ class Dispatcher:
                 outcomes = await self._handle_batch([waiting.message for waiting in batch])
                 for waiting, outcome in zip(batch, outcomes, strict=True):
                     if outcome is not None:
-                        if outcome.actions:
-                            self._outbox.wake()
                         self._log(waiting.message, outcome, waiting.started)
                     if not waiting.future.done():  # its caller may have given up waiting
                         waiting.future.set_result(outcome)

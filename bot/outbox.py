@@ -192,9 +192,6 @@ class Outbox:
             [(self, _Item(entry_id, action, due=now)) for entry_id, action in zip(ids, actions, strict=True)],
         )
 
-    def wake(self) -> None:
-        self._wakeup.set()
-
     def _committed(self, item: _Item) -> None:
         if item.entry_id in self._read_back:
             return

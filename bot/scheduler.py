@@ -312,8 +312,6 @@ class Scheduler:
         except Exception:
             log.exception("scheduled job failed; rolled back", extra={"job": ref, "job_args": rest})
             return
-        if actions:
-            self._outbox.wake()
         log.info(
             "scheduled job ran",
             extra={

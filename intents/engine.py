@@ -30,7 +30,7 @@ import math
 import operator
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ahocorasick
@@ -501,15 +501,11 @@ class IntentEngine:
         (安全出口锁了 万一出事跑不出去)."""
         conditional = self._conditional
         assert conditional is not None
-        if conditional.search(norm) is None:
-            return
-        for h in hits:
-            if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
-                lo = _clause_start(norm, h.start, _HYPOTHETICAL_REACH)
-                for m in conditional.finditer(norm, lo, h.start):
-                    if _POLITE.match(norm, m.end()) is None:
-                        h.state = _NEGATED
-                        break
+
+        def supposed(lo: int, hi: int) -> bool:
+            return any(_POLITE.match(norm, m.end()) is None for m in conditional.finditer(norm, lo, hi))
+
+        _negate_after_cue(norm, hits, conditional, _HYPOTHETICAL_REACH, supposed)
 
     def _elsewhere_hits(self, norm: str, hits: list[_Hit]) -> None:
         """Problem words after a cue of a video, the news or another compound in their clause (抖音刷到外地
@@ -517,13 +513,9 @@ class IntentEngine:
         咱楼上天天往下扔东西)."""
         elsewhere = self._elsewhere
         assert elsewhere is not None
-        if elsewhere.search(norm) is None:
-            return
-        for h in hits:
-            if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
-                lo = _clause_start(norm, h.start, _ELSEWHERE_REACH)
-                if _said(elsewhere, norm[lo : h.start]):
-                    h.state = _NEGATED
+        _negate_after_cue(
+            norm, hits, elsewhere, _ELSEWHERE_REACH, lambda lo, hi: _said(elsewhere, norm[lo:hi])
+        )
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
         """Urgent words (and the danger words of urgent co-occurrences: 摔 with 快来人) that describe no
@@ -1218,6 +1210,19 @@ def _strip_marks(text: str) -> str:
 
 def _confidence(score: float, second: float, steepness: float) -> float:
     return (1.0 - math.exp(-steepness * score)) * math.sqrt(score / (score + second))
+
+
+def _negate_after_cue(
+    norm: str, hits: list[_Hit], cue: re.Pattern[str], reach: int, cued: Callable[[int, int], bool]
+) -> None:
+    """Negate the active problem and danger hits whose clause, up to `reach` characters before the hit,
+    `cued(clause start, hit start)` says is governed by the cue (which is looked for once first)."""
+    if cue.search(norm) is None:
+        return
+    for h in hits:
+        problem = h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger)
+        if problem and cued(_clause_start(norm, h.start, reach), h.start):
+            h.state = _NEGATED
 
 
 def _clause_start(text: str, pos: int, margin: int) -> int:

@@ -305,40 +305,6 @@ async def prune_processed(session: AsyncSession, before: datetime) -> int:
 # Outbox ---------------------------------------------------------------------------------------------
 
 
-async def enqueue_outbox(
-    session: AsyncSession,
-    *,
-    platform: str,
-    target_kind: str,
-    target_id: str,
-    text: str,
-    mentions: list[dict[str, Any]],
-    reply_to: str | None,
-    origin: str | None,
-    now: datetime,
-    flush: bool = True,
-) -> OutboxEntry:
-    """Store an action to send; it is due at once. Flushed, so the entry has its id (unless `flush` is
-    False: a caller storing several flushes once after the last)."""
-    entry = OutboxEntry(
-        platform=platform,
-        target_kind=target_kind,
-        target_id=target_id,
-        text=text,
-        mentions=list(mentions),
-        reply_to=reply_to,
-        origin=origin,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(entry)
-    if flush:
-        await session.flush()
-    return entry
-
-
 @functools.cache
 def _insert_outbox_statement() -> Any:
     table = OutboxEntry.__table__
@@ -349,9 +315,9 @@ def _insert_outbox_statement() -> Any:
 async def insert_outbox(
     session: AsyncSession, actions: Sequence[dict[str, Any]], *, now: datetime
 ) -> list[int]:
-    """`enqueue_outbox` for the outbox's hot path: the rows (platform, target_kind, target_id, text,
-    mentions, reply_to, origin) inserted as Core on the session's connection, due at `now`; their ids in
-    order. The caller keeps what it stored, so no ORM object is built and nothing is flushed."""
+    """Store actions to send, due at once: the rows (platform, target_kind, target_id, text, mentions,
+    reply_to, origin) inserted as Core on the session's connection; their ids in order. The caller keeps
+    what it stored, so no ORM object is built and nothing is flushed."""
     if not actions:
         return []
     rows = [
@@ -406,18 +372,6 @@ async def _outbox_entry(session: AsyncSession, entry_id: int) -> OutboxEntry:
     return entry
 
 
-async def mark_outbox_sent(
-    session: AsyncSession, entry_id: int, *, sent_message_id: str | None, now: datetime
-) -> None:
-    """The platform took the message (counts as an attempt); its id lets replies find the entry."""
-    entry = await _outbox_entry(session, entry_id)
-    entry.status = "sent"
-    entry.attempts += 1
-    entry.sent_at = now
-    entry.sent_message_id = sent_message_id
-    await session.flush()
-
-
 @dataclass(frozen=True)
 class Sent:
     """One outbox entry the platform took, for `mark_outbox_sent_many`."""
@@ -427,8 +381,8 @@ class Sent:
 
 
 async def mark_outbox_sent_many(session: AsyncSession, sent: Sequence[Sent], *, now: datetime) -> None:
-    """`mark_outbox_sent` for many entries in one executemany, for the outbox worker's batches; ids
-    that do not exist are ignored."""
+    """The platform took these messages (each counts as an attempt; its id lets replies find the entry):
+    one executemany for the outbox worker's batches; ids that do not exist are ignored."""
     if not sent:
         return
     table = OutboxEntry.__table__

@@ -171,19 +171,23 @@ async def test_rows_written_before_a_start_hold_back_new_actions_to_their_target
 ) -> None:
     # A retry from before the restart is pending for b5: the new outbox learns so from the rows.
     async with runtime.sessions() as session, session.begin():
-        entry = await repos.enqueue_outbox(
+        [entry_id] = await repos.insert_outbox(
             session,
-            platform="webchat",
-            target_kind="group",
-            target_id="b5",
-            text="重启前的消息",
-            mentions=[],
-            reply_to=None,
-            origin=None,
+            [
+                {
+                    "platform": "webchat",
+                    "target_kind": "group",
+                    "target_id": "b5",
+                    "text": "重启前的消息",
+                    "mentions": [],
+                    "reply_to": None,
+                    "origin": None,
+                }
+            ],
             now=clock.now(),
         )
         await repos.mark_outbox_failed(
-            session, entry.id, error="timeout", retry_at=clock.now() + timedelta(5)
+            session, entry_id, error="timeout", retry_at=clock.now() + timedelta(5)
         )
     restarted = Outbox(runtime.sessions, clock, idle_poll=3600)
     restarted.register(platform)

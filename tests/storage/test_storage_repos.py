@@ -265,11 +265,10 @@ async def _enqueue(session: AsyncSession, text: str, **overrides: object) -> int
         "mentions": [{"user_id": "li-fang", "name": "李芳"}],
         "reply_to": "m-1",
         "origin": "requests.followup:1",
-        "now": NOW,
     }
     fields.update(overrides)
-    entry = await repos.enqueue_outbox(session, **fields)  # type: ignore[arg-type]
-    return entry.id
+    [entry_id] = await repos.insert_outbox(session, [fields], now=NOW)
+    return entry_id
 
 
 async def test_outbox_enqueue_and_due(session_factory: async_sessionmaker[AsyncSession]) -> None:
@@ -300,7 +299,7 @@ async def test_outbox_sent_and_found_by_its_message(
         entry_id = await _enqueue(session, "请确认是否已修好")
     later = NOW + timedelta(seconds=2)
     async with session_factory() as session, session.begin():
-        await repos.mark_outbox_sent(session, entry_id, sent_message_id="bot-42", now=later)
+        await repos.mark_outbox_sent_many(session, [repos.Sent(entry_id, "bot-42")], now=later)
     async with session_factory() as session:
         assert await repos.due_outbox(session, later) == []
         found = await repos.find_outbox_by_sent_message(session, "webchat", "bot-42")
@@ -366,8 +365,6 @@ async def test_outbox_failures_retry_then_die(session_factory: async_sessionmake
 
 async def test_outbox_unknown_entry(session_factory: async_sessionmaker[AsyncSession]) -> None:
     async with session_factory() as session:
-        with pytest.raises(LookupError):
-            await repos.mark_outbox_sent(session, 424242, sent_message_id=None, now=NOW)
         with pytest.raises(LookupError):
             await repos.mark_outbox_failed(session, 424242, error="x", retry_at=None)
 
