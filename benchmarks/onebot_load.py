@@ -251,6 +251,7 @@ class GeneratorConfig:
     overload_events: int
     overload_rate: float
     seed: int
+    latency_log: str | None = None
 
 
 class LoadGenerator:
@@ -267,6 +268,7 @@ class LoadGenerator:
         self.sent = 0
         self.sent_at: dict[str, float] = {}  # message_id -> loop time it was sent (or was due)
         self.latencies: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (loop time sent or due, latency), for --latency-log
         self.replied = 0
         self.replied_ids: set[str] = set()
         self.repeated_replies = 0
@@ -311,6 +313,15 @@ class LoadGenerator:
             await asyncio.sleep(0.002)
         return False
 
+    def write_latency_log(self, path: str) -> None:
+        """Each reply of the latency phase as `seconds-into-phase latency-ms`, in send order: a stall of
+        the bot shows as a run of latencies falling by the send interval."""
+        if not self.timeline:
+            return
+        start = min(sent for sent, _ in self.timeline)
+        lines = (f"{sent - start:.4f} {latency * 1000:.2f}" for sent, latency in sorted(self.timeline))
+        Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
     def sample_rss(self) -> None:
         self.rss_samples.append((self.sent, self.bot.memory_info().rss))
 
@@ -343,7 +354,9 @@ class LoadGenerator:
                 message_id = str(item["data"].get("id"))
                 sent = self.sent_at.pop(message_id, None)
                 if sent is not None:
-                    self.latencies.append(asyncio.get_running_loop().time() - sent)
+                    latency = asyncio.get_running_loop().time() - sent
+                    self.latencies.append(latency)
+                    self.timeline.append((sent, latency))
                     self.replied += 1
                     self.replied_ids.add(message_id)
                     self.reply_arrived.set()
@@ -492,6 +505,7 @@ class LoadGenerator:
     ) -> PhaseResult:
         """Run one phase's sending, wait until the bot is done with it, and take the figures."""
         self.latencies = []
+        self.timeline = []
         self.backlog = 0
         replied_before, answered_before = self.replied, self.actions_answered
         bot_cpu, my_cpu = self.bot.cpu_times(), self.me.cpu_times()
@@ -499,6 +513,8 @@ class LoadGenerator:
         stalls = await sending
         settled = await self.settle()
         seconds = time.perf_counter() - started
+        if name == "latency" and self.config.latency_log:
+            self.write_latency_log(self.config.latency_log)
         bot_after, my_after = self.bot.cpu_times(), self.me.cpu_times()
         bot_cpu_s = (bot_after.user + bot_after.system) - (bot_cpu.user + bot_cpu.system)
         offered = None if rate is None else round(count / self.offered_seconds, 1)
@@ -728,6 +744,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             overload_events=args.overload_events or max(1000, args.events * 3 // 5),
             overload_rate=args.overload_rate,
             seed=args.seed,
+            latency_log=args.latency_log,
         )
         generator = context.Process(target=generator_main, args=(config, counters, send), name="onebot-load")
         profiler = start_profiler(args.profile)
@@ -877,6 +894,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--log-level", default="INFO", help="bot log level; logs go to a scratch file")
     parser.add_argument("--json", dest="json_path", help="also write the JSON summary to this file")
+    parser.add_argument(
+        "--latency-log",
+        metavar="FILE",
+        help="write the latency phase's replies (seconds into the phase, latency ms) to FILE",
+    )
     parser.add_argument(
         "--stub-dispatcher",
         action="store_true",

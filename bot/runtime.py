@@ -25,6 +25,7 @@ from handlers.context import TickContext
 from handlers.request_policy import validate_policy
 from handlers.router import PeriodicJob, Registry
 from storage import db, repos
+from storage.checkpoints import WalCheckpointer, without_automatic_checkpoints
 from storage.directory import import_directory, load_directory
 
 log = logging.getLogger("loudong.runtime")
@@ -50,6 +51,7 @@ class Runtime:
         self._web_runner: web.AppRunner | None = None
         self._last_runs: dict[str, datetime] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._checkpointer: WalCheckpointer | None = None
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -61,6 +63,12 @@ class Runtime:
 
     async def open(self) -> None:
         self.engine = db.make_engine(self.settings.resolved_database_url)
+        database_file = db.sqlite_file(self.engine.url)
+        if database_file is not None:
+            # Before the first connection: every pooled connection must leave checkpoints to the thread.
+            without_automatic_checkpoints(self.engine.sync_engine)
+            self._checkpointer = WalCheckpointer(database_file)
+            self._checkpointer.start()
         await db.migrate(self.engine)
         self._sessions = db.make_session_factory(self.engine)
         self.registry = Registry(default_routers())
@@ -212,3 +220,6 @@ class Runtime:
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
+            self._checkpointer = None

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Settings
+from bot.config import DEMO_DIRECTORY, Settings
 from bot.runtime import Runtime
 from bot.web_directory import load_webchat_directory, webchat_adapter
 from handlers.clock import ManualClock
@@ -143,3 +143,27 @@ async def test_the_classifier_is_loaded_when_the_bot_starts_not_on_the_first_mes
         assert gc.get_freeze_count() > 0  # and what it loaded is left out of garbage collections
     finally:
         await bot.close()
+
+
+async def test_on_sqlite_the_bot_checkpoints_outside_its_commits_and_leaves_no_log(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    database = tmp_path / "loudong.db"
+    bot = Runtime(Settings(database_url=f"sqlite:///{database}", data_dir=tmp_path), clock=clock)
+    await bot.open()
+    try:
+        await bot.import_directory(str(DEMO_DIRECTORY))
+        assert bot.engine is not None
+        async with bot.engine.connect() as connection:
+            # A commit never stops the event loop to copy the log back; the checkpointer thread does.
+            assert (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    finally:
+        await bot.close()
+    wal = database.with_name("loudong.db-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    again = Runtime(Settings(database_url=f"sqlite:///{database}", data_dir=tmp_path), clock=clock)
+    await again.open()
+    try:
+        assert not await again.directory_is_empty()  # everything reached the database file
+    finally:
+        await again.close()
