@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +24,7 @@ from handlers.context import Context
 from handlers.contract import Action, Message
 from handlers.router import Command, Handler, Registry
 from storage import repos
+from storage.memo import in_session
 from storage.models import Group, Person
 from storage.roles import UnitKind
 
@@ -137,22 +137,11 @@ class Outcome:
 
 
 async def _attach(ctx: Context) -> None:
-    """Give the handler the session's own copies of a cached group and sender: the one the session
-    already has (an earlier message of the batch loaded or changed it), else a copy of the cached
-    entry (`Session.merge(load=False)`: no SQL, and what a handler does to it never reaches the cache)."""
+    """Give the handler the session's own copies of a cached group and sender (`in_session`): what a
+    handler does to them never reaches the cache."""
     if ctx.group is not None:
-        ctx.group = await _in_session(ctx.session, ctx.group)
-    ctx.sender = await _in_session(ctx.session, ctx.sender)
-
-
-async def _in_session(session: AsyncSession, entry: _Entry) -> _Entry:
-    if entry in session:
-        return entry
-    key = inspect(entry).key
-    present = session.sync_session.identity_map.get(key) if key is not None else None
-    if present is not None:
-        return present  # type: ignore[no-any-return]
-    return await session.merge(entry, load=False)
+        ctx.group = await in_session(ctx.session, ctx.group)
+    ctx.sender = await in_session(ctx.session, ctx.sender)
 
 
 def _handler_name(handler: Handler) -> str:

@@ -27,6 +27,7 @@ from handlers.router import PeriodicJob, Registry
 from storage import db, repos
 from storage.checkpoints import WalCheckpointer, without_automatic_checkpoints
 from storage.directory import import_directory, load_directory
+from storage.memo import directory_memo
 
 log = logging.getLogger("loudong.runtime")
 
@@ -91,9 +92,13 @@ class Runtime:
 
     async def import_directory(self, path: str) -> str:
         directory = load_directory(path, policy_check=validate_policy)
-        async with self.sessions() as session, session.begin():
-            report = await import_directory(session, directory)
-        # Committed: the dispatcher's cached groups and persons may be out of date now.
+        async with self.sessions() as session:
+            async with session.begin():
+                report = await import_directory(session, directory)
+            # Committed: what was read of the directory before (by sessions that ran meanwhile too)
+            # may be out of date now.
+            if (memo := directory_memo(session)) is not None:
+                memo.clear()
         self.dispatcher.forget_directory()
         return report.summary()
 

@@ -30,6 +30,7 @@ from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTEN
 from handlers.router import HandlerResult, Router
 from storage import repos
 from storage import requests as store
+from storage.memo import detached_copy, directory_memo, in_session
 from storage.models import Person, Unit
 from storage.requests import EventKind, Request, RequestStatus
 from storage.roles import GRID_WORKERS, Role, UnitKind
@@ -78,7 +79,7 @@ def owner_level(person: Person) -> str:
     return UnitKind.MICRO_GRID.value if kind == UnitKind.BUILDING else kind.value
 
 
-_RESPONSIBLE = "loudong.requests.responsible"  # in a session's info: building id -> Responsible
+_RESPONSIBLE = "requests.responsible"  # memo key, with a building id
 
 
 @dataclass
@@ -90,17 +91,22 @@ class Responsible:
 
     @classmethod
     async def load(cls, session: AsyncSession, building_id: int | None) -> Responsible:
-        """Loaded once per session and building: the dispatcher handles a batch of messages in one
-        session, and reports from one building come in bursts. (Messages never change who serves where;
-        a directory import runs in a session of its own.)"""
+        """Read once per building and kept (`storage.memo`) until a directory import or a minute has
+        passed: every new report needs it, and only an import changes who serves where. The kept copy
+        is detached and shared between sessions: read it, never add it to a session (`_assign`)."""
         if building_id is None:
             return cls([], [])
-        loaded: dict[int, Responsible] = session.info.setdefault(_RESPONSIBLE, {})
-        responsible = loaded.get(building_id)
+        memo = directory_memo(session)
+        key = (_RESPONSIBLE, building_id)
+        responsible: Responsible | None = memo.get(key) if memo is not None else None
         if responsible is None:
+            generation = memo.generation if memo is not None else 0
             chain = await repos.unit_chain(session, building_id)
             workers = await repos.persons_serving(session, [unit.id for unit in chain], WORKER_ROLES)
-            responsible = loaded[building_id] = cls(chain, workers)
+            responsible = cls(chain, workers)
+            if memo is not None:
+                responsible = detached_copy(responsible)
+                memo.put(key, responsible, generation=generation)
         return responsible
 
     @property
@@ -179,7 +185,10 @@ class Responsible:
         return None
 
 
-def _assign(request: Request, person: Person | None) -> None:
+async def _assign(session: AsyncSession, request: Request, person: Person | None) -> None:
+    if person is not None:
+        # A person from `Responsible` is a copy shared between sessions: this session gets its own.
+        person = await in_session(session, person)
     request.owner = person
     request.owner_id = person.id if person is not None else None
     request.owner_level = owner_level(person) if person is not None else None
@@ -498,7 +507,7 @@ async def _open_request(
         unconfirmed=False,
         found_on_patrol=patrol,
     )
-    _assign(request, owner)
+    await _assign(ctx.session, request, owner)
     ctx.session.add(request)
     await ctx.session.flush()
     store.add_event(
@@ -767,7 +776,7 @@ async def accept(ctx: Context) -> HandlerResult:
             owner = request.owner.name if request.owner is not None else "社区"
             raise Refusal(f"{request.number} 不在您负责的范围内,由 {owner} 负责处理。")
         old = request.owner.name if request.owner is not None else None
-        _assign(request, ctx.sender)
+        await _assign(ctx.session, request, ctx.sender)
         store.add_event(
             ctx.session,
             request,
@@ -934,7 +943,7 @@ async def reassign(ctx: Context) -> HandlerResult:
         raise Refusal(f"{request.number} 本来就由 {target.name} 负责。")
     now = ctx.clock.now()
     old = request.owner.name if request.owner is not None else None
-    _assign(request, target)
+    await _assign(ctx.session, request, target)
     policy = await Policies(ctx.session).for_building(request.building_id)
     _stage_reset(request, now, policy, status=RequestStatus.NEW)
     store.add_event(
@@ -973,7 +982,7 @@ async def send_back(ctx: Context) -> HandlerResult:
         raise Refusal(f"{request.number} 已经没有上一级可以退回了,请直接联系街道。")
     person, level = target
     now = ctx.clock.now()
-    _assign(request, person)
+    await _assign(ctx.session, request, person)
     request.owner_level = level
     _stage_reset(request, now, policy, status=RequestStatus.NEW)
     reason = mask_pii(reason)
@@ -1348,7 +1357,7 @@ async def escalate(
     person, level = target
     stage, _ = _stage_limit(request, policy)
     old = request.owner.name if request.owner is not None else None
-    _assign(request, person)
+    await _assign(session, request, person)
     request.owner_level = level
     request.escalations += 1
     _stage_reset(request, now, policy, status=RequestStatus(request.status))

@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from storage.memo import DIRECTORY_MEMO, DirectoryMemo
 from storage.sqlite_inline import inline_connector
 
 SCRIPT_LOCATION = "storage:migrations"
@@ -105,7 +106,8 @@ def _on_sqlite_begin(connection: Connection) -> None:
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after commit, where a lazy refresh would need IO.
-    return async_sessionmaker(engine, expire_on_commit=False)
+    # Session.info is copied into each session shallowly: they all share the one memo.
+    return async_sessionmaker(engine, expire_on_commit=False, info={DIRECTORY_MEMO: DirectoryMemo()})
 
 
 def alembic_config() -> Config:

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.memo import directory_memo
 from storage.models import Account, Group, Person, Unit
 from storage.roles import HIERARCHY, ROLE_LABELS, Role, UnitKind
 from storage.sorting import natural_key
@@ -695,6 +696,9 @@ async def import_directory(session: AsyncSession, directory: DirectoryFile) -> I
     problems = check_directory(directory)
     if problems:
         raise DirectoryError("<directory>", problems)
+    memo = directory_memo(session)
+    if memo is not None:
+        memo.clear()  # and once more after the commit: see storage/memo.py
     importer = _Importer(session, directory)
     async with session.begin_nested():
         await importer.run()

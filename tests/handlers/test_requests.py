@@ -6,10 +6,11 @@ tests/conversations/test_requests_conversations.py."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers import request_text as words
 from handlers.clock import LOCAL_TZ
@@ -21,6 +22,8 @@ from handlers.request_policy import (
     validate_policy,
 )
 from handlers.requests import Responsible, next_step, parse_number
+from storage.directory import import_directory, load_directory
+from storage.memo import in_session
 from storage.models import Unit
 from storage.requests import Request, RequestStatus
 from storage.roles import Role, UnitKind
@@ -345,3 +348,43 @@ async def test_who_is_responsible_for_5号楼(session_factory: async_sessionmake
     assert up_from_grid is not None and (up_from_grid[0].name, up_from_grid[1]) == ("王建国", "community")
     assert up_from_community is None  # the demo street has no staff
     assert nobody is not None and nobody[0].name == "刘秀英"
+
+
+def _with_replaced(source: Path, target: Path, old: str, new: str) -> Path:
+    target.write_text(source.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    return target
+
+
+@pytest.mark.usefixtures("imported_demo")
+async def test_who_serves_a_building_is_read_once_until_the_directory_is_imported_again(
+    session_factory: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    demo_directory_path: Path,
+    tmp_path: Path,
+) -> None:
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    async with session_factory() as session:
+        building = await building_id(session, "5号楼")
+        first = await Responsible.load(session, building)
+    async with session_factory() as session:
+        read_before = len(statements)
+        again = await Responsible.load(session, building)
+        assert len(statements) == read_before  # kept from the first session, not read again
+        # Shared between sessions, so never part of one: a session relates its own copy.
+        leader = again.nearest(Role.MICRO_GRID_LEADER)
+        assert leader is not None and leader not in session
+        assert await in_session(session, leader) in session
+    assert first.nearest(Role.MICRO_GRID_LEADER) is not None
+    assert leader.name == first.nearest(Role.MICRO_GRID_LEADER).name == "刘秀英"  # type: ignore[union-attr]
+
+    renamed = _with_replaced(demo_directory_path, tmp_path / "community.yaml", "name: 刘秀英", "name: 刘新英")
+    async with session_factory() as session, session.begin():
+        await import_directory(session, load_directory(renamed))
+    async with session_factory() as session:
+        after = await Responsible.load(session, building)
+    assert after.nearest(Role.MICRO_GRID_LEADER).name == "刘新英"  # type: ignore[union-attr]

@@ -1,0 +1,82 @@
+"""Values derived from the directory, kept between the sessions of one session factory.
+
+Who serves a building (its unit chain and the workers placed on it) is read by every new report and
+changes only when a directory is imported. Sessions made by `storage.db.make_session_factory` share one
+`DirectoryMemo` through `Session.info`; an import in this process clears it (`import_directory` and,
+after the import committed, the runtime), and entries expire after `ttl` seconds, so an import by
+another process (the command line while the bot runs) is seen within that time, as by the dispatcher's
+directory cache.
+
+A value is shared by sessions that run concurrently, so it must never join one: keep plain data, or
+ORM objects detached from every session (`detached_copy`), read them, and give a session its own copy
+(`in_session`) before relating anything of it to one."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+DIRECTORY_MEMO = "loudong.directory_memo"  # the key in Session.info
+DIRECTORY_MEMO_TTL = 60.0
+
+_Value = TypeVar("_Value")
+
+
+class DirectoryMemo:
+    def __init__(self, *, ttl: float = DIRECTORY_MEMO_TTL) -> None:
+        self.ttl = ttl
+        self.generation = 0
+        self._values: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        """The value stored under the key, or None if there is none or it expired."""
+        item = self._values.get(key)
+        if item is None:
+            return None
+        stored_at, value = item
+        if time.monotonic() - stored_at > self.ttl:
+            del self._values[key]
+            return None
+        return value
+
+    def put(self, key: Hashable, value: Any, *, generation: int) -> None:
+        """Store a value loaded while the memo had this generation; dropped if it was cleared meanwhile
+        (the value may have been read before the import that cleared it)."""
+        if generation == self.generation:
+            self._values[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        self._values.clear()
+        self.generation += 1
+
+
+def directory_memo(session: AsyncSession) -> DirectoryMemo | None:
+    """The memo of the session's factory; None for a session made elsewhere (nothing is kept)."""
+    memo = session.info.get(DIRECTORY_MEMO)
+    return memo if isinstance(memo, DirectoryMemo) else None
+
+
+def detached_copy(value: _Value) -> _Value:
+    """A deep copy whose ORM objects belong to no session, with what was loaded of them (SQLAlchemy
+    instances pickle as detached objects with their loaded attributes and relationships)."""
+    copied: _Value = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    return copied
+
+
+async def in_session(session: AsyncSession, instance: _Value) -> _Value:
+    """The session's own copy of a persistent object: the object itself if it belongs to the session,
+    the session's instance of the same row if it has one (an earlier message of a batch loaded or
+    changed it), else a copy of the object (`merge(load=False)`: no SQL, and nothing done to the copy
+    reaches the original)."""
+    if instance in session:
+        return instance
+    key = inspect(instance).key
+    present = session.sync_session.identity_map.get(key) if key is not None else None
+    if present is not None:
+        return present  # type: ignore[no-any-return]
+    return await session.merge(instance, load=False)

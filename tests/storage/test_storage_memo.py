@@ -1,0 +1,63 @@
+"""storage.memo: values kept between sessions until an import (or their time) is up, and ORM objects
+shared without ever joining a session."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import repos
+from storage.memo import DirectoryMemo, detached_copy, directory_memo, in_session
+from storage.models import Person
+
+
+def test_a_value_is_kept_until_cleared_or_expired(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr("storage.memo.time.monotonic", lambda: now[0])
+    memo = DirectoryMemo(ttl=60.0)
+    memo.put("a", 1, generation=memo.generation)
+    assert memo.get("a") == 1
+    now[0] += 61
+    assert memo.get("a") is None  # another process may have imported a directory meanwhile
+    memo.put("a", 2, generation=memo.generation)
+    memo.clear()
+    assert memo.get("a") is None
+
+
+def test_a_value_read_before_a_clear_is_not_kept() -> None:
+    memo = DirectoryMemo()
+    generation = memo.generation
+    memo.clear()  # an import committed while the value was being read
+    memo.put("a", "stale", generation=generation)
+    assert memo.get("a") is None
+
+
+async def test_sessions_of_one_factory_share_one_memo(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as first, session_factory() as second:
+        memo = directory_memo(first)
+        assert memo is not None and memo is directory_memo(second)
+
+
+@pytest.mark.usefixtures("imported_demo")
+async def test_a_detached_copy_keeps_what_was_loaded_and_joins_sessions_only_as_a_copy(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        key = await session.scalar(select(Person.key).where(Person.name == "刘秀英"))
+        assert key is not None
+        loaded = await repos.find_person_by_key(session, key)
+        assert loaded is not None
+        shared = detached_copy(loaded)
+    assert shared not in session
+    assert shared.unit is not None and shared.unit.parent is not None  # loaded with its chain
+    assert [account.platform for account in shared.accounts] == ["webchat"]
+    async with session_factory() as first, session_factory() as second:
+        mine, theirs = await in_session(first, shared), await in_session(second, shared)
+        assert mine in first and theirs in second and shared not in first and shared not in second
+        mine.name = "改了名"
+        assert shared.name == "刘秀英"  # what one session does to its copy stays there
+        again = await first.get(Person, shared.id)
+        assert await in_session(first, shared) is again is mine  # the session's instance is reused
