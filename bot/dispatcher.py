@@ -125,7 +125,10 @@ class _Waiting:
 
 @dataclass
 class Outcome:
-    """What happened to one message, for the log line."""
+    """What happened to one message, for the log line. Routes: `command:…`, `reply:…`, `intent:…`,
+    `silent` (no handler took it), `chatter` (no handler is concerned with it), `duplicate`,
+    `unknown-group`. `marked`: stored as processed (so that a redelivery is a duplicate); not for
+    messages that concern no handler (`Dispatcher._unconcerned`)."""
 
     route: str = "silent"
     handler: str | None = None
@@ -134,6 +137,7 @@ class Outcome:
     actions: list[Action] = field(default_factory=list)
     building: str | None = None
     role: str | None = None
+    marked: bool = True
 
 
 async def _attach(ctx: Context) -> None:
@@ -273,28 +277,82 @@ class Dispatcher:
 
     async def _handle_in_transaction(self, messages: Sequence[Message]) -> list[tuple[Outcome, _Lookups]]:
         """One transaction: the dedupe marks, the handlers' work and their actions commit together. A
-        message's failure is raised as `_MessageFailed` (the transaction is rolled back)."""
+        message's failure is raised as `_MessageFailed` (the transaction is rolled back).
+
+        Chatter no handler is concerned with, from a group and a sender already cached, is told apart
+        first (`_unconcerned`) and needs no database work at all: the transaction then begins only
+        if some message of the batch needs it (a session connects at its first statement)."""
         now = self._clock.now()
-        handled: list[tuple[Outcome, _Lookups]] = []
+        generation = self.directory_cache.generation
+        handled: dict[int, tuple[Outcome, _Lookups]] = {}
         async with self._sessions() as session, session.begin():
-            fresh = await repos.mark_processed_many(
-                session, [(message.platform, message.message_id) for message in messages], now
-            )
-            for message in messages:
-                lookups = _Lookups(self.directory_cache.generation)
+            stored: list[tuple[int, Message, Any]] = []
+            for index, message in enumerate(messages):
+                classification, outcome = self._unconcerned(session, message)
+                if outcome is not None:
+                    handled[index] = (outcome, _Lookups(generation))
+                else:
+                    stored.append((index, message, classification))
+            if stored:
+                fresh = await repos.mark_processed_many(
+                    session, [(message.platform, message.message_id) for _, message, _ in stored], now
+                )
+            for index, message, classification in stored:
+                lookups = _Lookups(generation)
                 key = (message.platform, message.message_id)
                 if key not in fresh:
-                    handled.append((Outcome(route="duplicate"), lookups))
+                    handled[index] = (Outcome(route="duplicate"), lookups)
                     continue
                 fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
                 try:
-                    outcome = await self._handle(session, message, lookups)
+                    outcome = await self._handle(session, message, lookups, classification)
                     if outcome.actions:
                         await self._outbox.enqueue(session, outcome.actions, now)
                 except Exception as error:
                     raise _MessageFailed(used_cache=lookups.used_cache) from error
-                handled.append((outcome, lookups))
-        return handled
+                handled[index] = (outcome, lookups)
+        return [handled[index] for index in range(len(messages))]
+
+    def _unconcerned(self, session: AsyncSession, message: Message) -> tuple[Any, Outcome | None]:
+        """(classification or None, the outcome) of a message that concerns no handler, told from cached
+        directory entries alone: no reply to the bot, no command, a known group (or one known not to be
+        ours) and a known sender, and no intent handler whose filter takes it. Such a message is not
+        marked as processed either: handling it again would change nothing. (None, None) or
+        (classification, None) when the database is needed."""
+        if message.reply_to is not None or self._registry.match_command(message.text) is not None:
+            return None, None
+        group: Group | None = None
+        if message.group_id is not None:
+            found, group = self.directory_cache.groups.get((message.platform, message.group_id))
+            if not found:
+                return None, None
+            if group is None:
+                return None, Outcome(route="unknown-group", marked=False)
+        found, sender = self.directory_cache.persons.get((message.platform, message.sender_id))
+        if not found or sender is None:
+            return None, None
+        # The filters are pure: the session is there for the type, and is never used.
+        ctx = Context(
+            message=message,
+            sender=sender,
+            group=group,
+            session=session,
+            clock=self._clock,
+            registry=self._registry,
+        )
+        classification = self._classify(message.text)
+        ctx.classification = classification
+        intent, confidence = str(classification.intent), float(classification.confidence)
+        if self._registry.intent_handlers(intent, confidence, ctx):
+            return classification, None
+        return classification, Outcome(
+            route="chatter",
+            intent=intent,
+            confidence=confidence,
+            role=ctx.role.value,
+            building=ctx.building.name if ctx.building else None,
+            marked=False,
+        )
 
     def _remember(self, lookups: _Lookups) -> None:
         # Committed (with its whole batch), and no import cleared the cache meanwhile: what was loaded is
@@ -307,7 +365,9 @@ class Dispatcher:
         for key, person in lookups.persons.items():
             cache.persons.put(key, person)
 
-    async def _handle(self, session: AsyncSession, message: Message, lookups: _Lookups) -> Outcome:
+    async def _handle(
+        self, session: AsyncSession, message: Message, lookups: _Lookups, classification: Any = None
+    ) -> Outcome:
         group: Group | None = None
         if message.group_id is not None:
             group = await self._find_group(session, message.platform, message.group_id, lookups)
@@ -324,6 +384,7 @@ class Dispatcher:
             clock=self._clock,
             registry=self._registry,
         )
+        ctx.classification = classification
         outcome = await self._route(ctx)
         outcome.role = ctx.role.value
         outcome.building = ctx.building.name if ctx.building else None
@@ -394,8 +455,9 @@ class Dispatcher:
         return outcome if outcome.handler is not None else None
 
     async def _route_intent(self, ctx: Context) -> Outcome:
-        classification = self._classify(ctx.message.text)
-        ctx.classification = classification
+        classification = ctx.classification
+        if classification is None:
+            classification = ctx.classification = self._classify(ctx.message.text)
         intent = str(classification.intent)
         confidence = float(classification.confidence)
         for handler in self._registry.intent_handlers(intent, confidence, ctx):

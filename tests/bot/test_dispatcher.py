@@ -164,8 +164,31 @@ async def test_free_text_goes_to_the_handlers_of_its_intent(
     chatter = await runtime.dispatcher.dispatch(message(clock, "今天天气真好,出去晒晒太阳"))
     assert outcome is not None and outcome.intent == "policy_query"
     assert outcome.route == "intent:policy_query"
-    assert chatter is not None and chatter.route == "silent" and chatter.actions == []
+    assert chatter is not None and chatter.route == "chatter" and chatter.actions == []
     assert seen == ["policy_query"]
+
+
+async def test_chatter_no_handler_is_concerned_with_costs_no_database_work(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    assert runtime.engine is not None
+    statements: list[str] = []
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    first = await runtime.dispatcher.dispatch(message(clock, "今天天气真好,出去晒晒太阳", message_id="c1"))
+    assert first is not None and first.marked  # a sender and group not seen before are looked up
+    looked_up = len(statements)
+    chatter = await runtime.dispatcher.dispatch(message(clock, "中午吃啥呢", message_id="c2"))
+    again = await runtime.dispatcher.dispatch(message(clock, "中午吃啥呢", message_id="c2"))
+    assert len(statements) == looked_up  # not a BEGIN, not a dedupe mark
+    assert chatter is not None and chatter.intent == "chitchat"
+    assert (chatter.route, chatter.marked) == ("chatter", False)
+    assert again is not None and again.route == "chatter"  # handled again, and again nothing happens
+    # What concerns a handler from the same sender is stored as before.
+    report = await runtime.dispatcher.dispatch(message(clock, "2单元楼道灯坏了,黑乎乎的", message_id="c3"))
+    await runtime.outbox.flush()
+    assert report is not None and report.route == "intent:repair" and report.marked
+    assert len(statements) > looked_up
+    assert len(platform.sent) == 1
 
 
 async def test_a_failing_handler_is_rolled_back_and_logged(
