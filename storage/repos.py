@@ -154,9 +154,12 @@ async def register_chat_person(
     may have registered the same sender a moment ago — that person is returned instead. (No lookup
     first: the caller has just looked and missed, and the insert's unique violation tells the rest.)"""
     person = Person(
+        key=None,
         name=name,
         role=role,
+        title=None,
         unit_id=unit.id if unit is not None else None,
+        phone=None,
         source="chat",
         accounts=[Account(platform=platform, external_id=external_id, display_name=name)],
     )
@@ -169,9 +172,11 @@ async def register_chat_person(
         if found is None:
             raise
         return found
-    loaded = await get_person(session, person.id)
-    assert loaded is not None
-    return loaded
+    # Loaded as the person queries load it, without reading back what was just written: every column
+    # was given, the accounts are the ones above, and the unit (with its parents) is the caller's,
+    # read only (set as loaded, so that it is not added to this session if it belongs to none).
+    set_committed_value(person, "unit", unit)
+    return person
 
 
 async def list_persons_on_platform(session: AsyncSession, platform: str) -> list[tuple[Person, Account]]:

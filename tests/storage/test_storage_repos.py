@@ -84,6 +84,9 @@ async def test_register_chat_person(session_factory: async_sessionmaker[AsyncSes
     assert [(a.platform, a.external_id, a.display_name) for a in person.accounts] == [
         ("webchat", "guest-7", "七号楼住户")
     ]
+    # Readable after its session closed, as the person queries leave a person (the dispatcher caches it).
+    assert person.created_at is not None and person.title is None and person.phone is None
+    assert person.unit.parent is not None and person.accounts[0].id is not None
     async with session_factory() as session:
         found = await repos.find_person_by_account(session, "webchat", "guest-7")
     assert found is not None and found.id == person.id
