@@ -509,7 +509,6 @@ async def _open_request(
     )
     await _assign(ctx.session, request, owner)
     ctx.session.add(request)
-    await ctx.session.flush()
     store.add_event(
         ctx.session,
         request,
@@ -519,6 +518,7 @@ async def _open_request(
         new=owner.name if owner is not None else None,
         note=("巡查发现:" if patrol else "") + words.shorten(request.text, 80),
     )
+    await ctx.session.flush()  # the request and its first event, in one go: the reply needs its number
     exclude = [p for p in (owner, ctx.sender if patrol else None) if p is not None]
     notify = _followers(responsible, rule.notify, category, exclude)
     return NewRequest(request, responsible, owner, notify)

@@ -204,6 +204,8 @@ class RequestEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)  # masked
 
     actor: Mapped[Person | None] = relationship()
+    # Set by add_event, so that a new request and its first event are written in one flush.
+    request: Mapped[Request] = relationship()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -222,7 +224,7 @@ def add_event(
     note: str | None = None,
 ) -> RequestEvent:
     event = RequestEvent(
-        request_id=request.id,
+        request=request,
         at=at,
         actor_id=actor.id if actor is not None else None,
         kind=kind,
