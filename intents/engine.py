@@ -16,11 +16,11 @@ Pipeline for one message:
    character n-gram model scores P(emergency) above its threshold (a higher one for a keyword ticket),
    if the message has a danger character and is no hypothetical, past, hearsay, resolved, drill or joke
    message; the model's strongest n-grams are reported as keywords with role "model".
-9. Intent second opinion (intent_model.py; `intent_model_applies`, `intent_opinion`): a softmax model
+9. Intent second opinion (intent_model.py; `intent_model_applies`, `intent_opinion`): a linear model
    over character n-grams may propose a ticket for a message the keywords left as chitchat, veto a
    keyword ticket it is sure is chatter, or move it to another ticket intent; an urgent, short or
-   confident ticket is never touched, an emergency only in a joke or elsewhere message, and thanks, acks
-   and messages with no lexicon word at all (the fast path) never ask it.
+   confident ticket is never touched, an emergency only in a joke or elsewhere message; thanks, acks
+   and short messages with no lexicon word at all (the fast path) never ask it.
 """
 
 from __future__ import annotations
@@ -365,7 +365,7 @@ class IntentEngine:
 
     def intent_model_applies(self, result: Classification) -> bool:
         """Whether the intent second opinion is asked about this result: never about an urgent ticket
-        (水管喷水,快来人关阀门 was made a repair on purpose) nor about a message with no lexicon word at all
+        (水管喷水,快来人关阀门 was made a repair on purpose) nor about a short message with no lexicon word
         (the fast path most chatter takes, kept free of the model); about an emergency only when the
         message carries laughter or a video/news/elsewhere cue (笑死 猫把自己关卫生间了 救命): a real
         emergency has none, and is never suppressed; nor about thanks, an acknowledgment, or a negated or
@@ -384,17 +384,22 @@ class IntentEngine:
             # not asked about either: in the CV the model never rightly overruled one, and skipping them
             # saves a sixth of its calls.
             return False
-        if result.intent in TICKET_INTENTS and (
-            result.question or any(hit.state is _PENDING for hit in result.keywords)
-        ):
-            # A question about a problem (是不是坏了, 什么时候能修好) or one still not fixed (还没修好)
-            # reports it (the corpus conventions); the model, reading n-grams, takes 修好 for a fixed one.
-            return False
         if result.intent not in TICKET_INTENTS and (result.negated or result.resolved):
             # The keywords read a negated or fixed problem (楼道里没有漏水): the model, which sees only
             # n-grams, must not turn it back into a ticket.
             return False
-        return bool(result.keywords) or result.runner_up is not None
+        if result.intent in TICKET_INTENTS and any(hit.state is _PENDING for hit in result.keywords):
+            # A problem still not fixed (还没修好, 什么时候能修好) reports it (the corpus conventions); the
+            # model, reading n-grams, takes 修好 for a fixed one.
+            return False
+        if not result.keywords and result.runner_up is None:
+            # No lexicon word at all: asked only about a message with words enough to read (收到, 👍 and
+            # 好的呀 stay on the fast path). An unseen phrasing of a ticket (快递盒子摞得老高) has nothing
+            # else to catch it; the leave-one-author-out CV gained 0.007 macro-F1 on the blind folds.
+            return _content_chars(result.text) >= _VETO_MIN_CHARS
+        # A ticket asked as a question (是不是坏了) is asked about too: in the leave-one-author-out CV the SVM
+        # of 2026-11-28 vetoed questions about a private bill there, and no real report.
+        return True
 
     def unreal_marker(self, norm: str) -> bool:
         """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) anywhere in the message, or a cue of a video, the news
@@ -531,10 +536,22 @@ class IntentEngine:
             return
         hypothetical = self._hypothetical
         if hypothetical is not None:
+            supposed = False
             for h in urgent:
                 lo = _clause_start(norm, h.start, _HYPOTHETICAL_REACH)
                 hi = _clause_end(norm, h.end, _HYPOTHETICAL_AFTER)
                 if hypothetical.search(norm, lo, hi) is not None:
+                    h.state = _NEGATED
+                    supposed = True
+            # What to do in the supposed case, asked or advised (要是有人晕倒了 咱是先打120还是先喊网格员?,
+            # 要是老人突然说话不清楚了 得赶紧打120): the urgent words of that clause describe no event either.
+            conditional = self._conditional
+            for h in urgent:
+                if (
+                    h.state is _ACTIVE
+                    and (supposed or (conditional is not None and conditional.search(norm, 0, h.start)))
+                    and _asks_what_to_do(norm, h)
+                ):
                     h.state = _NEGATED
 
     def _hits(self, norm: str, found: list[tuple[int, _Pattern]]) -> list[_Hit]:
@@ -1285,6 +1302,26 @@ def _a_not_a(text: str, start: int, end: int) -> bool:
     if end - start != 1 or start == 0 or end >= len(text):
         return False
     return text[start - 1] == text[end]
+
+
+# In the clause of an urgent word after a supposition: advice on what to do, not an event (…得赶紧打120).
+# (Not 还是 alone, which also means "still": 这次还是困人了.)
+_ADVICE = re.compile(
+    "先[^"
+    + re.escape("".join(sorted(_CLAUSE_BREAKS)))
+    + "]{0,10}还是|应该|记得|记住|得赶紧|要赶紧|得马上|要马上|第一时间"
+)
+
+
+def _asks_what_to_do(text: str, h: _Hit) -> bool:
+    """Whether the hit's clause asks or advises what to do (是先打120还是…?, 得赶紧打120), not what
+    happened."""
+    lo = _clause_start(text, h.start, _HYPOTHETICAL_REACH)
+    hi = _clause_end(text, h.end, _HYPOTHETICAL_REACH)
+    clause = text[lo:hi]
+    return (
+        _ADVICE.search(clause) is not None or clause.endswith(("吗", "呢", "么")) or text.startswith("?", hi)
+    )
 
 
 def _asks(text: str, pos: int) -> bool:

@@ -1,5 +1,7 @@
-"""The intent second opinion: a softmax (multinomial logistic) regression over character n-grams that
-scores all 17 intents.
+"""The intent second opinion: a linear model over character n-grams that scores all 17 intents, its scores
+turned into probabilities by a softmax. It is trained as a linear SVM (one-vs-rest squared hinge; the scores
+are scaled by a temperature at training time, so that their softmax is a fair probability); the engine only
+reads the weights.
 
 The keyword lexicon stays the primary, explainable decision; this model only speaks where the keywords
 are weakest (engine.py: `IntentEngine.intent_model_applies`, `intent_opinion`): it may propose a ticket

@@ -3,9 +3,10 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set now is held-out v7 (2026-11-28 20:16 UTC); between
-folding one held-out set into the tuning part and receiving the next, the held-out tests skip (a folded
-set stays in the file until the next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v7 (evaluated 2026-11-28 20:16
+UTC), folded into the tuning part since (`source: heldout7`); between folding one held-out set into the
+tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
+blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,20 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
 # The source under which the last blind held-out set was folded into the tuning part.
-FOLDED = "heldout6"
+FOLDED = "heldout7"
+# Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
+# families2 and families3 were written as training data for the models, with look-alikes the lexicon is not
+# meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning part.
+NOT_LEXICON_TUNED = (
+    "heldout3",
+    "heldout4",
+    "authors5",
+    "heldout5",
+    "heldout6",
+    "families2",
+    "heldout7",
+    "families3",
+)
 
 
 def _predict(text: str) -> tuple[Intent, float]:
@@ -133,27 +147,21 @@ def test_heldout_emergency_recall_target(heldout: Report) -> None:
 def test_tuning_part_is_learnt() -> None:
     # The engine (keywords and both second opinions, which are trained on every row) learns the tuning
     # part almost perfectly; that says little about new authors (tests/data/README.md has the
-    # leave-one-author-out figures). The lexicon was tuned on all but heldout3, heldout4, authors5,
-    # heldout5, heldout6 and families2 (only on some families of the last five; families2 was written as
-    # training data for the models, with look-alikes the lexicon is not meant to learn one by one), so its
-    # stricter floors apply to the rest.
+    # leave-one-author-out figures). The lexicon's stricter floors apply to the sources it was tuned on.
     rows = read_corpus(TUNING)
     sources = [json.loads(line).get("source") for line in TUNING.read_text(encoding="utf-8").splitlines()]
     assert len(sources) == len(rows)
     report = evaluate(rows, _predict)
     assert report.emergency_recall == 1.0, report.as_text()
-    # 0.979 on 2026-11-28 (20:00 UTC), after held-out v6 and families2 were folded in: the models learn them
-    # less than all, and a message whose keywords are objects only is proposed as a ticket only at P >= 0.5.
+    # 0.979 on 2026-11-28 (20:00 UTC), after held-out v6 and families2 were folded in; 0.991 at 22:30 UTC,
+    # after v7 and families3, with the SVM as the intent second opinion (it learns its data better).
     assert report.macro_f1 >= 0.975, report.as_text()
     # Held-out v5 was folded in with only two emergency families tuned on it: 1.4 % on 2026-11-28; 1.0 % after
-    # v6 and families2.
+    # v6 and families2; 0.35 % (6/1704) after v7, families3 and the SVM.
     assert report.false_ticket_rate <= 0.015, report.as_text()
-    lexicon_tuned = [
-        ex
-        for ex, src in zip(rows, sources, strict=True)
-        if src not in ("heldout3", "heldout4", "authors5", "heldout5", "heldout6", "families2")
-    ]
+    lexicon_tuned = [ex for ex, src in zip(rows, sources, strict=True) if src not in NOT_LEXICON_TUNED]
     report = evaluate(lexicon_tuned, _predict)
     assert report.emergency_recall == 1.0, report.as_text()
     assert report.macro_f1 >= 0.99, report.as_text()
-    assert report.false_ticket_rate <= 0.006, report.as_text()  # 0.50 % (4/798) on 2026-11-28
+    # 0.50 % (4/798) on 2026-11-28; 0.13 % (1/800) at 22:30 UTC.
+    assert report.false_ticket_rate <= 0.006, report.as_text()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from intents import TICKET_INTENTS, Classification, HitState, Intent, IntentEngine, classify
+from intents import TICKET_INTENTS, Classification, HitState, Intent, IntentEngine, classify, default_engine
 
 
 def _intent(text: str) -> Intent:
@@ -156,7 +156,9 @@ def test_jieba_vetoes_a_keyword_across_a_word_boundary() -> None:
 
 def test_latin_keyword_needs_latin_boundaries() -> None:
     assert _intent("ok") is Intent.ACK
-    assert _intent("看看这本book") is Intent.CHITCHAT
+    # No keyword inside a Latin word (the intent second opinion, asked about a message of 8 characters
+    # without a keyword, reads its own n-grams: it is not what this tests).
+    assert not default_engine().classify_keywords("看看这本book").keywords
 
 
 def test_keyword_positions_index_the_normalised_text() -> None:

@@ -19,6 +19,7 @@ from intents.intent_model import (
     load_intent_model,
 )
 from intents.model import QUIET_INTENTS, TICKET_INTENTS
+from intents.train_intents import _Thresholds
 
 CLASSES = " ".join(i.value for i in Intent)
 ZEROS = " ".join("0" for _ in Intent)
@@ -196,17 +197,19 @@ UNSEEN_TICKETS = [
 
 
 def test_objects_alone_need_a_surer_model() -> None:
-    """A message whose keywords are objects only (楼上, 装修) is proposed as a ticket only at P >= 0.5."""
+    """A message whose keywords are objects only (楼上, 装修) is proposed as a ticket only at P >= 0.5, even
+    where the proposal threshold is lower."""
     text = "楼上那家在装修"
     keywords = default_engine().classify_emergency(text)
     assert objects_only(keywords)
-    model = default_engine().intent_model
-    assert model is not None
-    probabilities = model.probabilities(keywords.text)
-    assert 0.2 <= max(probabilities) < 0.5  # the plain proposal threshold would make it noise
-    assert intent_opinion(keywords.intent, probabilities, model) is not None
-    assert intent_opinion(keywords.intent, probabilities, model, objects_only=True) is None
     assert classify(text).intent is Intent.CHITCHAT
+    rule = _Thresholds(propose=0.2, veto=0.8, switch=0.4, quiet=1.0, emergency_veto=0.6)
+    probabilities = [0.0] * len(Intent)
+    probabilities[list(Intent).index(Intent.NOISE)] = 0.4
+    probabilities[list(Intent).index(Intent.CHITCHAT)] = 0.35
+    probabilities[list(Intent).index(Intent.REPAIR)] = 0.25
+    assert intent_opinion(Intent.CHITCHAT, probabilities, rule) == (Intent.NOISE, 0.4)  # type: ignore[arg-type]
+    assert intent_opinion(Intent.CHITCHAT, probabilities, rule, objects_only=True) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("text", "expected"), UNSEEN_TICKETS)
@@ -227,12 +230,21 @@ def test_a_negated_or_resolved_problem_is_not_proposed(text: str) -> None:
     assert classify(text).intent not in TICKET_INTENTS
 
 
-def test_no_lexicon_word_never_asks_the_model(without_opinion: IntentEngine) -> None:
-    # The fast path: a message with no lexicon word is chitchat without the model being asked.
-    for text in ("今晚吃啥", "哈哈哈", "周末去爬山吗"):
+def test_a_short_message_with_no_lexicon_word_never_asks_the_model(without_opinion: IntentEngine) -> None:
+    # The fast path: a short message with no lexicon word is chitchat without the model being asked.
+    for text in ("今晚吃啥", "哈哈哈", "周末去爬山吗", "嗯嗯 明儿见"):
         result = without_opinion.classify(text)
         assert not result.keywords
         assert not default_engine().intent_model_applies(result)
+
+
+def test_a_longer_message_with_no_lexicon_word_asks_the_model(without_opinion: IntentEngine) -> None:
+    # Words enough to read: the model may propose a ticket the lexicon has no word for, or stay quiet.
+    for text in ("周末天气不错 一起去爬山吧 有人去吗", "后院那一溜破家具堆得跟小山似的"):
+        result = without_opinion.classify(text)
+        assert not result.keywords and result.runner_up is None
+        assert default_engine().intent_model_applies(result)
+    assert classify("周末天气不错 一起去爬山吧 有人去吗").intent is Intent.CHITCHAT
 
 
 def test_classification_stays_valid_json() -> None:
