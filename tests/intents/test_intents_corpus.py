@@ -3,10 +3,9 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v7 (evaluated 2026-11-28 20:16
-UTC), folded into the tuning part since (`source: heldout7`); between folding one held-out set into the
-tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
-blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v8 (evaluated 2026-11-28 22:40
+UTC). Between folding one held-out set into the tuning part and receiving the next, the held-out tests skip
+(a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -104,30 +103,26 @@ def test_corpus_shape() -> None:
 
 
 @needs_heldout
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 target not met on held-out v7: macro-F1 0.875 (< 0.90; v6 0.915, v5 0.919): objects-only "
-    "reports without a problem word (快递盒子摞到腰高, 秋千链子快断了) and micro-wishes worded as 求/愿望 "
-    "went to chitchat; see tests/data/README.md",
-)
 def test_heldout_macro_f1_target(heldout: Report) -> None:
+    # Met on held-out v8 (0.952), as on v5 and v6; not on v7 (0.875).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The blind figures of held-out v7: a change that loses ground on them fails here.
-    assert heldout.macro_f1 >= 0.875 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 5 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 18 / 20 - 1e-9, heldout.as_text()
+    # The blind figures of held-out v8: a change that loses ground on them fails here.
+    assert heldout.macro_f1 >= 0.952 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 8 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v7: false-ticket rate 5/150 = 3.3 % (> 3 %; v6 4.0 %, "
-    "v5 2.7 %): a CPR class, a hypothetical faint, numbing 花椒 (emergency), questions about a water cut "
-    "and an electricity bill (repair); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v8: false-ticket rate 8/150 = 5.3 % (> 3 %; v7 3.3 %, "
+    "v6 4.0 %, v5 2.7 %): a gas smell that was a pot boiled dry, a CPR class, 不是失火 别再打119了 and "
+    "救救孩子 for a phone battery (emergency); a video of a child falling elsewhere (thrown_objects); see "
+    "tests/data/README.md",
 )
 def test_heldout_false_ticket_target(heldout: Report) -> None:
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
@@ -136,9 +131,8 @@ def test_heldout_false_ticket_target(heldout: Report) -> None:
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v7: emergency recall 18/20 (v6 19/20, v5 18/20, v4 20/20). "
-    "Missed: a toddler astride a balcony railing (chitchat), a wall fallen on a man (safety_hazard); see "
-    "tests/data/README.md",
+    reason="issue 3 target not met on held-out v8: emergency recall 19/20 (v7 18/20, v6 19/20, v4 20/20). "
+    "Missed: a gas smell misspelt 燃汽 with a dizzy old woman (sanitation); see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
