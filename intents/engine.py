@@ -356,12 +356,11 @@ class IntentEngine:
         opinion = self.intent_model
         if opinion is None or not self.intent_model_applies(result):
             return result
-        decided = intent_opinion(
-            result.intent, opinion.probabilities(result.text), opinion, objects_only=objects_only(result)
-        )
+        probabilities, rows = opinion.scored(result.text)
+        decided = intent_opinion(result.intent, probabilities, opinion, objects_only=objects_only(result))
         if decided is None:
             return result
-        return _model_decided(result, opinion, *decided)
+        return _model_decided(result, opinion, *decided, rows)
 
     def intent_model_applies(self, result: Classification) -> bool:
         """Whether the intent second opinion is asked about this result: never about an urgent ticket
@@ -1105,13 +1104,15 @@ def intent_opinion(
     return None
 
 
-def _model_decided(result: Classification, model: IntentModel, intent: Intent, p: float) -> Classification:
+def _model_decided(
+    result: Classification, model: IntentModel, intent: Intent, p: float, rows: list[int] | None = None
+) -> Classification:
     """The keyword result overruled by the intent model: the keyword intent as runner-up, the model's
     strongest n-grams for its intent reported as keywords with role "model"; a demoted emergency is no
     longer urgent."""
     norm = result.text
     evidence = []
-    for gram, w in model.evidence(norm, intent, _MODEL_EVIDENCE):
+    for gram, w in model.evidence(norm, intent, _MODEL_EVIDENCE, rows):
         start = norm.find(gram)
         evidence.append(
             _keyword_hit(gram, start, start + len(gram), intent, _MODEL_ROLE, _ACTIVE, round(w, 4))
