@@ -410,12 +410,13 @@ class IntentEngine:
 
     def classify_emergency(self, text: str) -> Classification:
         """The keywords with the emergency second opinion only (no intent second opinion)."""
-        result = self.classify_keywords(text)
+        found: list[list[tuple[int, _Pattern]]] = []
+        result = self._classify_keywords(text, found)
         model = self.emergency_model
         if model is None or result.intent is _EMERGENCY:
             return result
         norm = result.text
-        masked = self.second_opinion_gate(norm, result)
+        masked = self.second_opinion_gate(norm, result, found[0] if found else ())
         if masked is None:
             return result
         p = model.score(masked)
@@ -434,12 +435,16 @@ class IntentEngine:
         (`second_opinion_gate`)."""
         return self.second_opinion_gate(norm, result) is not None
 
-    def second_opinion_gate(self, norm: str, result: Classification) -> str | None:
+    def second_opinion_gate(
+        self, norm: str, result: Classification, found: Sequence[tuple[int, _Pattern]] | None = None
+    ) -> str | None:
         """The text the emergency model reads (`second_opinion_text`) if it may overrule a keyword result
         that is not an emergency, else None: the keywords made it no urgent ticket; outside the lexicon's
         block words (打雪仗, 抽烟) the message has a danger character, an acute symptom (一只手抬不起来, 说话
         大舌头), or is a long call for help (…咋办咋办); and it is not resolved, a drill or a lesson, a
-        hypothetical, hearsay or past event (the lexicon's cues, anywhere in the message) or a joke."""
+        hypothetical, hearsay or past event (the lexicon's cues, anywhere in the message) or a joke.
+        `found`: the lexicon automaton's matches in `norm`, if at hand: the block words are blanked from
+        them instead of by a regex pass (about 8 µs)."""
         if not norm or result.resolved or (result.urgent and result.intent in TICKET_INTENTS):
             # An urgent ticket that is no emergency was decided on purpose (水管喷水,快来人关阀门: repair).
             return None
@@ -453,7 +458,7 @@ class IntentEngine:
             return None
         if self._elsewhere is not None and _said(self._elsewhere, norm):
             return None
-        masked = self.second_opinion_text(norm)
+        masked = self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
         if (
             _DANGER.search(masked) is None
             and _SYMPTOM.search(masked) is None
@@ -464,6 +469,13 @@ class IntentEngine:
 
     def classify_keywords(self, text: str) -> Classification:
         """The keyword result alone, without the emergency second opinion."""
+        return self._classify_keywords(text, None)
+
+    def _classify_keywords(
+        self, text: str, found_out: list[list[tuple[int, _Pattern]]] | None
+    ) -> Classification:
+        """`classify_keywords`; the automaton's matches are appended to `found_out` (for blanking block
+        words without a second pass)."""
         norm = normalize(text)
         question = bool(self._question and self._question.search(norm))
         places = extract_places(norm) if norm else _NO_PLACES
@@ -472,6 +484,8 @@ class IntentEngine:
         hits: list[_Hit] = []
         if self._patterns:
             found = list(self._automaton.iter(norm))
+            if found_out is not None:
+                found_out.append(found)
             if found:
                 hits = self._hits(norm, found)
         if (
@@ -1007,6 +1021,30 @@ def _content_chars(text: str) -> int:
 
 def _blank(m: re.Match[str]) -> str:
     return " " * (m.end() - m.start())
+
+
+def _blank_blocks(norm: str, found: Sequence[tuple[int, _Pattern]]) -> str:
+    """The text with its block words blanked, from the lexicon automaton's matches: as the block regex
+    (`IntentEngine.second_opinion_text`) does, the longest block word at the leftmost position, then on
+    from its end (its alternation is sorted longest first)."""
+    longest: dict[int, int] = {}
+    for end, p in found:
+        if p.block:
+            start = end + 1 - p.size
+            if p.size > longest.get(start, 0):
+                longest[start] = p.size
+    if not longest:
+        return norm
+    parts: list[str] = []
+    i = 0
+    for start in sorted(longest):
+        if start < i:
+            continue
+        parts.append(norm[i:start])
+        i = start + longest[start]
+        parts.append(" " * longest[start])
+    parts.append(norm[i:])
+    return "".join(parts)
 
 
 def _second_opinion(result: Classification, model: EmergencyModel, p: float, masked: str) -> Classification:
