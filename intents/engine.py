@@ -354,9 +354,12 @@ class IntentEngine:
     def classify(self, text: str) -> Classification:
         result = self.classify_emergency(text)
         opinion = self.intent_model
-        if opinion is None or not self.intent_model_applies(result):
+        if opinion is None:
             return result
-        probabilities, rows = opinion.scored(result.text)
+        chars = self._applies(result)
+        if chars is None:
+            return result
+        probabilities, rows = opinion.scored(result.text, chars)
         decided = intent_opinion(result.intent, probabilities, opinion, objects_only=objects_only(result))
         if decided is None:
             return result
@@ -369,36 +372,43 @@ class IntentEngine:
         message carries laughter or a video/news/elsewhere cue (笑死 猫把自己关卫生间了 救命): a real
         emergency has none, and is never suppressed; nor about thanks, an acknowledgment, or a negated or
         resolved chitchat."""
+        return self._applies(result) is not None
+
+    def _applies(self, result: Classification) -> int | None:
+        """`intent_model_applies`, as None (not asked) or the count of characters of the text other than
+        digits and spaces (`_content_chars`, which the model's feature scale needs too: counted once)."""
         if result.intent is _EMERGENCY:
-            return _content_chars(result.text) >= _VETO_MIN_CHARS and self.unreal_marker(result.text)
+            chars = _content_chars(result.text)
+            return chars if chars >= _VETO_MIN_CHARS and self.unreal_marker(result.text) else None
         if result.urgent or result.intent is _THANKS or result.intent is _ACK:
             # Thanks and acknowledgments make no noise, and are a third of all messages: not asking about
             # them cost 0.002 macro-F1 in the CV (train_intents.py) and saves a fifth of the model calls.
-            return False
+            return None
+        chars = _content_chars(result.text)
         if result.intent in TICKET_INTENTS and (
-            _content_chars(result.text) < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
+            chars < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
         ):
             # A short ticket (水表冻了, 电梯又罢工了) is all keywords: nothing for the model to read a joke
             # from, and a community's own words are unknown to it. A ticket the keywords are sure of is
             # not asked about either: in the CV the model never rightly overruled one, and skipping them
             # saves a sixth of its calls.
-            return False
+            return None
         if result.intent not in TICKET_INTENTS and (result.negated or result.resolved):
             # The keywords read a negated or fixed problem (楼道里没有漏水): the model, which sees only
             # n-grams, must not turn it back into a ticket.
-            return False
+            return None
         if result.intent in TICKET_INTENTS and any(hit.state is _PENDING for hit in result.keywords):
             # A problem still not fixed (还没修好, 什么时候能修好) reports it (the corpus conventions); the
             # model, reading n-grams, takes 修好 for a fixed one.
-            return False
+            return None
         if not result.keywords and result.runner_up is None:
             # No lexicon word at all: asked only about a message with words enough to read (收到, 👍 and
             # 好的呀 stay on the fast path). An unseen phrasing of a ticket (快递盒子摞得老高) has nothing
             # else to catch it; the leave-one-author-out CV gained 0.007 macro-F1 on the blind folds.
-            return _content_chars(result.text) >= _VETO_MIN_CHARS
+            return chars if chars >= _VETO_MIN_CHARS else None
         # A ticket asked as a question (是不是坏了) is asked about too: in the leave-one-author-out CV the SVM
         # of 2026-11-28 vetoed questions about a private bill there, and no real report.
-        return True
+        return chars
 
     def unreal_marker(self, norm: str) -> bool:
         """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) anywhere in the message, or a cue of a video, the news

@@ -67,14 +67,17 @@ def features(norm: str, max_n: int = 3) -> set[str]:
 _NO_GRAMS = re.compile(r"[\d ]")
 
 
-def scale(norm: str) -> float:
+def scale(norm: str, chars: int | None = None) -> float:
     """Each present n-gram's feature value, 1/sqrt(characters other than digits and spaces): long messages
     do not get more confident for their length, and a report with a phone and an ID number (2单元402漏水了,急,
     我电话138…,身份证110…) is not drowned by digits, which make no n-gram (it was, with 1/sqrt(len): the
-    SVM read it as chatter at 0.93)."""
-    n = len(norm)
-    if _NO_GRAMS.search(norm) is not None:
-        n -= len(_NO_GRAMS.findall(norm))
+    SVM read it as chatter at 0.93). `chars`: that count, if at hand."""
+    if chars is not None:
+        n = chars
+    else:
+        n = len(norm)
+        if _NO_GRAMS.search(norm) is not None:
+            n -= len(_NO_GRAMS.findall(norm))
     return 1.0 / math.sqrt(n) if n > 0 else 0.0
 
 
@@ -146,22 +149,23 @@ class IntentModel:
     def logits(self, norm: str) -> np.ndarray:
         return self._logits(norm, self.rows(norm))
 
-    def _logits(self, norm: str, rows: list[int]) -> np.ndarray:
+    def _logits(self, norm: str, rows: list[int], chars: int | None = None) -> np.ndarray:
         if not rows:
             return self.bias.copy()
         # take + sum: about three times faster than fancy indexing for a few dozen rows.
-        return self.weights.take(rows, axis=0).sum(axis=0) * scale(norm) + self.bias
+        return self.weights.take(rows, axis=0).sum(axis=0) * scale(norm, chars) + self.bias
 
     def probabilities(self, norm: str) -> list[float]:
         """P(intent) for normalised text, in the order of `classes`."""
         return self.scored(norm)[0]
 
-    def scored(self, norm: str) -> tuple[list[float], list[int]]:
+    def scored(self, norm: str, chars: int | None = None) -> tuple[list[float], list[int]]:
         """P(intent) in the order of `classes`, and the weight rows of the text's n-grams (for `evidence`,
         which then needs no second automaton pass). The softmax of 17 values is cheaper in plain Python
-        than in numpy calls, and the rule reads single values of it."""
+        than in numpy calls, and the rule reads single values of it. `chars`: the text's characters other
+        than digits and spaces, if the caller has counted them (`scale`)."""
         rows = self.rows(norm)
-        z = self._logits(norm, rows).tolist()
+        z = self._logits(norm, rows, chars).tolist()
         top = max(z)
         e = [math.exp(v - top) for v in z]
         total = sum(e)
