@@ -30,6 +30,7 @@ weights ship as `intent_model.txt`, written by that script only:
 
 from __future__ import annotations
 
+import heapq
 import math
 import operator
 import re
@@ -86,6 +87,8 @@ class IntentModel:
 
     __slots__ = (
         "_automaton",
+        "_flat_margins",
+        "_flat_weights",
         "_margins",
         "bias",
         "classes",
@@ -131,6 +134,8 @@ class IntentModel:
         self.emergency_veto = emergency_veto
         self.path = path
         self._margins = _margins(weights)
+        self._flat_weights = np.ascontiguousarray(weights).reshape(-1)
+        self._flat_margins = np.ascontiguousarray(self._margins).reshape(-1)
         automaton = ahocorasick.Automaton()
         for row, gram in enumerate(grams):
             automaton.add_word(gram, row)
@@ -183,14 +188,23 @@ class IntentModel:
             rows = self.rows(norm)
         if not rows:
             return []
-        own = self.weights[rows, column].tolist()
-        margins = self._margins[rows, column].tolist()
+        # One index array into the flat weights and margins (2-D fancy indexing converted the row list twice),
+        # and the ranking as plain tuples (no key function), of which only the best `count` are kept.
+        index = np.array(rows, dtype=np.intp)
+        index *= len(self.classes)
+        index += column
+        own = self._flat_weights.take(index).tolist()
+        margins = self._flat_margins.take(index).tolist()
         grams = self.grams
-        ranked = sorted(
-            ((grams[r], own[i], margins[i]) for i, r in enumerate(rows) if margins[i] > 0),
-            key=lambda x: (len(x[0]) < 2, -x[2], x[0]),
+        ranked = heapq.nsmallest(
+            count,
+            [
+                (len(grams[r]) < 2, -m, grams[r], w)
+                for r, w, m in zip(rows, own, margins, strict=True)
+                if m > 0
+            ],
         )
-        return [(g, w) for g, w, _ in ranked[:count]]
+        return [(g, w) for _, _, g, w in ranked]
 
     def dumps(self, header: str = "") -> str:
         lines = [f"# {line}".rstrip() for line in header.splitlines()]
