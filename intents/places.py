@@ -27,6 +27,7 @@ _ROOM = re.compile(
 _NONE = Places()  # frozen, so one instance serves every message without a place
 _HOTLINES = frozenset({"110", "119", "120", "122", "114", "1234", "9559"})
 _HAS_PLACE = re.compile(rf"\d|[{_CN}] ?(?:号楼|栋|幢|单元|楼|层)")
+_DIGIT = re.compile(r"\d")
 
 
 def _number(text: str) -> int | None:
@@ -58,26 +59,33 @@ def extract_places(text: str) -> Places:
     """Places mentioned in `text` (the first of each kind); all None when there is none."""
     if not _HAS_PLACE.search(text):
         return _NONE
+    # Each pattern is tried only if the text has what it cannot match without (a substring test costs a
+    # tenth of a regex scan, and most messages name one kind of place at most).
+    digits = _DIGIT.search(text) is not None
     building = unit = floor = room = None
-    triple = _TRIPLE.search(text)
+    triple = _TRIPLE.search(text) if digits and "-" in text else None
     if triple:
         b, u, r = triple.groups()
         if _plausible_room(r):
             building, unit, room = f"{int(b)}号楼", f"{int(u)}单元", r
-    if building is None and (m := _BUILDING.search(text)):
+    if (
+        building is None
+        and ("#" in text or "号楼" in text or "栋" in text or "幢" in text)
+        and (m := _BUILDING.search(text))
+    ):
         n = _number(m.group(1))
         if n is not None and 0 < n < 1000:
             building = f"{n}号楼"
-    if unit is None and (m := _UNIT.search(text)):
+    if unit is None and "单元" in text and (m := _UNIT.search(text)):
         n = _number(m.group(1))
         if n is not None and 0 < n < 100:
             unit = f"{n}单元"
-    for m in _FLOOR.finditer(text):
+    for m in _FLOOR.finditer(text) if "楼" in text or "层" in text else ():
         n = _number(m.group(2))
         if n is not None and 0 < n <= 60:
             floor = f"-{n}楼" if m.group(1) else f"{n}楼"
             break
-    if room is None:
+    if room is None and digits:
         for m in _ROOM.finditer(text):
             if _plausible_room(m.group(1)):
                 room = m.group(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intents import Intent, IntentEngine, classify, default_engine
+from intents import Intent, IntentEngine, classify, default_engine, normalize
 from intents.emergency import (
     DEFAULT_EMERGENCY_MODEL_PATH,
     EmergencyModel,
@@ -193,3 +193,27 @@ def test_shipped_model_is_reproducible() -> None:
     from intents import train_emergency
 
     assert train_emergency.main(["--check"]) == 0
+
+
+def test_block_words_blanked_from_the_automaton_as_by_the_regex() -> None:
+    # The hot path blanks block words from the lexicon automaton's matches (`_blank_blocks`); the training
+    # scripts use the regex (`second_opinion_text`): the same text, overlapping and nested words included.
+    import random
+
+    from intents.engine import _blank_blocks
+    from intents.evaluate import read_corpus
+
+    engine = default_engine()
+    texts = [
+        ex.text for ex in read_corpus(Path(__file__).resolve().parents[1] / "data" / "intents_tuning.jsonl")
+    ]
+    blocks = sorted(engine.lexicon.block)
+    rng = random.Random(20261128)
+    for _ in range(3000):
+        words = [rng.choice(blocks) for _ in range(rng.randint(1, 4))]
+        texts.append("".join(w[rng.randint(0, len(w) - 1) :] if rng.random() < 0.3 else w for w in words))
+    for text in texts:
+        norm = normalize(text)
+        assert _blank_blocks(norm, list(engine._automaton.iter(norm))) == engine.second_opinion_text(norm), (
+            text
+        )
