@@ -331,17 +331,9 @@ class Dispatcher:
         found, sender = self.directory_cache.persons.get((message.platform, message.sender_id))
         if not found or sender is None:
             return None, None
-        # The filters are pure: the session is there for the type, and is never used.
-        ctx = Context(
-            message=message,
-            sender=sender,
-            group=group,
-            session=session,
-            clock=self._clock,
-            registry=self._registry,
-        )
         classification = self._classify(message.text)
-        ctx.classification = classification
+        # The filters are pure: the session is there for the type, and is never used.
+        ctx = self._context(session, message, sender, group, classification)
         intent, confidence = str(classification.intent), float(classification.confidence)
         if self._registry.intent_handlers(intent, confidence, ctx):
             return classification, None
@@ -376,19 +368,29 @@ class Dispatcher:
         sender = await self._resolve_sender(session, message, group, lookups)
         # Cached group and sender stay detached until a handler is about to run (`_attach`): most
         # messages are chatter no handler takes, and copying them into the session is work.
-        ctx = Context(
+        ctx = self._context(session, message, sender, group, classification)
+        outcome = await self._route(ctx)
+        outcome.role = ctx.role.value
+        outcome.building = ctx.building.name if ctx.building else None
+        return outcome
+
+    def _context(
+        self,
+        session: AsyncSession,
+        message: Message,
+        sender: Person,
+        group: Group | None,
+        classification: Any,
+    ) -> Context:
+        return Context(
             message=message,
             sender=sender,
             group=group,
             session=session,
             clock=self._clock,
             registry=self._registry,
+            classification=classification,
         )
-        ctx.classification = classification
-        outcome = await self._route(ctx)
-        outcome.role = ctx.role.value
-        outcome.building = ctx.building.name if ctx.building else None
-        return outcome
 
     async def _find_group(
         self, session: AsyncSession, platform: str, external_id: str, lookups: _Lookups
