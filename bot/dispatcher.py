@@ -293,10 +293,10 @@ class Dispatcher:
                     handled[index] = (outcome, _Lookups(generation))
                 else:
                     stored.append((index, message, classification))
-            if stored:
-                fresh = await repos.mark_processed_many(
-                    session, [(message.platform, message.message_id) for _, message, _ in stored], now
-                )
+            # Empty when nothing needs storing: the session then never connects.
+            fresh = await repos.mark_processed_many(
+                session, [(message.platform, message.message_id) for _, message, _ in stored], now
+            )
             for index, message, classification in stored:
                 lookups = _Lookups(generation)
                 key = (message.platform, message.message_id)

@@ -64,8 +64,7 @@ class Runtime:
 
     async def open(self) -> None:
         self.engine = db.make_engine(self.settings.resolved_database_url)
-        url = self.engine.url
-        database_file = db.sqlite_file(url) if url.get_backend_name() == "sqlite" else None
+        database_file = db.sqlite_file(self.engine.url)
         if database_file is not None:
             # Before the first connection: every pooled connection must leave checkpoints to the thread.
             without_automatic_checkpoints(self.engine.sync_engine)

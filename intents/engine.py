@@ -36,7 +36,7 @@ from pathlib import Path
 import ahocorasick
 
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, load_emergency_model
-from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, load_intent_model
+from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, load_intent_model
 from intents.lexicon import CooccurRule, KeywordRule, Lexicon, load_lexicon
 from intents.model import (
     TICKET_INTENTS,
@@ -75,9 +75,6 @@ _MARGIN_AFTER = 3
 _ORDER = {intent: i for i, intent in enumerate(Intent)}
 _BREAK = re.compile("[" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]")
 _MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, spaces, emoji
-# What `_content_chars` does not count: decimal digits of any script (\d; str.isdigit also counts a few
-# digit-like signs such as Ethiopic numerals, which no resident types) and spaces.
-_NOT_CONTENT = re.compile(r"[\d ]")
 _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
@@ -376,15 +373,15 @@ class IntentEngine:
 
     def _applies(self, result: Classification) -> int | None:
         """`intent_model_applies`, as None (not asked) or the count of characters of the text other than
-        digits and spaces (`_content_chars`, which the model's feature scale needs too: counted once)."""
+        digits and spaces (`content_chars`, which the model's feature scale needs too: counted once)."""
         if result.intent is _EMERGENCY:
-            chars = _content_chars(result.text)
+            chars = content_chars(result.text)
             return chars if chars >= _VETO_MIN_CHARS and self.unreal_marker(result.text) else None
         if result.urgent or result.intent is _THANKS or result.intent is _ACK:
             # Thanks and acknowledgments make no noise, and are a third of all messages: not asking about
             # them cost 0.002 macro-F1 in the CV (train_intents.py) and saves a fifth of the model calls.
             return None
-        chars = _content_chars(result.text)
+        chars = content_chars(result.text)
         if result.intent in TICKET_INTENTS and (
             chars < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
         ):
@@ -472,7 +469,7 @@ class IntentEngine:
         if (
             _DANGER.search(masked) is None
             and _SYMPTOM.search(masked) is None
-            and (_CALL.search(masked) is None or _content_chars(masked.replace(" ", "")) < _CALL_MIN_CHARS)
+            and (_CALL.search(masked) is None or content_chars(masked.replace(" ", "")) < _CALL_MIN_CHARS)
         ):
             return None
         return masked
@@ -1019,14 +1016,6 @@ class IntentEngine:
 
 
 _hit_order = operator.attrgetter("order")
-
-
-def _content_chars(text: str) -> int:
-    """Characters that carry words: not digits (places, phone numbers) nor spaces. (A regex count: a
-    generator over the characters cost about 3 µs of every message the intent model may be asked about.)"""
-    if _NOT_CONTENT.search(text) is None:
-        return len(text)
-    return len(text) - len(_NOT_CONTENT.findall(text))
 
 
 def _blank(m: re.Match[str]) -> str:

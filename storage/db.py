@@ -48,7 +48,9 @@ def normalize_url(url: str | URL) -> str:
 
 
 def sqlite_file(url: URL) -> Path | None:
-    """The database file of a SQLite URL, or None for an in-memory database."""
+    """The database file of a SQLite URL, or None for an in-memory database or another backend."""
+    if url.get_backend_name() != "sqlite":
+        return None
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:") or url.query.get("mode") == "memory":
         return None

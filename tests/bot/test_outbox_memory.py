@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import SendError
 from bot.outbox import Outbox, _Item
@@ -166,26 +167,32 @@ async def test_a_paced_action_not_yet_due_keeps_its_place_in_the_queue(
     assert [a.text for a in platform.sent] == ["每日简报", "回复"]
 
 
+async def _store_for_b5(session: AsyncSession, text: str, clock: ManualClock) -> int:
+    """A row stored as another process (or this one before a restart) would: not through this outbox."""
+    [entry_id] = await repos.insert_outbox(
+        session,
+        [
+            {
+                "platform": "webchat",
+                "target_kind": "group",
+                "target_id": "b5",
+                "text": text,
+                "mentions": [],
+                "reply_to": None,
+                "origin": None,
+            }
+        ],
+        now=clock.now(),
+    )
+    return entry_id
+
+
 async def test_rows_written_before_a_start_hold_back_new_actions_to_their_target(
     runtime: Runtime, clock: ManualClock, platform: RecordingAdapter
 ) -> None:
     # A retry from before the restart is pending for b5: the new outbox learns so from the rows.
     async with runtime.sessions() as session, session.begin():
-        [entry_id] = await repos.insert_outbox(
-            session,
-            [
-                {
-                    "platform": "webchat",
-                    "target_kind": "group",
-                    "target_id": "b5",
-                    "text": "重启前的消息",
-                    "mentions": [],
-                    "reply_to": None,
-                    "origin": None,
-                }
-            ],
-            now=clock.now(),
-        )
+        entry_id = await _store_for_b5(session, "重启前的消息", clock)
         await repos.mark_outbox_failed(
             session, entry_id, error="timeout", retry_at=clock.now() + timedelta(5)
         )
@@ -212,21 +219,7 @@ async def test_an_entry_read_back_before_its_commit_event_goes_once(
     worker = Outbox(runtime.sessions, clock)
     worker.register(platform)
     async with runtime.sessions() as session, session.begin():
-        [entry_id] = await repos.insert_outbox(
-            session,
-            [
-                {
-                    "platform": "webchat",
-                    "target_kind": "group",
-                    "target_id": "b5",
-                    "text": "只发一次",
-                    "mentions": [],
-                    "reply_to": None,
-                    "origin": None,
-                }
-            ],
-            now=clock.now(),
-        )
+        entry_id = await _store_for_b5(session, "只发一次", clock)
     assert await worker.flush() == 1
     worker._committed(_Item(entry_id, to_group("只发一次"), due=clock.now()))
     assert await worker.flush() == 0

@@ -12,7 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +23,7 @@ from storage.db import (
     make_session_factory,
     migrate,
     normalize_url,
+    sqlite_file,
 )
 from storage.models import load_all_models
 
@@ -42,6 +43,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 )
 def test_normalize_url(given: str, expected: str) -> None:
     assert normalize_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite+aiosqlite:///data/loudong.db", Path("data/loudong.db")),
+        ("sqlite+aiosqlite://", None),
+        ("sqlite+aiosqlite:///:memory:", None),
+        # Another backend's database name is no file (the runtime once read it as one).
+        ("postgresql+asyncpg://u@db/loudong", None),
+    ],
+)
+def test_sqlite_file(url: str, expected: Path | None) -> None:
+    assert sqlite_file(make_url(url)) == expected
 
 
 def test_normalize_url_refuses_non_urls() -> None:
