@@ -15,6 +15,11 @@ neighbour falls on all of them alike.
     .venv/bin/python benchmarks/dispatch_bench.py --chatter-only        # the fixed cost of a message
     .venv/bin/python benchmarks/dispatch_bench.py --problems-only       # what a report costs
     .venv/bin/python benchmarks/dispatch_bench.py --profile cumulative  # cProfile of one window-1 round
+    .venv/bin/python benchmarks/dispatch_bench.py --windows 1 --gap-ms 5   # also one at a time, 5 ms apart
+
+With `--gap-ms` each round also runs window 1 with the process asleep that long between messages, as
+at 200 events/s offered: the same messages through the same code, so any difference in CPU per message
+is what waking up costs on this machine (cold caches), not work the bot does.
 """
 
 from __future__ import annotations
@@ -73,7 +78,9 @@ def make_messages(
     return messages
 
 
-async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: int) -> None:
+async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: int, gap: float = 0.0) -> None:
+    """Dispatch with up to `window` in flight; with `gap`, sleep that many seconds before each message
+    (meant with window 1: messages one at a time, the process idle in between)."""
     slots = asyncio.Semaphore(window)
 
     async def one(message: Message) -> None:
@@ -85,6 +92,8 @@ async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: in
     tasks = []
     for message in messages:
         await slots.acquire()
+        if gap:
+            await asyncio.sleep(gap)
         tasks.append(asyncio.create_task(one(message)))
     await asyncio.gather(*tasks)
 
@@ -96,21 +105,25 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         warm = make_messages(args.warmup, seed=args.seed, chatter_only=args.chatter_only, first_id=next_id)
         next_id += len(warm)
         await dispatch_all(runtime, warm, 1)
-        rounds: dict[int, list[dict[str, float]]] = {window: [] for window in args.windows}
+        runs = [(window, 0.0) for window in args.windows]
+        if args.gap_ms:
+            runs.append((1, args.gap_ms / 1000))
+        rounds: dict[tuple[int, float], list[dict[str, float]]] = {run: [] for run in runs}
         for round_number in range(args.rounds):
-            for window in args.windows:
+            for window, gap in runs:
                 batch = make_messages(
                     args.messages,
-                    seed=args.seed + 1000 * round_number + window,
+                    seed=args.seed + 1000 * round_number + window + int(gap * 1000),
                     chatter_only=args.chatter_only,
                     first_id=next_id,
                     problems_only=args.problems_only,
                 )
                 next_id += len(batch)
                 cpu, wall = time.process_time(), time.perf_counter()
-                await dispatch_all(runtime, batch, window)
+                await dispatch_all(runtime, batch, window, gap)
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                rounds[window].append({"per_cpu_second": len(batch) / cpu, "per_second": len(batch) / wall})
+                figures = {"per_cpu_second": len(batch) / cpu, "per_second": len(batch) / wall}
+                rounds[(window, gap)].append(figures)
         if args.profile:
             await profile_round(runtime, args, next_id)
     finally:
@@ -121,7 +134,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "chatter_only": args.chatter_only,
         "problems_only": args.problems_only,
         "windows": {
-            str(window): {
+            _run_name(window, gap): {
                 "median_per_cpu_second": round(statistics.median(r["per_cpu_second"] for r in results), 1),
                 "median_cpu_ms_per_message": round(
                     1000 / statistics.median(r["per_cpu_second"] for r in results), 3
@@ -129,9 +142,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "median_per_second": round(statistics.median(r["per_second"] for r in results), 1),
                 "runs_per_cpu_second": [round(r["per_cpu_second"], 1) for r in results],
             }
-            for window, results in rounds.items()
+            for (window, gap), results in rounds.items()
         },
     }
+
+
+def _run_name(window: int, gap: float) -> str:
+    return f"{window} spaced {gap * 1000:g} ms" if gap else str(window)
 
 
 async def profile_round(runtime: Runtime, args: argparse.Namespace, first_id: int) -> None:
@@ -165,6 +182,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chatter-only", action="store_true", help="no problem reports and no 帮助")
     parser.add_argument(
         "--problems-only", action="store_true", help="measured rounds of problem reports only (warm-up mixed)"
+    )
+    parser.add_argument(
+        "--gap-ms", type=float, default=0.0, help="also window 1 with this many ms idle before each message"
     )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--profile", choices=["cumulative", "tottime"], help="also profile one round")

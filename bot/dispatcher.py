@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -280,12 +281,12 @@ class Dispatcher:
         message's failure is raised as `_MessageFailed` (the transaction is rolled back).
 
         Chatter no handler is concerned with, from a group and a sender already cached, is told apart
-        first (`_unconcerned`) and needs no database work at all: the transaction then begins only
-        if some message of the batch needs it (a session connects at its first statement)."""
+        first (`_unconcerned`) and needs no database work at all: the transaction begins only if some
+        message of the batch needs it (an empty one still costs more than the classification)."""
         now = self._clock.now()
         generation = self.directory_cache.generation
         handled: dict[int, tuple[Outcome, _Lookups]] = {}
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session:
             stored: list[tuple[int, Message, Any]] = []
             for index, message in enumerate(messages):
                 classification, outcome = self._unconcerned(session, message)
@@ -293,25 +294,38 @@ class Dispatcher:
                     handled[index] = (outcome, _Lookups(generation))
                 else:
                     stored.append((index, message, classification))
-            # Empty when nothing needs storing: the session then never connects.
-            fresh = await repos.mark_processed_many(
-                session, [(message.platform, message.message_id) for _, message, _ in stored], now
-            )
-            for index, message, classification in stored:
-                lookups = _Lookups(generation)
-                key = (message.platform, message.message_id)
-                if key not in fresh:
-                    handled[index] = (Outcome(route="duplicate"), lookups)
-                    continue
-                fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
-                try:
-                    outcome = await self._handle(session, message, lookups, classification)
-                    if outcome.actions:
-                        await self._outbox.enqueue(session, outcome.actions, now)
-                except Exception as error:
-                    raise _MessageFailed(used_cache=lookups.used_cache) from error
-                handled[index] = (outcome, lookups)
+            if stored:
+                async with session.begin():
+                    await self._store(session, stored, handled, generation, now)
         return [handled[index] for index in range(len(messages))]
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        stored: Sequence[tuple[int, Message, Any]],
+        handled: dict[int, tuple[Outcome, _Lookups]],
+        generation: int,
+        now: datetime,
+    ) -> None:
+        """The messages that need the database, in the session's transaction: marked as processed,
+        handled, their actions stored; each outcome put in `handled` under its index."""
+        fresh = await repos.mark_processed_many(
+            session, [(message.platform, message.message_id) for _, message, _ in stored], now
+        )
+        for index, message, classification in stored:
+            lookups = _Lookups(generation)
+            key = (message.platform, message.message_id)
+            if key not in fresh:
+                handled[index] = (Outcome(route="duplicate"), lookups)
+                continue
+            fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
+            try:
+                outcome = await self._handle(session, message, lookups, classification)
+                if outcome.actions:
+                    await self._outbox.enqueue(session, outcome.actions, now)
+            except Exception as error:
+                raise _MessageFailed(used_cache=lookups.used_cache) from error
+            handled[index] = (outcome, lookups)
 
     def _unconcerned(self, session: AsyncSession, message: Message) -> tuple[Any, Outcome | None]:
         """(classification or None, the outcome) of a message that concerns no handler, told from cached
