@@ -225,3 +225,53 @@ def test_toys_games_single_signs_and_suppositions_are_no_tickets(text: str) -> N
 )
 def test_what_stays_a_report(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# ------------------------------------------------------------------------------ v8 families (2026-11-29)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3单元有股天燃气味 越来越重 谁家的",  # gas spelt otherwise
+        "楼梯口一股煤汽味儿冲鼻子 快找物业",
+        "然气泄漏了 阀门在哪关",
+        "屋里燃气味 我爸说头晕 腿软得站不住",  # fumes with their signs
+        "烧了一夜炭火 今早孩子迷迷糊糊的 一直想吐",
+    ],
+)
+def test_gas_however_spelt_and_fumes_with_their_signs_are_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "厨房一股焦味 找了半天是电饭锅里的粥煮糊了",  # a smell explained
+        "不是起火 那是楼下饭店排油烟 不用报警",  # denied and called off
+        "物业今天组织教急救 我在假人上按了半天",  # taught on a dummy
+        "看到个视频 外地一个小区电梯困人困了三个钟头",  # a video from elsewhere
+        "这个月话费救命啊 怎么这么多",  # a bare cry as a figure of speech
+        "快递站说包裹丢了 救救我的年货",
+    ],
+)
+def test_v8_look_alikes_are_no_tickets(text: str) -> None:
+    assert classify(text).intent not in TICKET_INTENTS, classify(text).scores
+
+
+def test_a_bare_cry_with_a_danger_word_stays_an_emergency() -> None:
+    # The bare-cry veto is for a cry alone; a danger word beside it keeps the safety net.
+    assert classify("救命 楼下有人倒地上了").intent is Intent.EMERGENCY
+    assert classify("救救我们 电梯卡在半空下不去了").intent is Intent.EMERGENCY
+
+
+def test_laughter_keeps_a_quiet_message_quiet() -> None:
+    from intents.engine import intent_opinion
+    from intents.intent_model import load_intent_model
+
+    model = load_intent_model()
+    p = [0.0] * len(model.classes)
+    p[model.index[Intent.PROPERTY_COMPLAINT]] = 0.95
+    p[model.index[Intent.CHITCHAT]] = 0.05
+    assert intent_opinion(Intent.CHITCHAT, p, model) == (Intent.PROPERTY_COMPLAINT, 0.95)
+    assert intent_opinion(Intent.CHITCHAT, p, model, laughing=True) is None
