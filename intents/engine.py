@@ -117,6 +117,12 @@ _JOKE = re.compile(_LAUGHTER_WORDS + "|233|😁|🤪|玩笑|视频|网上|价格
 # A keyword ticket or emergency shorter than this (normalised characters other than digits and spaces:
 # 402漏水了 急 is four) is never overruled by the intent second opinion.
 _VETO_MIN_CHARS = 8
+# A message with no lexicon word is put to the intent model only from this many characters that carry words
+# (`content_chars`). In the leave-one-author-out CV of 2026-11-29 every no-hit message the model rightly made
+# a ticket had 20 or more (a micro-wish, a swing chain nearly worn through, a leaning tree …) and none it got
+# wrong had fewer, so 20 keeps all of the gain of the former bound of 8 (+0.007 macro-F1 on the blind folds)
+# while most no-hit chatter, which is short, skips the model (docs/benchmarks.md: no-hit speed).
+_NO_HIT_MIN_CHARS = 20
 # Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
 _CONFIDENT_TICKET = 0.95
 # The intent model proposes a ticket for a message whose keywords are objects only (楼上那家在装修) only
@@ -391,6 +397,16 @@ class IntentEngine:
             # Thanks and acknowledgments make no noise, and are a third of all messages: not asking about
             # them cost 0.002 macro-F1 in the CV (train_intents.py) and saves a fifth of the model calls.
             return None
+        if not result.keywords and result.runner_up is None:
+            # No lexicon word at all: asked only about a message long enough to describe a problem (收到,
+            # 👍, 今晚吃啥 and most chatter stay on the fast path: `_NO_HIT_MIN_CHARS`, the length bound
+            # first, since counting is dearer). An unseen phrasing of a ticket (快递盒子摞得老高) has nothing
+            # else to catch it.
+            text = result.text
+            if len(text) < _NO_HIT_MIN_CHARS:
+                return None
+            chars = content_chars(text)
+            return chars if chars >= _NO_HIT_MIN_CHARS else None
         chars = content_chars(result.text)
         if result.intent in TICKET_INTENTS and (
             chars < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
@@ -408,11 +424,6 @@ class IntentEngine:
             # A problem still not fixed (还没修好, 什么时候能修好) reports it (the corpus conventions); the
             # model, reading n-grams, takes 修好 for a fixed one.
             return None
-        if not result.keywords and result.runner_up is None:
-            # No lexicon word at all: asked only about a message with words enough to read (收到, 👍 and
-            # 好的呀 stay on the fast path). An unseen phrasing of a ticket (快递盒子摞得老高) has nothing
-            # else to catch it; the leave-one-author-out CV gained 0.007 macro-F1 on the blind folds.
-            return chars if chars >= _VETO_MIN_CHARS else None
         # A ticket asked as a question (是不是坏了) is asked about too: in the leave-one-author-out CV the SVM
         # of 2026-11-28 vetoed questions about a private bill there, and no real report.
         return chars
