@@ -275,3 +275,15 @@ def test_laughter_keeps_a_quiet_message_quiet() -> None:
     p[model.index[Intent.CHITCHAT]] = 0.05
     assert intent_opinion(Intent.CHITCHAT, p, model) == (Intent.PROPERTY_COMPLAINT, 0.95)
     assert intent_opinion(Intent.CHITCHAT, p, model, laughing=True) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我有急救证 马上下来 楼下有人倒地上了 没呼吸",  # a bystander's certificate is no lesson
+        "楼下躺着个人 跟假人似的一动不动 快来人",  # a dummy as a likeness is no lesson
+        "刷视频呢突然听见楼上有人喊救命 还有砸东西的声音",  # scrolling is no video of elsewhere
+    ],
+)
+def test_lesson_and_elsewhere_cues_leave_real_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
