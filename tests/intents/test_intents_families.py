@@ -287,3 +287,17 @@ def test_laughter_keeps_a_quiet_message_quiet() -> None:
 )
 def test_lesson_and_elsewhere_cues_leave_real_emergencies(text: str) -> None:
     assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电梯困人了 里面灯灭了 孩子一直哭", Intent.EMERGENCY),  # lights out inside an emergency
+        ("救救我们 电梯卡在半空 灯都灭了", Intent.EMERGENCY),
+        ("楼道灯灭了好几天了", Intent.REPAIR),  # lights out are a repair, not a fire put out
+        ("楼道灯灭了 现在又亮了", Intent.CHITCHAT),
+        ("火已经灭了 大家放心", Intent.CHITCHAT),
+    ],
+)
+def test_lights_going_out_are_no_fire_put_out(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
