@@ -104,6 +104,8 @@ _SYMPTOM = re.compile(
 # carry words: a short one (咋办?) says too little for the model.
 _CALL = re.compile("咋办|怎么办|咋弄|咋整|快来|快快|来人|帮帮")
 _CALL_MIN_CHARS = 12
+# Cries for help that are also figures of speech (`_bare_cry`).
+_CRIES = frozenset({"救命", "救救", "救名", "喊救命"})
 # Laughter or a joke anywhere in the message: the only marker (with an elsewhere cue) under which the intent
 # second opinion may demote a keyword emergency (笑死 …救命哈哈哈). Narrower than `_JOKE` on purpose: 视频 or
 # 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
@@ -115,6 +117,12 @@ _JOKE = re.compile(_LAUGHTER_WORDS + "|233|😁|🤪|玩笑|视频|网上|价格
 # A keyword ticket or emergency shorter than this (normalised characters other than digits and spaces:
 # 402漏水了 急 is four) is never overruled by the intent second opinion.
 _VETO_MIN_CHARS = 8
+# A message with no lexicon word is put to the intent model only from this many characters that carry words
+# (`content_chars`). In the leave-one-author-out CV of 2026-11-29 every no-hit message the model rightly made
+# a ticket had 20 or more (a micro-wish, a swing chain nearly worn through, a leaning tree …) and none it got
+# wrong had fewer, so 20 keeps all of the gain of the former bound of 8 (+0.007 macro-F1 on the blind folds)
+# while most no-hit chatter, which is short, skips the model (docs/benchmarks.md: no-hit speed).
+_NO_HIT_MIN_CHARS = 20
 # Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
 _CONFIDENT_TICKET = 0.95
 # The intent model proposes a ticket for a message whose keywords are objects only (楼上那家在装修) only
@@ -357,7 +365,13 @@ class IntentEngine:
         if chars is None:
             return result
         probabilities, rows = opinion.scored(result.text, chars)
-        decided = intent_opinion(result.intent, probabilities, opinion, objects_only=objects_only(result))
+        decided = intent_opinion(
+            result.intent,
+            probabilities,
+            opinion,
+            objects_only=objects_only(result),
+            laughing=_LAUGHTER.search(result.text) is not None,
+        )
         if decided is None:
             return result
         return _model_decided(result, opinion, *decided, rows)
@@ -376,11 +390,23 @@ class IntentEngine:
         digits and spaces (`content_chars`, which the model's feature scale needs too: counted once)."""
         if result.intent is _EMERGENCY:
             chars = content_chars(result.text)
-            return chars if chars >= _VETO_MIN_CHARS and self.unreal_marker(result.text) else None
+            if chars < _VETO_MIN_CHARS:
+                return None
+            return chars if self.unreal_marker(result.text) or _bare_cry(result) else None
         if result.urgent or result.intent is _THANKS or result.intent is _ACK:
             # Thanks and acknowledgments make no noise, and are a third of all messages: not asking about
             # them cost 0.002 macro-F1 in the CV (train_intents.py) and saves a fifth of the model calls.
             return None
+        if not result.keywords and result.runner_up is None:
+            # No lexicon word at all: asked only about a message long enough to describe a problem (收到,
+            # 👍, 今晚吃啥 and most chatter stay on the fast path: `_NO_HIT_MIN_CHARS`, the length bound
+            # first, since counting is dearer). An unseen phrasing of a ticket (快递盒子摞得老高) has nothing
+            # else to catch it.
+            text = result.text
+            if len(text) < _NO_HIT_MIN_CHARS:
+                return None
+            chars = content_chars(text)
+            return chars if chars >= _NO_HIT_MIN_CHARS else None
         chars = content_chars(result.text)
         if result.intent in TICKET_INTENTS and (
             chars < _VETO_MIN_CHARS or result.confidence >= _CONFIDENT_TICKET
@@ -398,11 +424,6 @@ class IntentEngine:
             # A problem still not fixed (还没修好, 什么时候能修好) reports it (the corpus conventions); the
             # model, reading n-grams, takes 修好 for a fixed one.
             return None
-        if not result.keywords and result.runner_up is None:
-            # No lexicon word at all: asked only about a message with words enough to read (收到, 👍 and
-            # 好的呀 stay on the fast path). An unseen phrasing of a ticket (快递盒子摞得老高) has nothing
-            # else to catch it; the leave-one-author-out CV gained 0.007 macro-F1 on the blind folds.
-            return chars if chars >= _VETO_MIN_CHARS else None
         # A ticket asked as a question (是不是坏了) is asked about too: in the leave-one-author-out CV the SVM
         # of 2026-11-28 vetoed questions about a private bill there, and no real report.
         return chars
@@ -1080,6 +1101,19 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
     return _build_classification(values)
 
 
+def _bare_cry(result: Classification) -> bool:
+    """Whether the keywords made an emergency of a bare cry for help alone (救命, 救救: 这价格救命啊,
+    手机快没电了 救救孩子), with no danger word, co-occurrence or emergency model behind it: a figure of
+    speech as often as a call, so the intent model may veto it as it may a joke."""
+    cried = False
+    for hit in result.keywords:
+        if hit.intent is _EMERGENCY and hit.weight > 0:
+            if hit.word not in _CRIES:
+                return False
+            cried = True
+    return cried
+
+
 def objects_only(result: Classification) -> bool:
     """Whether the keywords found only objects (楼上那家在装修: 楼上, 装修) and left the message chitchat."""
     return (
@@ -1095,6 +1129,7 @@ def intent_opinion(
     model: IntentModel,
     *,
     objects_only: bool = False,
+    laughing: bool = False,
 ) -> tuple[Intent, float] | None:
     """The combination rule (thresholds from leave-one-author-out CV, train_intents.py): the intent and
     probability that replace the keyword result, or None to keep it.
@@ -1106,6 +1141,8 @@ def intent_opinion(
     - a quiet keyword result becomes the model's top ticket intent when P >= propose (not an emergency:
       that is the emergency second opinion's, with its joke and hypothetical guards); when the keywords
       found only objects, P >= `_OBJECTS_ONLY_PROPOSE` at least (objects alone never decide: 楼上那家在装修);
+      never in a message with laughter (`laughing`: 我这血压一看物业费单子就上来了 哈哈哈), which the keywords
+      left quiet: a joke about a problem is no report of one;
     - a keyword chitchat becomes thanks or ack when the model says so with P >= quiet (no ticket, so
       no noise risk: 蟹蟹, 已通知到)."""
     index = model.index
@@ -1133,7 +1170,7 @@ def intent_opinion(
         return None
     if top_intent in TICKET_INTENTS:
         bar = max(model.propose, _OBJECTS_ONLY_PROPOSE) if objects_only else model.propose
-        if top_intent is not _EMERGENCY and p_top >= bar:
+        if top_intent is not _EMERGENCY and p_top >= bar and not laughing:
             return top_intent, p_top
         return None
     if keyword_intent is _CHITCHAT and top_intent is not _CHITCHAT and p_top >= model.quiet:

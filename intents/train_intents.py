@@ -19,15 +19,15 @@ pruned to 6000 n-grams; on the same folds it scored macro-F1 0.926 alone against
 TF-IDF + LinearSVC baseline of benchmarks/intents_bench.py did better than the engine on held-out v7):
 underfitted, not short of data.
 
-Cross-validation: each blind author (sources heldout1..7, authors5: `AUTHORS`) is one fold. For each fold, the
+Cross-validation: each blind author (sources heldout1..8, authors5: `AUTHORS`) is one fold. For each fold, the
 intent model and the emergency second opinion are trained on every other row, and the fold's messages
 go through the engine as at run time (`IntentEngine.classify_emergency`, `intent_model_applies`,
 `intent_opinion`). Thresholds: the grid point maximising macro-F1 minus `FT_WEIGHT` times the
 false-ticket rate (noise is the bot's worst sin) on the pooled `BLIND` folds (authors the lexicon had
 not been tuned on), with emergency recall never below the keywords'; each fold is also reported with
 thresholds chosen on the other blind folds only (nested), and the folds are also pooled with the later
-authors (`LATER`: heldout5-7, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
-were chosen so (the last time on 2026-11-28 at 22:45 UTC, with the SVM, after held-out v7 was folded in).
+authors (`LATER`: heldout5-8, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
+were chosen so (the last time on 2026-11-29 at 00:30 UTC, after held-out v8 was folded in).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from intents.emergency import ngrams as emergency_ngrams
-from intents.engine import IntentEngine, intent_opinion, objects_only
+from intents.engine import _LAUGHTER, IntentEngine, intent_opinion, objects_only
 from intents.evaluate import read_corpus
 from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, features, scale
 from intents.model import QUIET_INTENTS, TICKET_INTENTS, Intent
@@ -52,7 +52,17 @@ from intents.normalize import normalize
 from intents.train_emergency import train as train_emergency
 
 TUNING = Path(__file__).resolve().parents[1] / "tests" / "data" / "intents_tuning.jsonl"
-AUTHORS = ("heldout1", "heldout2", "heldout3", "heldout4", "authors5", "heldout5", "heldout6", "heldout7")
+AUTHORS = (
+    "heldout1",
+    "heldout2",
+    "heldout3",
+    "heldout4",
+    "authors5",
+    "heldout5",
+    "heldout6",
+    "heldout7",
+    "heldout8",
+)
 CLASSES = tuple(Intent)
 MIN_DF = 2
 C = 1.0  # LinearSVC's default; 0.5 and 2 scored the same in the CV
@@ -67,14 +77,18 @@ FT_WEIGHT = 2.0
 # keeps the keywords' say where the SVM is barely sure (谢谢物业,不过楼道灯又坏了: P(thanks) 0.80). Design
 # floors: the veto of a keyword ticket at 0.8 or more (it silenced a real leak report with a phone number and
 # an ID at 0.5, after held-out v5), the emergency veto at 0.6 or more.
-THRESHOLDS = {"propose": 0.8, "veto": 0.85, "switch": 0.4, "quiet": 0.7, "emergency_veto": 0.8}
+# Re-chosen on 2026-11-29 (00:30 UTC) after held-out v8 and families4, with the bare-cry veto and the laughter
+# rule: propose and veto the same; switch 0.3 (from 0.4), quiet off (from 0.7: turning chitchat into thanks or
+# ack makes no noise and gained nothing) and emergency veto 0.9 (from 0.8: more cautious, now that a bare cry
+# for help is put to the model too). Blind folds 0.952 / 3/470 / 74/74 against 0.950 with the old values.
+THRESHOLDS = {"propose": 0.8, "veto": 0.85, "switch": 0.3, "quiet": 1.0, "emergency_veto": 0.9}
 # The authors the lexicon had not been tuned on when the thresholds were chosen (2026-11-28): heldout3 and
 # heldout4 were folded in untouched, authors5 written for this. On heldout1-2 the lexicon is near perfect
 # (it was tuned on them), so any second opinion only loses there; choosing on them would silence it.
 BLIND = ("heldout3", "heldout4", "authors5")
 # Later blind authors, each folded in after its one evaluation; the lexicon was tuned on families written from
 # their misses (tests/data/README.md), so they flatter the keywords less than heldout1-2 but more than BLIND.
-LATER = ("heldout5", "heldout6", "heldout7")
+LATER = ("heldout5", "heldout6", "heldout7", "heldout8")
 # 1.0 turns a rule off. Design floors, set before looking at the CV: the veto of a keyword ticket starts
 # at 0.8 and the emergency veto at 0.6. The lexicon stays the primary decision: a community's own words
 # (电梯又罢工了, 水表冻了) are unknown to the model, and a short message gives it little to read, so it may
@@ -146,6 +160,7 @@ class FoldRow:
     confidence: float  # of the engine's result
     text: str
     objects_only: bool = False  # engine.objects_only: the keywords found only objects (楼上, 装修)
+    laughing: bool = False  # laughter in the message (engine._LAUGHTER)
 
 
 def _sources() -> list[str]:
@@ -196,6 +211,7 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     result.confidence,
                     examples[i].text,
                     objects_only(result),
+                    _LAUGHTER.search(result.text) is not None,
                 )
             )
         out.write(f"  fold {author}: {len(test_idx)} messages, model of {len(model.grams)} n-grams\n")
@@ -274,7 +290,7 @@ def hybrid(rows: list[FoldRow], t: _Thresholds, *, ask_all: bool = False) -> lis
     out = []
     for r in rows:
         decided = (
-            intent_opinion(r.engine, r.probabilities, t, objects_only=r.objects_only)  # type: ignore[arg-type]
+            intent_opinion(r.engine, r.probabilities, t, objects_only=r.objects_only, laughing=r.laughing)  # type: ignore[arg-type]
             if r.asks or (ask_all and r.engine is not Intent.EMERGENCY)
             else None
         )

@@ -225,3 +225,79 @@ def test_toys_games_single_signs_and_suppositions_are_no_tickets(text: str) -> N
 )
 def test_what_stays_a_report(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# ------------------------------------------------------------------------------ v8 families (2026-11-29)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3单元有股天燃气味 越来越重 谁家的",  # gas spelt otherwise
+        "楼梯口一股煤汽味儿冲鼻子 快找物业",
+        "然气泄漏了 阀门在哪关",
+        "屋里燃气味 我爸说头晕 腿软得站不住",  # fumes with their signs
+        "烧了一夜炭火 今早孩子迷迷糊糊的 一直想吐",
+    ],
+)
+def test_gas_however_spelt_and_fumes_with_their_signs_are_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "厨房一股焦味 找了半天是电饭锅里的粥煮糊了",  # a smell explained
+        "不是起火 那是楼下饭店排油烟 不用报警",  # denied and called off
+        "物业今天组织教急救 我在假人上按了半天",  # taught on a dummy
+        "看到个视频 外地一个小区电梯困人困了三个钟头",  # a video from elsewhere
+        "这个月话费救命啊 怎么这么多",  # a bare cry as a figure of speech
+        "快递站说包裹丢了 救救我的年货",
+    ],
+)
+def test_v8_look_alikes_are_no_tickets(text: str) -> None:
+    assert classify(text).intent not in TICKET_INTENTS, classify(text).scores
+
+
+def test_a_bare_cry_with_a_danger_word_stays_an_emergency() -> None:
+    # The bare-cry veto is for a cry alone; a danger word beside it keeps the safety net.
+    assert classify("救命 楼下有人倒地上了").intent is Intent.EMERGENCY
+    assert classify("救救我们 电梯卡在半空下不去了").intent is Intent.EMERGENCY
+
+
+def test_laughter_keeps_a_quiet_message_quiet() -> None:
+    from intents.engine import intent_opinion
+    from intents.intent_model import load_intent_model
+
+    model = load_intent_model()
+    p = [0.0] * len(model.classes)
+    p[model.index[Intent.PROPERTY_COMPLAINT]] = 0.95
+    p[model.index[Intent.CHITCHAT]] = 0.05
+    assert intent_opinion(Intent.CHITCHAT, p, model) == (Intent.PROPERTY_COMPLAINT, 0.95)
+    assert intent_opinion(Intent.CHITCHAT, p, model, laughing=True) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我有急救证 马上下来 楼下有人倒地上了 没呼吸",  # a bystander's certificate is no lesson
+        "楼下躺着个人 跟假人似的一动不动 快来人",  # a dummy as a likeness is no lesson
+        "刷视频呢突然听见楼上有人喊救命 还有砸东西的声音",  # scrolling is no video of elsewhere
+    ],
+)
+def test_lesson_and_elsewhere_cues_leave_real_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电梯困人了 里面灯灭了 孩子一直哭", Intent.EMERGENCY),  # lights out inside an emergency
+        ("救救我们 电梯卡在半空 灯都灭了", Intent.EMERGENCY),
+        ("楼道灯灭了好几天了", Intent.REPAIR),  # lights out are a repair, not a fire put out
+        ("楼道灯灭了 现在又亮了", Intent.CHITCHAT),
+        ("火已经灭了 大家放心", Intent.CHITCHAT),
+    ],
+)
+def test_lights_going_out_are_no_fire_put_out(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected

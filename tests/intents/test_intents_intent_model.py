@@ -241,12 +241,20 @@ def test_a_short_message_with_no_lexicon_word_never_asks_the_model(without_opini
 
 
 def test_a_longer_message_with_no_lexicon_word_asks_the_model(without_opinion: IntentEngine) -> None:
-    # Words enough to read: the model may propose a ticket the lexicon has no word for, or stay quiet.
-    for text in ("周末天气不错 一起去爬山吧 有人去吗", "后院那一溜破家具堆得跟小山似的"):
+    # Words enough to describe a problem (20 characters that carry words): the model may propose a ticket
+    # the lexicon has no word for, or stay quiet. Shorter no-hit chatter stays on the fast path.
+    for text in (
+        "周末天气不错 约几个老同学一块去西山爬山吧 有想去的吗",
+        "后院那一溜破家具堆得跟小山似的 也不知道是哪家的东西",
+    ):
         result = without_opinion.classify(text)
         assert not result.keywords and result.runner_up is None
         assert default_engine().intent_model_applies(result)
-    assert classify("周末天气不错 一起去爬山吧 有人去吗").intent is Intent.CHITCHAT
+    assert classify("周末天气不错 约几个老同学一块去西山爬山吧 有想去的吗").intent is Intent.CHITCHAT
+    for text in ("周末天气不错 一起去爬山吧 有人去吗", "今晚吃啥 有推荐的没"):
+        result = without_opinion.classify(text)
+        assert not result.keywords and result.runner_up is None
+        assert not default_engine().intent_model_applies(result)
 
 
 def test_classification_stays_valid_json() -> None:

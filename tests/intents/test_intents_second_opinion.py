@@ -154,12 +154,15 @@ def test_second_opinion_leaves_look_alikes(text: str) -> None:
 
 def test_a_deliberate_ticket_needs_the_ticket_threshold() -> None:
     """A message the keywords made a ticket is overruled only above the (much higher) ticket threshold:
-    a hazard stays a hazard (the families test of 电表箱…冒火花 says so). The cost: a gas smell the keywords
-    call sanitation stays sanitation - still a ticket, though not an urgent one."""
+    a hazard stays a hazard (the families test of 电表箱…冒火花 says so). A gas smell the keywords call
+    sanitation (a rotten-egg smell) stayed sanitation until families4 taught the model that smell: it is now
+    above the ticket threshold."""
     model = default_engine().emergency_model
     assert model.ticket_threshold >= model.threshold
     assert classify("电表箱那块老是冒火花 吓人").intent is Intent.SAFETY_HAZARD
-    assert classify("地下室一股子臭鸡蛋味 越来越冲 头都发昏").intent is Intent.SANITATION
+    gas = classify("地下室一股子臭鸡蛋味 越来越冲 头都发昏")
+    assert gas.intent is Intent.EMERGENCY and gas.runner_up is Intent.SANITATION
+    assert gas.confidence >= model.ticket_threshold
     assert classify("地下室的水管在往外喷水,快来人关阀门").intent is Intent.REPAIR
 
 
