@@ -4,7 +4,7 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v9 (evaluated 2026-11-29 00:47
-UTC), not yet folded into the tuning part. Between folding one held-out set into the tuning
+UTC), folded into the tuning part since (`source: heldout9`). Between folding one held-out set into the tuning
 part and receiving the next, the held-out tests skip (a folded set stays in the file until the next blind set
 replaces it)."""
 
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
 # The source under which the last blind held-out set was folded into the tuning part.
-FOLDED = "heldout8"
+FOLDED = "heldout9"
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
 # families2, families3 and families4 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
@@ -39,6 +39,7 @@ NOT_LEXICON_TUNED = (
     "families3",
     "heldout8",
     "families4",
+    "heldout9",
 )
 
 
@@ -155,7 +156,10 @@ def test_tuning_part_is_learnt() -> None:
     # 354/354 on 2026-11-29 but for one of families4's: a rotten-egg smell (gas) with an old couple who do not
     # open, which the keywords read as sanitation made urgent by 赶紧 (no lexicon rule for it on purpose: a
     # rotten-egg smell alone is often the bins), so the emergency model is not asked.
-    assert report.emergency_recall >= 353 / 354 - 1e-9, report.as_text()
+    # Held-out v9 folded in before any tuning on it: its stroke told by new signs (含含糊糊, 嘴角往一边扯)
+    # and its rotten-egg smell with a headache (sanitation made urgent, the same flaw) are not learnt yet:
+    # 371/374.
+    assert report.emergency_recall >= 371 / 374 - 1e-9, report.as_text()
     # 0.979 on 2026-11-28 (20:00 UTC), after held-out v6 and families2 were folded in; 0.991 at 22:30 UTC,
     # after v7 and families3, with the SVM as the intent second opinion (it learns its data better).
     assert report.macro_f1 >= 0.975, report.as_text()
