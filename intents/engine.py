@@ -98,18 +98,39 @@ _DANGER = re.compile("[" + _DANGER_CHARS + "]")
 # they open the emergency model's gate too, as a danger character does.
 _SYMPTOM = re.compile(
     "抬不起|舌头|口齿|耷拉|没劲|发麻|麻木|不听使唤|说不出|说不清|不动弹|没气|胸口|心口|发紫|发青|口水|不省|"
-    "没反应|不应|动不了|脸色|嘴唇"
+    "没反应|不应|动不了|脸色|嘴唇|"
+    # families5: sudden limb, face and speech signs told in new words (握不住, 嘴巴斜着, 说不成句, 看东西重影)
+    "握不住|攥不住|抓不住|拿不稳|端不住|抬不动|发沉|发木|合不拢|嘴巴斜|嘴斜|往一边|往下垂|含混|含糊|说不成|"
+    "不囫囵|颠三倒四|重影|不吭声"
+)
+# Alarm signs: what makes a smell or an urgent ticket more than a nuisance: the body reacting (冲得人头疼,
+# 熏得想吐, 胸闷), a gas-like smell (臭鸡蛋味, 刺鼻), a door nobody opens, or advice against a spark
+# (`_SPARK_ADVICE`). They open the emergency model's gate, even for a ticket the keywords made urgent
+# (楼道一股臭鸡蛋味 … 敲不开门 赶紧找人: sanitation made urgent by 赶紧), which is otherwise decided on
+# purpose (水管喷水,快来人关阀门).
+_ALARM = re.compile(
+    "头疼|头痛|头晕|头昏|头胀|发胀|恶心|想吐|胸闷|发闷|喘不上|喘不过|上不来气|呛得|呛人|站不稳|腿发软|迷糊|"
+    "臭鸡蛋|烂鸡蛋|臭蛋|硫磺|刺鼻|敲不开|没人开门|敲门没人|没人应|没人答应|不答应|没动静|叫不应|喊不应|都不应"
+)
+# Advice against a spark or a switch (千万别开灯, 别按门铃, 别打火): what one says of a gas leak now. Not a
+# hypothetical, though 千万别 is a hypothetical cue (千万别让孩子玩火): blanked before that cue is looked for.
+_SPARK_ADVICE = re.compile(
+    "(?:千万|可|先|都)?(?:别|不要|莫|不能)(?:开灯|关灯|按门铃|按电铃|摁门铃|打火|点火|开火|用明火|动明火|点烟|抽烟|"
+    "碰开关|开开关|按开关|开电器|动电器|插电|拔插头|开油烟机|开抽油烟机|开排风|打手机|用手机|按电梯|动电闸|拉电闸|"
+    "拉闸|碰电闸|开排气扇|开换气扇)"
 )
 # A call for help (咋办咋办, 快来人) opens the gate in a message of at least `_CALL_MIN_CHARS` characters that
 # carry words: a short one (咋办?) says too little for the model.
 _CALL = re.compile("咋办|怎么办|咋弄|咋整|快来|快快|来人|帮帮")
 _CALL_MIN_CHARS = 12
+# 没 asking whether a resolution holds: right after it, with at most 了 between, and ending the clause.
+_ASKED_NOT = re.compile("了?没有?(?:$|[?？吗呢啊呀" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "])")
 # Cries for help that are also figures of speech (`_bare_cry`).
 _CRIES = frozenset({"救命", "救救", "救名", "喊救命"})
 # Laughter or a joke anywhere in the message: the only marker (with an elsewhere cue) under which the intent
 # second opinion may demote a keyword emergency (笑死 …救命哈哈哈). Narrower than `_JOKE` on purpose: 视频 or
 # 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
-_LAUGHTER_WORDS = "哈哈|呵呵|嘻嘻|笑死|xswl|hhh|😂|🤣|😆|段子|开玩笑|逗你|搞笑"
+_LAUGHTER_WORDS = "哈哈|呵呵|嘻嘻|笑死|笑不活|笑喷|笑疯|笑抽|乐死|xswl|hhh|😂|🤣|😆|🤭|段子|开玩笑|逗你|搞笑"
 _LAUGHTER = re.compile(_LAUGHTER_WORDS)
 # A joke, an exaggeration or a sale anywhere in the message: the emergency second opinion stays silent
 # (救命哈哈哈, 超市打折打疯了 快去抢).
@@ -467,20 +488,33 @@ class IntentEngine:
         self, norm: str, result: Classification, found: Sequence[tuple[int, _Pattern]] | None = None
     ) -> str | None:
         """The text the emergency model reads (`second_opinion_text`) if it may overrule a keyword result
-        that is not an emergency, else None: the keywords made it no urgent ticket; outside the lexicon's
-        block words (打雪仗, 抽烟) the message has a danger character, an acute symptom (一只手抬不起来, 说话
-        大舌头), or is a long call for help (…咋办咋办); and it is not resolved, a drill or a lesson, a
-        hypothetical, hearsay or past event (the lexicon's cues, anywhere in the message) or a joke.
-        `found`: the lexicon automaton's matches in `norm`, if at hand: the block words are blanked from
+        that is not an emergency, else None: the keywords made it no urgent ticket, or one with an alarm
+        sign (`_ALARM`: 臭鸡蛋味 … 冲得人头疼; `_SPARK_ADVICE`: 千万别开灯); outside the lexicon's block
+        words (打雪仗, 抽烟) the message has a danger character, an acute symptom (一只手抬不起来, 说话
+        大舌头), an alarm sign, or is a long call for help (…咋办咋办); and it is not resolved, a drill or
+        a lesson, a hypothetical, hearsay or past event (the lexicon's cues, anywhere in the message) or a
+        joke. `found`: the lexicon automaton's matches in `norm`, if at hand: the block words are blanked from
         them instead of by a regex pass (about 8 µs)."""
-        if not norm or result.resolved or (result.urgent and result.intent in TICKET_INTENTS):
-            # An urgent ticket that is no emergency was decided on purpose (水管喷水,快来人关阀门: repair).
+        if not norm or result.resolved:
             return None
-        if _DANGER.search(norm) is None and _SYMPTOM.search(norm) is None and _CALL.search(norm) is None:
+        advice = _SPARK_ADVICE.search(norm) is not None
+        alarm = advice or _ALARM.search(norm) is not None
+        if result.urgent and result.intent in TICKET_INTENTS and not alarm:
+            # An urgent ticket that is no emergency was decided on purpose (水管喷水,快来人关阀门: repair),
+            # unless it tells of an alarm sign (臭鸡蛋味 … 冲得人头疼, 千万别开灯).
+            return None
+        if (
+            not alarm
+            and _DANGER.search(norm) is None
+            and _SYMPTOM.search(norm) is None
+            and _CALL.search(norm) is None
+        ):
             return None  # most messages: decided without blanking block words
         if _JOKE.search(norm) is not None:
             return None
-        if self._hypothetical is not None and self._hypothetical.search(norm) is not None:
+        if self._hypothetical is not None and (
+            self._hypothetical.search(_SPARK_ADVICE.sub(_blank, norm) if advice else norm) is not None
+        ):
             return None
         if self._drill is not None and _said(self._drill, norm):
             return None
@@ -490,6 +524,8 @@ class IntentEngine:
         if (
             _DANGER.search(masked) is None
             and _SYMPTOM.search(masked) is None
+            and _ALARM.search(masked) is None
+            and _SPARK_ADVICE.search(masked) is None
             and (_CALL.search(masked) is None or content_chars(masked.replace(" ", "")) < _CALL_MIN_CHARS)
         ):
             return None
@@ -1400,10 +1436,14 @@ def _asks_what_to_do(text: str, h: _Hit) -> bool:
 
 
 def _asks(text: str, pos: int) -> bool:
-    """A resolution word followed by a question in its clause (修好了吗 / 修好没): not a resolution yet."""
+    """A resolution word followed by a question in its clause (修好了吗 / 修好没): not a resolution yet. 没
+    asks only right after the word (修好了没, 好了没有?), not as the start of the next words (没事了没事了 …,
+    a repeated all-clear)."""
     end = _clause_end(text, pos, 6)
     tail = text[pos : end + 1]
-    return "吗" in tail or "没" in tail or "?" in tail or "么" in tail
+    return (
+        "吗" in tail or "?" in tail or "么" in tail or ("没" in tail and _ASKED_NOT.match(tail) is not None)
+    )
 
 
 def _best_pair(

@@ -25,7 +25,7 @@ HELDOUT = DATA / "intents_heldout.jsonl"
 # The source under which the last blind held-out set was folded into the tuning part.
 FOLDED = "heldout9"
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
-# families2, families3 and families4 were written as training data for the models, with look-alikes the
+# families2 to families5 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
 # part.
 NOT_LEXICON_TUNED = (
@@ -40,6 +40,7 @@ NOT_LEXICON_TUNED = (
     "heldout8",
     "families4",
     "heldout9",
+    "families5",
 )
 
 
@@ -153,13 +154,10 @@ def test_tuning_part_is_learnt() -> None:
     sources = [json.loads(line).get("source") for line in TUNING.read_text(encoding="utf-8").splitlines()]
     assert len(sources) == len(rows)
     report = evaluate(rows, _predict)
-    # 354/354 on 2026-11-29 but for one of families4's: a rotten-egg smell (gas) with an old couple who do not
-    # open, which the keywords read as sanitation made urgent by 赶紧 (no lexicon rule for it on purpose: a
-    # rotten-egg smell alone is often the bins), so the emergency model is not asked.
-    # Held-out v9 folded in before any tuning on it: its stroke told by new signs (含含糊糊, 嘴角往一边扯)
-    # and its rotten-egg smell with a headache (sanitation made urgent, the same flaw) are not learnt yet:
-    # 371/374.
-    assert report.emergency_recall >= 371 / 374 - 1e-9, report.as_text()
+    # 390/390 on 2026-11-29 (01:10 UTC), after held-out v9 and families5: a smell with an alarm sign
+    # (臭鸡蛋味 … 冲得人头疼, 敲不开门, 千万别开灯) is put to the emergency model even when the keywords made
+    # it urgent sanitation, and sudden stroke signs in new words are learnt.
+    assert report.emergency_recall == 1.0, report.as_text()
     # 0.979 on 2026-11-28 (20:00 UTC), after held-out v6 and families2 were folded in; 0.991 at 22:30 UTC,
     # after v7 and families3, with the SVM as the intent second opinion (it learns its data better).
     assert report.macro_f1 >= 0.975, report.as_text()

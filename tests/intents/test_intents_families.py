@@ -301,3 +301,54 @@ def test_lesson_and_elsewhere_cues_leave_real_emergencies(text: str) -> None:
 )
 def test_lights_going_out_are_no_fire_put_out(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# After held-out v9 (families5).
+
+
+def test_an_urgent_smell_with_an_alarm_sign_is_put_to_the_emergency_model() -> None:
+    from intents.engine import IntentEngine
+
+    engine = IntentEngine.load(intent_model=None)
+    # Sanitation made urgent by 赶紧, with a gas-like smell and a door nobody opens: the model is asked.
+    text = "楼道里臭鸡蛋味特别重 楼上那户敲不开门 赶紧找人"
+    result = engine.classify_keywords(text)
+    assert result.intent in TICKET_INTENTS and result.urgent
+    assert engine.second_opinion_gate(result.text, result) is not None
+    # An urgent ticket with no alarm sign stays as the keywords decided (水管喷水,快来人关阀门).
+    plain = engine.classify_keywords("楼道里垃圾臭死了 赶紧来人清一下")
+    assert plain.urgent and engine.second_opinion_gate(plain.text, plain) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "厨房外面一股煤气味 大家千万别打火 也别开排气扇",  # advice against a spark is no hypothetical
+        "我爸好端端的突然拿不稳筷子了 嘴角往下耷",  # a sudden stroke sign
+        "隔壁奶奶一下子握不住杯子了 说话也含混",
+    ],
+)
+def test_v9_emergency_families(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("要是闻到煤气味 千万别打火", Intent.CHITCHAT),  # advice in a supposition stays supposed
+        ("坐了一晚上 腿突然麻得站不起来 跺跺脚就好了", Intent.CHITCHAT),  # passing, not sudden-onset signs
+        ("小区门口的道闸突然抬不起来了", Intent.REPAIR),
+        ("没事了没事了 刚才那一下是风把门关上了", Intent.CHITCHAT),  # a repeated all-clear is no question
+        ("电梯修好了没", Intent.REPAIR),  # ... but 修好了没 still asks
+        ("儿子的玩偶一按就喊救命 吵死了", Intent.CHITCHAT),  # a talking toy
+        ("在单元门口拾到一把钥匙 交给保安了", Intent.CHITCHAT),  # lost and found
+        ("给物业的李师傅点个👍", Intent.THANKS),
+        ("有没有靠谱的师傅推荐", Intent.CHITCHAT),  # 靠谱 alone is no praise
+        ("🫡", Intent.ACK),
+        ("noted", Intent.ACK),
+        ("已签到", Intent.ACK),
+        ("有没有可能每周组织一次义诊", Intent.PROPOSAL),
+    ],
+)
+def test_v9_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
