@@ -104,14 +104,14 @@ _SYMPTOM = re.compile(
     "不囫囵|颠三倒四|重影|不吭声"
 )
 # Alarm signs: what makes a smell or an urgent ticket more than a nuisance: the body reacting (冲得人头疼,
-# 熏得想吐, 胸闷), a gas-like smell (臭鸡蛋味, 刺鼻), or advice against a spark (`_SPARK_ADVICE`). Not a door
-# nobody opens (敲了半天门没人应 估计出去遛弯了): with a smell the smell is the sign, alone it is chatter.
-# They open the emergency model's gate, even for a ticket the keywords made urgent (楼道一股臭鸡蛋味 …
-# 敲不开门 赶紧找人: sanitation made urgent by 赶紧), which is otherwise decided on purpose (水管喷水,
-# 快来人关阀门).
+# 熏得想吐, 胸闷), the smell of gas's odorant (臭鸡蛋味, 硫磺味; not 刺鼻: paint is), or advice against a
+# spark (`_SPARK_ADVICE`). Not a door nobody opens (敲了半天门没人应 估计出去遛弯了): with a smell the smell
+# is the sign, alone it is chatter. They open the emergency model's gate, even for a ticket the keywords
+# made urgent (楼道一股臭鸡蛋味 … 敲不开门 赶紧找人: sanitation made urgent by 赶紧), which is otherwise
+# decided on purpose (水管喷水,快来人关阀门).
 _ALARM = re.compile(
     "头疼|头痛|头晕|头昏|头胀|发胀|恶心|想吐|胸闷|发闷|喘不上|喘不过|上不来气|呛得|呛人|站不稳|腿发软|迷糊|"
-    "臭鸡蛋|烂鸡蛋|臭蛋|硫磺|刺鼻"
+    "臭鸡蛋|烂鸡蛋|臭蛋|硫磺"
 )
 # Advice against a spark or a switch (千万别开灯, 别按门铃, 别打火): what one says of a gas leak now. Not a
 # hypothetical, though 千万别 is a hypothetical cue (千万别让孩子玩火): blanked before that cue is looked for.
