@@ -3,8 +3,8 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v9 (evaluated 2026-11-29 00:47
-UTC), folded into the tuning part since (`source: heldout9`). Between folding one held-out set into the tuning
+once met, and must then become plain tests). The set in the file is held-out v10 (evaluated 2026-11-29 01:17
+UTC), not yet folded into the tuning part. Between folding one held-out set into the tuning
 part and receiving the next, the held-out tests skip (a folded set stays in the file until the next blind set
 replaces it)."""
 
@@ -110,26 +110,26 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on held-out v9 (0.918), as on v8 (0.952), v6 and v5; not on v7 (0.875).
+    # Met on held-out v10 (0.914), as on v9 (0.918), v8 (0.952), v6 and v5; not on v7 (0.875).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v9's one blind evaluation (at 6b76ac3): a change that loses ground on them
+    # The figures of held-out v10's one blind evaluation (at 0d623cc): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.918 - 1e-3, heldout.as_text()
+    assert heldout.macro_f1 >= 0.914 - 1e-3, heldout.as_text()
     assert heldout.false_ticket_rate <= 5 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 18 / 20 - 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 17 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v9: false-ticket rate 5/150 = 3.3 % (> 3 %; v8 5.3 %, "
-    "v7 3.3 %, v6 4.0 %, v5 2.7 %): a toy fireman shouting 着火啦快跑 (emergency); a bus card found in the "
-    "lift (repair); a stool knocked over, 没事了 (noise); a child who wants to be a property manager and "
-    "praise for one (property_complaint); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v10: false-ticket rate 5/150 = 3.3 % (> 3 %; v9 3.3 %, "
+    "v8 5.3 %, v7 3.3 %): a cat playing dead, 房贷 心脏病要犯了 and a dream of a fire (emergency); news of "
+    "a sentence for throwing things and of a child caught in mid-fall (thrown_objects); see "
+    "tests/data/README.md",
 )
 def test_heldout_false_ticket_target(heldout: Report) -> None:
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
@@ -138,9 +138,9 @@ def test_heldout_false_ticket_target(heldout: Report) -> None:
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v9: emergency recall 18/20 (v8 19/20, v7 18/20, v4 20/20). "
-    "Missed: a stroke told by its signs (说话含含糊糊 嘴角往一边扯 攥不住碗: chitchat) and a rotten-egg "
-    "smell with a headache and nobody answering the door (sanitation); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v10: emergency recall 17/20 (v9 18/20, v8 19/20). Missed, "
+    "each told by its signs: a child down an open storm drain (safety_hazard), a child's head stuck in a "
+    "railing (repair), a diabetic shaking in a cold sweat (sanitation); see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
