@@ -128,8 +128,10 @@ _CALL = re.compile("咋办|怎么办|咋弄|咋整|快来|快快|来人|帮帮")
 _CALL_MIN_CHARS = 12
 # 没 asking whether a resolution holds: right after it, with at most 了 between, and ending the clause.
 _ASKED_NOT = re.compile("了?没有?(?:$|[?？吗呢啊呀" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "])")
-# Cries for help that are also figures of speech (`_bare_cry`).
-_CRIES = frozenset({"救命", "救救", "救名", "喊救命"})
+# Cries for help that are also figures of speech (`_bare_cry`). Not 喊救命: someone heard shouting for help
+# is a report (听见楼上有人喊救命), and its jokes carry laughter (吓得喊救命 笑死), which lets the intent
+# model in.
+_CRIES = frozenset({"救命", "救救", "救名"})
 # Laughter or a joke anywhere in the message: the only marker (with an elsewhere cue) under which the intent
 # second opinion may demote a keyword emergency (笑死 …救命哈哈哈). Narrower than `_JOKE` on purpose: 视频 or
 # 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
