@@ -203,6 +203,8 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
         emergency.ticket_threshold = shipped.ticket_threshold
         engine.emergency_model = emergency
         model = train([norms[i] for i in train_idx], [labels[i] for i in train_idx])
+        # classify_emergency asks the intent model whether it, too, sees an emergency in a keyword ticket.
+        engine.intent_model = model
         for i in test_idx:
             result = engine.classify_emergency(examples[i].text)
             rows.append(

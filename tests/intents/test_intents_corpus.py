@@ -158,10 +158,10 @@ def test_tuning_part_is_learnt() -> None:
     # 390/390 on 2026-11-29 (01:10 UTC), after held-out v9 and families5: a smell with an alarm sign
     # (臭鸡蛋味 … 冲得人头疼, 敲不开门, 千万别开灯) is put to the emergency model even when the keywords made
     # it urgent sanitation, and sudden stroke signs in new words are learnt.
-    # Held-out v10 folded in before any tuning on it: its child's head stuck in a railing (read as repair)
-    # and its diabetic in a cold sweat (read as sanitation) are ordinary tickets never put to the emergency
-    # model: 408/410.
-    assert report.emergency_recall >= 408 / 410 - 1e-9, report.as_text()
+    # 410/410 after held-out v10 (01:30 UTC): every keyword ticket, urgent or not, is put to the emergency
+    # model, so its child's head stuck in a railing (an urgent repair) and its diabetic in a cold sweat
+    # (sanitation) are learnt.
+    assert report.emergency_recall == 1.0, report.as_text()
     # 0.979 on 2026-11-28 (20:00 UTC), after held-out v6 and families2 were folded in; 0.991 at 22:30 UTC,
     # after v7 and families3, with the SVM as the intent second opinion (it learns its data better).
     assert report.macro_f1 >= 0.975, report.as_text()

@@ -315,9 +315,11 @@ def test_an_urgent_smell_with_an_alarm_sign_is_put_to_the_emergency_model() -> N
     result = engine.classify_keywords(text)
     assert result.intent in TICKET_INTENTS and result.urgent
     assert engine.second_opinion_gate(result.text, result) is not None
-    # An urgent ticket with no alarm sign stays as the keywords decided (水管喷水,快来人关阀门).
+    # An urgent ticket with no alarm sign is put to the model too (since v10), but stays as the keywords
+    # decided unless the intent model also sees an emergency (水管喷水,快来人关阀门).
     plain = engine.classify_keywords("楼道里垃圾臭死了 赶紧来人清一下")
-    assert plain.urgent and engine.second_opinion_gate(plain.text, plain) is None
+    assert plain.urgent and engine.second_opinion_gate(plain.text, plain) is not None
+    assert classify("楼道里垃圾臭死了 赶紧来人清一下").intent is Intent.SANITATION
 
 
 @pytest.mark.parametrize(
@@ -352,3 +354,28 @@ def test_v9_emergency_families(text: str) -> None:
 )
 def test_v9_families(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# After held-out v10: every keyword ticket is put to the emergency model (not v10's words).
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "井盖翻了 有个老人一脚踩进去 半截身子在下面 叫不答应 赶紧",  # an urgent safety_hazard by the keywords
+    ],
+)
+def test_a_person_in_danger_told_as_an_ordinary_ticket_is_an_emergency(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "地下室的水管在往外喷水,快来人关阀门",
+        "楼道灯坏了好几天了 晚上黑乎乎的 老人上下楼不方便 赶紧修一下",
+        "电梯按钮失灵了 按了没反应 赶紧来人看看",
+    ],
+)
+def test_an_urgent_ordinary_ticket_stays_a_ticket(text: str) -> None:
+    assert classify(text).intent in TICKET_INTENTS - {Intent.EMERGENCY}
