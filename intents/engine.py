@@ -142,6 +142,12 @@ _CRIES = frozenset({"救命", "救救", "救名"})
 # 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
 _LAUGHTER_WORDS = "哈哈|呵呵|嘻嘻|笑死|笑不活|笑喷|笑疯|笑抽|乐死|xswl|hhh|😂|🤣|😆|🤭|段子|开玩笑|逗你|搞笑"
 _LAUGHTER = re.compile(_LAUGHTER_WORDS)
+# Bills and money: with them a keyword emergency is often a figure of speech (账单一出来血压飙到一百八,
+# 交完学费要晕过去了), so the intent model may veto it (above `emergency_veto`), as with laughter
+# (`unreal_marker`).
+_MONEY = re.compile(
+    "账单|电费|水费|燃气费|物业费|工资|房租|车贷|花呗|信用卡|补课费|学费|余额|话费|彩礼|房价|贷款"
+)
 # A joke, an exaggeration or a sale anywhere in the message: the emergency second opinion stays silent
 # (救命哈哈哈, 超市打折打疯了 快去抢).
 _JOKE = re.compile(_LAUGHTER_WORDS + "|233|😁|🤪|玩笑|视频|网上|价格|价|便宜|打折|促销|抢购|秒杀|优惠")
@@ -460,10 +466,11 @@ class IntentEngine:
         return chars
 
     def unreal_marker(self, norm: str) -> bool:
-        """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) anywhere in the message, or a cue of a video, the news
-        or another compound not denied (抖音上, 她们小区; not 这不是视频里的). Not the hypothetical or past
-        cues (昨天就闻到煤气味 今天更大了 is an emergency), nor the drill cues (这不是演练,真着火了)."""
-        if _LAUGHTER.search(norm) is not None:
+        """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) or a bill (`_MONEY`) anywhere in the message, or a
+        cue of a video, the news or another compound not denied (抖音上, 她们小区; not 这不是视频里的). Not
+        the hypothetical or past cues (昨天就闻到煤气味 今天更大了 is an emergency), nor the drill cues
+        (这不是演练,真着火了)."""
+        if _LAUGHTER.search(norm) is not None or _MONEY.search(norm) is not None:
             return True
         return self._elsewhere is not None and _said(self._elsewhere, norm)
 

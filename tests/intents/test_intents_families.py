@@ -379,3 +379,36 @@ def test_a_person_in_danger_told_as_an_ordinary_ticket_is_an_emergency(text: str
 )
 def test_an_urgent_ordinary_ticket_stays_a_ticket(text: str) -> None:
     assert classify(text).intent in TICKET_INTENTS - {Intent.EMERGENCY}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("已确认", Intent.ACK),
+        ("看见了", Intent.ACK),
+        ("5号楼1单元402已知悉", Intent.ACK),
+        ("已转到俺家群里了", Intent.ACK),
+        ("shoudao", Intent.ACK),
+        ("ganxie ganxie", Intent.THANKS),
+        ("已确认是燃气泄漏 快来人", Intent.EMERGENCY),
+    ],
+)
+def test_v10_acks_and_thanks(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨晚做了个噩梦 梦里楼道着火了 醒了还心慌",  # a dream
+        "孩子说梦话喊救命 把我吓一跳",  # a dream
+        "交完孩子的补课费 我感觉要晕过去了",  # a bill as a figure of speech
+        "信用卡账单一出来 我血压直接飙到一百八",  # a bill as a figure of speech
+    ],
+)
+def test_dreams_and_bills_are_no_emergencies(text: str) -> None:
+    assert classify(text).intent not in TICKET_INTENTS
+
+
+def test_a_real_emergency_with_a_bill_stays_an_emergency() -> None:
+    assert classify("去交电费的路上 看见楼下有个老人倒地上了 叫不醒 快打120").intent is Intent.EMERGENCY
