@@ -3,8 +3,8 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v10 (evaluated 2026-11-29 01:17
-UTC), folded into the tuning part since (`source: heldout10`). Between folding one held-out set into the
+once met, and must then become plain tests). The set in the file is held-out v11 (evaluated 2026-11-29 01:40
+UTC), not yet folded into the tuning part. Between folding one held-out set into the
 tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
 blind set replaces it)."""
 
@@ -111,40 +111,35 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on held-out v10 (0.914), as on v9 (0.918), v8 (0.952), v6 and v5; not on v7 (0.875).
+    # Met on held-out v11 (0.942), as on v10 (0.914), v9 (0.918), v8 (0.952), v6 and v5; not on v7 (0.875).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
+def test_heldout_emergency_recall_target(heldout: Report) -> None:
+    # Met on held-out v11 (20/20), first since v4: since 0bd7e47 every ticket the keywords make is put to
+    # the emergency model (v10 17/20, v9 18/20, v8 19/20).
+    assert heldout.emergency_recall == 1.0, heldout.as_text()
+
+
+@needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v10's one blind evaluation (at 0d623cc): a change that loses ground on them
+    # The figures of held-out v11's one blind evaluation (at 0bd7e47): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.914 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 5 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 17 / 20 - 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.941 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 8 / 150 + 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v10: false-ticket rate 5/150 = 3.3 % (> 3 %; v9 3.3 %, "
-    "v8 5.3 %, v7 3.3 %): a cat playing dead, 房贷 心脏病要犯了 and a dream of a fire (emergency); news of "
-    "a sentence for throwing things and of a child caught in mid-fall (thrown_objects); see "
-    "tests/data/README.md",
+    reason="issue 3 target not met on held-out v11: false-ticket rate 8/150 = 5.3 % (> 3 %; v10 3.3 %, "
+    "v9 3.3 %, v8 5.3 %): chilli fumes, hotpot 喷火, dieting 眼冒金星, a cat that fell and is fine, a burnt "
+    "porridge smell denied as gas, a class on cardiac compressions (emergency); a quarrel made up "
+    "(dispute); a stairwell cleared since (corridor_clutter); see tests/data/README.md",
 )
 def test_heldout_false_ticket_target(heldout: Report) -> None:
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
-
-
-@needs_heldout
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 target not met on held-out v10: emergency recall 17/20 (v9 18/20, v8 19/20). Missed, "
-    "each told by its signs: a child down an open storm drain (safety_hazard), a child's head stuck in a "
-    "railing (repair), a diabetic shaking in a cold sweat (sanitation); see tests/data/README.md",
-)
-def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
 def test_tuning_part_is_learnt() -> None:
