@@ -323,7 +323,9 @@ async def intake(ctx: Context) -> HandlerResult:
     match = _best_match(candidates, place, _object_words(classification))
     if match is not None:
         # Owner and building for the reply; not the reporters (hundreds, on a building-wide problem).
-        match = await store.load_owner(ctx.session, match)
+        # The owner is mostly one of the building's workers, whom the memo holds.
+        responsible = await Responsible.load(ctx.session, building.id)
+        match = await store.load_owner(ctx.session, match, known=responsible.workers)
     if match is not None and match.status == RequestStatus.RESOLVED:
         return await _not_fixed(ctx, match, policy)
     if match is not None:
@@ -341,16 +343,13 @@ async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> H
         return None
     now = ctx.clock.now()
     if not reporter:
-        store.add_co_reporter(
+        await store.add_plus_one(
             ctx.session,
             request,
             ctx.sender,
             now,
             message_id=ctx.message.message_id,
             text=mask_pii(ctx.message.text),
-        )
-        store.add_event(
-            ctx.session, request, EventKind.PLUS_ONE, now, actor=ctx.sender, new=str(request.reporters_count)
         )
     return _reopen(ctx, request, words.Verdict(satisfied=False), now, policy, ctx.message.text)
 
@@ -508,17 +507,14 @@ async def _open_request(
         found_on_patrol=patrol,
     )
     await _assign(ctx.session, request, owner)
-    ctx.session.add(request)
-    store.add_event(
+    # Written at once with its first event (the reply needs its number), as Core statements.
+    await store.insert_request(
         ctx.session,
         request,
-        EventKind.CREATED,
-        now,
         actor=ctx.sender,
         new=owner.name if owner is not None else None,
         note=("巡查发现:" if patrol else "") + words.shorten(request.text, 80),
     )
-    await ctx.session.flush()  # the request and its first event, in one go: the reply needs its number
     exclude = [p for p in (owner, ctx.sender if patrol else None) if p is not None]
     notify = _followers(responsible, rule.notify, category, exclude)
     return NewRequest(request, responsible, owner, notify)
@@ -569,17 +565,16 @@ async def _plus_one(
         return None
     if already:
         return _emergency_again(ctx, request) or [ctx.reply(_already_text(request))]
-    store.add_co_reporter(
+    await store.add_plus_one(
         ctx.session,
         request,
         ctx.sender,
         now,
         message_id=ctx.message.message_id,
         text=mask_pii(ctx.message.text),
+        place=place,
     )
-    _fill_place(request, place)
     count = request.reporters_count
-    store.add_event(ctx.session, request, EventKind.PLUS_ONE, now, actor=ctx.sender, new=str(count))
     if request.category == EMERGENCY:
         return _emergency_again(ctx, request)
     text = f"这个问题已登记为 {request.number},已有 {count} 位邻居反映"
@@ -595,14 +590,6 @@ def _already_text(request: Request) -> str:
     status = words.STATUS_LABELS[RequestStatus(request.status)]
     owner = f",负责的是 {request.owner.name}" if request.owner is not None else ""
     return f"您反映的问题已登记为 {request.number},目前{status}{owner}。有进展会在群里告诉您。"
-
-
-def _fill_place(request: Request, place: tuple[str | None, ...]) -> None:
-    """A later report may say more precisely where: keep what it adds."""
-    unit, floor, room = place
-    request.place_unit = request.place_unit or unit
-    request.place_floor = request.place_floor or floor
-    request.place_room = request.place_room or room
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -630,7 +617,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     match = _best_match(candidates, place, _object_words(classification))
     if match is not None:
         match = await store.load_owner(ctx.session, match)
-        _fill_place(match, place)
+        store.fill_place(match, place)
         store.add_event(
             ctx.session,
             match,
