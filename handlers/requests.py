@@ -30,7 +30,7 @@ from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTEN
 from handlers.router import HandlerResult, Router
 from storage import repos
 from storage import requests as store
-from storage.memo import detached_copy, directory_memo, in_session
+from storage.memo import detached_copy, in_session, remembered
 from storage.models import Person, Unit
 from storage.requests import EventKind, Request, RequestStatus
 from storage.roles import GRID_WORKERS, Role, UnitKind
@@ -96,18 +96,13 @@ class Responsible:
         is detached and shared between sessions: read it, never add it to a session (`_assign`)."""
         if building_id is None:
             return cls([], [])
-        memo = directory_memo(session)
-        key = (_RESPONSIBLE, building_id)
-        responsible: Responsible | None = memo.get(key) if memo is not None else None
-        if responsible is None:
-            generation = memo.generation if memo is not None else 0
+
+        async def load() -> Responsible:
             chain = await repos.unit_chain(session, building_id)
             workers = await repos.persons_serving(session, [unit.id for unit in chain], WORKER_ROLES)
-            responsible = cls(chain, workers)
-            if memo is not None:
-                responsible = detached_copy(responsible)
-                memo.put(key, responsible, generation=generation)
-        return responsible
+            return cls(chain, workers)
+
+        return await remembered(session, (_RESPONSIBLE, building_id), load, keep=detached_copy)
 
     @property
     def unit_ids(self) -> set[int]:
@@ -279,10 +274,12 @@ async def community_of(session: AsyncSession, unit_id: int | None) -> Unit | Non
 
 
 _POLICIES = "loudong.requests.policies"  # in a session's info: building id -> RequestPolicy
+_POLICY = "requests.policy"  # memo key, with a building id
 
 
 class Policies:
-    """The policy of each community, read once per session: a message, a dispatcher batch or a sweep."""
+    """The policy of each community, read once per session (a message, a dispatcher batch or a sweep)
+    and kept like `Responsible` (`storage.memo`): every report asks, and only an import changes it."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -290,10 +287,14 @@ class Policies:
 
     async def for_building(self, building_id: int | None) -> RequestPolicy:
         if building_id not in self._by_building:
-            community = await community_of(self._session, building_id)
-            details = community.details if community is not None else None
-            self._by_building[building_id] = RequestPolicy.for_details(details)
+            self._by_building[building_id] = await remembered(
+                self._session, (_POLICY, building_id), functools.partial(self._read, building_id)
+            )
         return self._by_building[building_id]
+
+    async def _read(self, building_id: int | None) -> RequestPolicy:
+        community = await community_of(self._session, building_id)
+        return RequestPolicy.for_details(community.details if community is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -559,13 +560,12 @@ async def _plus_one(
 ) -> HandlerResult:
     """The same problem raised again: the sender joins the request (+1) instead of a new one."""
     now = ctx.clock.now()
-    already = await store.is_reporter(ctx.session, request, ctx.sender.id)
-    if Role(ctx.sender.role) in WORKER_ROLES and not already:
+    if Role(ctx.sender.role) in WORKER_ROLES and not await store.is_reporter(
+        ctx.session, request, ctx.sender.id
+    ):
         # A worker talking about a problem already on record is not another resident affected.
         return None
-    if already:
-        return _emergency_again(ctx, request) or [ctx.reply(_already_text(request))]
-    await store.add_plus_one(
+    joined = await store.add_plus_one(
         ctx.session,
         request,
         ctx.sender,
@@ -574,6 +574,8 @@ async def _plus_one(
         text=mask_pii(ctx.message.text),
         place=place,
     )
+    if not joined:  # raised it before
+        return _emergency_again(ctx, request) or [ctx.reply(_already_text(request))]
     count = request.reporters_count
     if request.category == EMERGENCY:
         return _emergency_again(ctx, request)

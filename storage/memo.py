@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
@@ -25,6 +25,10 @@ DIRECTORY_MEMO = "loudong.directory_memo"  # the key in Session.info
 DIRECTORY_MEMO_TTL = 60.0
 
 _Value = TypeVar("_Value")
+
+
+def _as_it_is(value: _Value) -> _Value:
+    return value
 
 
 class DirectoryMemo:
@@ -53,6 +57,26 @@ class DirectoryMemo:
     def clear(self) -> None:
         self._values.clear()
         self.generation += 1
+
+
+async def remembered(
+    session: AsyncSession,
+    key: Hashable,
+    load: Callable[[], Awaitable[_Value]],
+    *,
+    keep: Callable[[_Value], _Value] = _as_it_is,
+) -> _Value:
+    """The value the memo of the session's factory holds under the key; else `load()`'s, kept as
+    `keep(value)` (`detached_copy` for ORM objects) and returned so. Without a memo, `load()`'s."""
+    memo = directory_memo(session)
+    value: _Value | None = memo.get(key) if memo is not None else None
+    if value is None:
+        generation = memo.generation if memo is not None else 0
+        value = await load()
+        if memo is not None:
+            value = keep(value)
+            memo.put(key, value, generation=generation)
+    return value
 
 
 def directory_memo(session: AsyncSession) -> DirectoryMemo | None:

@@ -49,6 +49,7 @@ from sqlalchemy.orm.util import identity_key
 
 from storage.memo import in_session
 from storage.models import Base, Person, StrEnumType, Unit
+from storage.repos import insert_unless_present
 from storage.roles import HIERARCHY, Role, UnitKind
 
 
@@ -276,26 +277,47 @@ async def add_plus_one(
     place: Sequence[str | None] = (None, None, None),
     message_id: str | None,
     text: str,
-) -> None:
+) -> bool:
     """The person joins the request (+1): the co-reporter row, the request's count, time and place
-    (`fill_place`: unit, floor, room), and a `plus_one` event on its timeline. When the request's
-    co-reporters are not loaded (as intake finds it), as three Core statements, the request's attributes
-    set as committed: a third of all reports are a +1, and the unit of work's planning of their flush
-    cost more than the statements."""
+    (`fill_place`: unit, floor, room), and a `plus_one` event on its timeline. False, and nothing
+    written, if the person raised it already (first or as a +1).
+
+    When the request's co-reporters are not loaded (as intake finds it), as Core statements, the
+    request's attributes set as committed: a third of all reports are a +1, and the unit of work's
+    planning of their flush cost more than the statements. The row goes in unless it is there already
+    (ON CONFLICT DO NOTHING), which answers `is_reporter` in the same statement."""
+    if request.reporter_id == person.id:
+        return False
     if "co_reporters" not in inspect(request).unloaded:
         # Loaded by an earlier message of this session: through the unit of work, which keeps the list.
+        if person.id in request.reporter_ids():
+            return False
         add_co_reporter(session, request, person, at, message_id=message_id, text=text)
         fill_place(request, place)
         add_event(session, request, EventKind.PLUS_ONE, at, actor=person, new=str(request.reporters_count))
-        return
+        return True
+    connection = await session.connection()
+    reporter = {
+        "request_id": request.id,
+        "person_id": person.id,
+        "message_id": message_id,
+        "text": text,
+        "created_at": at,
+    }
+    unless_present = insert_unless_present(
+        connection.dialect.name, RequestReporter, ("request_id", "person_id"), ("id",)
+    )
+    if unless_present is None:  # no ON CONFLICT here: ask first
+        if await is_reporter(session, request, person.id):
+            return False
+        await connection.execute(_insert_statement(RequestReporter), reporter)
+    elif (await connection.execute(unless_present, reporter)).first() is None:
+        return False
     changes: dict[str, Any] = {
         **_filled_place(request, place),
         "reporters_count": request.reporters_count + 1,
         "updated_at": at,
     }
-    connection = await session.connection()
-    reporter = {"request_id": request.id, "person_id": person.id, "message_id": message_id, "text": text}
-    await connection.execute(_insert_statement(RequestReporter), {**reporter, "created_at": at})
     await connection.execute(_update_request_statement(), {"request_id": request.id, **changes})
     event = _event_values(
         EventKind.PLUS_ONE, at, actor=person, old=None, new=str(changes["reporters_count"]), note=None
@@ -303,6 +325,7 @@ async def add_plus_one(
     await connection.execute(_insert_statement(RequestEvent), {"request_id": request.id, **event})
     for key, value in changes.items():
         set_committed_value(request, key, value)
+    return True
 
 
 _PLACE_COLUMNS = ("place_unit", "place_floor", "place_room")

@@ -473,11 +473,15 @@ async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
                 session, (await building(session, "5号楼")).id, "repair", NOW
             )
         assert request is not None
-        li = await person(session, "li-shu")
-        await store.add_plus_one(
+        li, zhang = await person(session, "li-shu"), await person(session, "zhang-ayi")
+        joined = await store.add_plus_one(
             session, request, li, later, place=("3单元", "12楼", None), message_id="m2", text="灯不亮"
         )
-        assert request.reporters_count == 2 and await store.is_reporter(session, request, li.id)
+        assert joined and request.reporters_count == 2 and await store.is_reporter(session, request, li.id)
+        # Who raised it already (first, or as a +1) does not join again, and nothing is written.
+        for again in (zhang, li):
+            assert not await store.add_plus_one(session, request, again, later, message_id="m3", text="")
+        assert request.reporters_count == 2
         assert (request.place_unit, request.place_floor, request.place_room) == ("2单元", "12楼", None)
         assert request.updated_at == later
     async with session_factory() as session:
