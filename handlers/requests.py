@@ -180,10 +180,10 @@ class Responsible:
         return None
 
 
-async def _assign(session: AsyncSession, request: Request, person: Person | None) -> None:
+def _assign(session: AsyncSession, request: Request, person: Person | None) -> None:
     if person is not None:
         # A person from `Responsible` is a copy shared between sessions: this session gets its own.
-        person = await in_session(session, person)
+        person = in_session(session, person)
     request.owner = person
     request.owner_id = person.id if person is not None else None
     request.owner_level = owner_level(person) if person is not None else None
@@ -507,7 +507,7 @@ async def _open_request(
         unconfirmed=False,
         found_on_patrol=patrol,
     )
-    await _assign(ctx.session, request, owner)
+    _assign(ctx.session, request, owner)
     # Written at once with its first event (the reply needs its number), as Core statements.
     await store.insert_request(
         ctx.session,
@@ -765,7 +765,7 @@ async def accept(ctx: Context) -> HandlerResult:
             owner = request.owner.name if request.owner is not None else "社区"
             raise Refusal(f"{request.number} 不在您负责的范围内,由 {owner} 负责处理。")
         old = request.owner.name if request.owner is not None else None
-        await _assign(ctx.session, request, ctx.sender)
+        _assign(ctx.session, request, ctx.sender)
         store.add_event(
             ctx.session,
             request,
@@ -932,7 +932,7 @@ async def reassign(ctx: Context) -> HandlerResult:
         raise Refusal(f"{request.number} 本来就由 {target.name} 负责。")
     now = ctx.clock.now()
     old = request.owner.name if request.owner is not None else None
-    await _assign(ctx.session, request, target)
+    _assign(ctx.session, request, target)
     policy = await Policies(ctx.session).for_building(request.building_id)
     _stage_reset(request, now, policy, status=RequestStatus.NEW)
     store.add_event(
@@ -971,7 +971,7 @@ async def send_back(ctx: Context) -> HandlerResult:
         raise Refusal(f"{request.number} 已经没有上一级可以退回了,请直接联系街道。")
     person, level = target
     now = ctx.clock.now()
-    await _assign(ctx.session, request, person)
+    _assign(ctx.session, request, person)
     request.owner_level = level
     _stage_reset(request, now, policy, status=RequestStatus.NEW)
     reason = mask_pii(reason)
@@ -1346,7 +1346,7 @@ async def escalate(
     person, level = target
     stage, _ = _stage_limit(request, policy)
     old = request.owner.name if request.owner is not None else None
-    await _assign(session, request, person)
+    _assign(session, request, person)
     request.owner_level = level
     request.escalations += 1
     _stage_reset(request, now, policy, status=RequestStatus(request.status))

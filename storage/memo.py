@@ -92,15 +92,16 @@ def detached_copy(value: _Value) -> _Value:
     return copied
 
 
-async def in_session(session: AsyncSession, instance: _Value) -> _Value:
+def in_session(session: AsyncSession, instance: _Value) -> _Value:
     """The session's own copy of a persistent object: the object itself if it belongs to the session,
     the session's instance of the same row if it has one (an earlier message of a batch loaded or
     changed it), else a copy of the object (`merge(load=False)`: no SQL, and nothing done to the copy
-    reaches the original)."""
+    reaches the original). No SQL, so no await: the synchronous session merges, without a trip through
+    the async bridge (every report takes two or three copies)."""
     if instance in session:
         return instance
     key = inspect(instance).key
     present = session.sync_session.identity_map.get(key) if key is not None else None
     if present is not None:
         return present  # type: ignore[no-any-return]
-    return await session.merge(instance, load=False)
+    return session.sync_session.merge(instance, load=False)

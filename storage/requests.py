@@ -546,7 +546,7 @@ async def load_owner(session: AsyncSession, request: Request, *, known: Sequence
         if request.owner_id is not None:
             copy = next((person for person in known if person.id == request.owner_id), None)
             if copy is not None:
-                owner = await in_session(session, copy)
+                owner = in_session(session, copy)
             else:
                 owner = await session.get(Person, request.owner_id, options=[joinedload(Person.accounts)])
         set_committed_value(request, "owner", owner)

@@ -76,9 +76,9 @@ async def test_a_detached_copy_keeps_what_was_loaded_and_joins_sessions_only_as_
     assert shared.unit is not None and shared.unit.parent is not None  # loaded with its chain
     assert [account.platform for account in shared.accounts] == ["webchat"]
     async with session_factory() as first, session_factory() as second:
-        mine, theirs = await in_session(first, shared), await in_session(second, shared)
+        mine, theirs = in_session(first, shared), in_session(second, shared)
         assert mine in first and theirs in second and shared not in first and shared not in second
         mine.name = "改了名"
         assert shared.name == "刘秀英"  # what one session does to its copy stays there
         again = await first.get(Person, shared.id)
-        assert await in_session(first, shared) is again is mine  # the session's instance is reused
+        assert in_session(first, shared) is again is mine  # the session's instance is reused
