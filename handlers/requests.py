@@ -560,9 +560,8 @@ async def _plus_one(
 ) -> HandlerResult:
     """The same problem raised again: the sender joins the request (+1) instead of a new one."""
     now = ctx.clock.now()
-    if Role(ctx.sender.role) in WORKER_ROLES and not await store.is_reporter(
-        ctx.session, request, ctx.sender.id
-    ):
+    worker = Role(ctx.sender.role) in WORKER_ROLES
+    if worker and not await store.is_reporter(ctx.session, request, ctx.sender.id):
         # A worker talking about a problem already on record is not another resident affected.
         return None
     joined = await store.add_plus_one(
