@@ -322,19 +322,22 @@ async def intake(ctx: Context) -> HandlerResult:
         ctx.session, building.id, category, since, include_resolved=True, place=place
     )
     match = _best_match(candidates, place, _object_words(classification))
-    if match is not None:
-        # Owner and building for the reply; not the reporters (hundreds, on a building-wide problem).
-        # The owner is mostly one of the building's workers, whom the memo holds.
-        responsible = await Responsible.load(ctx.session, building.id)
-        match = await store.load_owner(ctx.session, match, known=responsible.workers)
     if match is not None and match.status == RequestStatus.RESOLVED:
-        return await _not_fixed(ctx, match, policy)
+        return await _not_fixed(ctx, await _with_owner(ctx, match), policy)
     if match is not None:
         return await _plus_one(ctx, match, policy, place)
     if classification.question and classification.confidence < QUESTION_MIN_CONFIDENCE:
         # "明天几点停水?" asks about something; it reports nothing unless it is about a request on record.
         return None
     return await _create(ctx, building, category, place, policy)
+
+
+async def _with_owner(ctx: Context, request: Request) -> Request:
+    """The request with its owner (and building) loaded, for a reply that names them; not the reporters
+    (hundreds, on a building-wide problem). The owner is mostly one of the building's workers, whom the
+    memo holds: most +1 replies name nobody, and pay nothing for it."""
+    responsible = await Responsible.load(ctx.session, request.building_id)
+    return await store.load_owner(ctx.session, request, known=responsible.workers)
 
 
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
@@ -574,14 +577,16 @@ async def _plus_one(
         place=place,
     )
     if not joined:  # raised it before
-        return _emergency_again(ctx, request) or [ctx.reply(_already_text(request))]
+        return _emergency_again(ctx, request) or [ctx.reply(_already_text(await _with_owner(ctx, request)))]
     count = request.reporters_count
     if request.category == EMERGENCY:
         return _emergency_again(ctx, request)
     text = f"这个问题已登记为 {request.number},已有 {count} 位邻居反映"
     tags = Tags(ctx.message.platform, [])
-    if count == policy.retag_threshold and request.owner is not None and request.is_open:
-        text += f",{tags.name(request.owner)} 请优先处理。"
+    retag = count == policy.retag_threshold and request.is_open
+    owner = (await _with_owner(ctx, request)).owner if retag else None
+    if owner is not None:
+        text += f",{tags.name(owner)} 请优先处理。"
     else:
         text += ",会一并处理。"
     return [ctx.reply(text, mentions=tags.mentions)]
