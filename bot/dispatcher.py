@@ -141,12 +141,12 @@ class Outcome:
     marked: bool = True
 
 
-async def _attach(ctx: Context) -> None:
+def _attach(ctx: Context) -> None:
     """Give the handler the session's own copies of a cached group and sender (`in_session`): what a
     handler does to them never reaches the cache."""
     if ctx.group is not None:
-        ctx.group = await in_session(ctx.session, ctx.group)
-    ctx.sender = await in_session(ctx.session, ctx.sender)
+        ctx.group = in_session(ctx.session, ctx.group)
+    ctx.sender = in_session(ctx.session, ctx.sender)
 
 
 def _handler_name(handler: Handler) -> str:
@@ -484,7 +484,7 @@ class Dispatcher:
         return Outcome(intent=intent, confidence=confidence)
 
     async def _run(self, ctx: Context, handler: Handler, route: str) -> Outcome:
-        await _attach(ctx)
+        _attach(ctx)
         result: Sequence[Action] | None = await handler(ctx)
         if result is None:
             return Outcome(route=route)

@@ -30,7 +30,7 @@ from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTEN
 from handlers.router import HandlerResult, Router
 from storage import repos
 from storage import requests as store
-from storage.memo import detached_copy, directory_memo, in_session
+from storage.memo import detached_copy, in_session, remembered
 from storage.models import Person, Unit
 from storage.requests import EventKind, Request, RequestStatus
 from storage.roles import GRID_WORKERS, Role, UnitKind
@@ -96,18 +96,13 @@ class Responsible:
         is detached and shared between sessions: read it, never add it to a session (`_assign`)."""
         if building_id is None:
             return cls([], [])
-        memo = directory_memo(session)
-        key = (_RESPONSIBLE, building_id)
-        responsible: Responsible | None = memo.get(key) if memo is not None else None
-        if responsible is None:
-            generation = memo.generation if memo is not None else 0
+
+        async def load() -> Responsible:
             chain = await repos.unit_chain(session, building_id)
             workers = await repos.persons_serving(session, [unit.id for unit in chain], WORKER_ROLES)
-            responsible = cls(chain, workers)
-            if memo is not None:
-                responsible = detached_copy(responsible)
-                memo.put(key, responsible, generation=generation)
-        return responsible
+            return cls(chain, workers)
+
+        return await remembered(session, (_RESPONSIBLE, building_id), load, keep=detached_copy)
 
     @property
     def unit_ids(self) -> set[int]:
@@ -185,10 +180,10 @@ class Responsible:
         return None
 
 
-async def _assign(session: AsyncSession, request: Request, person: Person | None) -> None:
+def _assign(session: AsyncSession, request: Request, person: Person | None) -> None:
     if person is not None:
         # A person from `Responsible` is a copy shared between sessions: this session gets its own.
-        person = await in_session(session, person)
+        person = in_session(session, person)
     request.owner = person
     request.owner_id = person.id if person is not None else None
     request.owner_level = owner_level(person) if person is not None else None
@@ -279,10 +274,12 @@ async def community_of(session: AsyncSession, unit_id: int | None) -> Unit | Non
 
 
 _POLICIES = "loudong.requests.policies"  # in a session's info: building id -> RequestPolicy
+_POLICY = "requests.policy"  # memo key, with a building id
 
 
 class Policies:
-    """The policy of each community, read once per session: a message, a dispatcher batch or a sweep."""
+    """The policy of each community, read once per session (a message, a dispatcher batch or a sweep)
+    and kept like `Responsible` (`storage.memo`): every report asks, and only an import changes it."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -290,10 +287,14 @@ class Policies:
 
     async def for_building(self, building_id: int | None) -> RequestPolicy:
         if building_id not in self._by_building:
-            community = await community_of(self._session, building_id)
-            details = community.details if community is not None else None
-            self._by_building[building_id] = RequestPolicy.for_details(details)
+            self._by_building[building_id] = await remembered(
+                self._session, (_POLICY, building_id), functools.partial(self._read, building_id)
+            )
         return self._by_building[building_id]
+
+    async def _read(self, building_id: int | None) -> RequestPolicy:
+        community = await community_of(self._session, building_id)
+        return RequestPolicy.for_details(community.details if community is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -321,17 +322,22 @@ async def intake(ctx: Context) -> HandlerResult:
         ctx.session, building.id, category, since, include_resolved=True, place=place
     )
     match = _best_match(candidates, place, _object_words(classification))
-    if match is not None:
-        # Owner and building for the reply; not the reporters (hundreds, on a building-wide problem).
-        match = await store.load_owner(ctx.session, match)
     if match is not None and match.status == RequestStatus.RESOLVED:
-        return await _not_fixed(ctx, match, policy)
+        return await _not_fixed(ctx, await _with_owner(ctx, match), policy)
     if match is not None:
         return await _plus_one(ctx, match, policy, place)
     if classification.question and classification.confidence < QUESTION_MIN_CONFIDENCE:
         # "明天几点停水?" asks about something; it reports nothing unless it is about a request on record.
         return None
     return await _create(ctx, building, category, place, policy)
+
+
+async def _with_owner(ctx: Context, request: Request) -> Request:
+    """The request with its owner (and building) loaded, for a reply that names them; not the reporters
+    (hundreds, on a building-wide problem). The owner is mostly one of the building's workers, whom the
+    memo holds: most +1 replies name nobody, and pay nothing for it."""
+    responsible = await Responsible.load(ctx.session, request.building_id)
+    return await store.load_owner(ctx.session, request, known=responsible.workers)
 
 
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
@@ -341,16 +347,13 @@ async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> H
         return None
     now = ctx.clock.now()
     if not reporter:
-        store.add_co_reporter(
+        await store.add_plus_one(
             ctx.session,
             request,
             ctx.sender,
             now,
             message_id=ctx.message.message_id,
             text=mask_pii(ctx.message.text),
-        )
-        store.add_event(
-            ctx.session, request, EventKind.PLUS_ONE, now, actor=ctx.sender, new=str(request.reporters_count)
         )
     return _reopen(ctx, request, words.Verdict(satisfied=False), now, policy, ctx.message.text)
 
@@ -507,18 +510,15 @@ async def _open_request(
         unconfirmed=False,
         found_on_patrol=patrol,
     )
-    await _assign(ctx.session, request, owner)
-    ctx.session.add(request)
-    store.add_event(
+    _assign(ctx.session, request, owner)
+    # Written at once with its first event (the reply needs its number), as Core statements.
+    await store.insert_request(
         ctx.session,
         request,
-        EventKind.CREATED,
-        now,
         actor=ctx.sender,
         new=owner.name if owner is not None else None,
         note=("巡查发现:" if patrol else "") + words.shorten(request.text, 80),
     )
-    await ctx.session.flush()  # the request and its first event, in one go: the reply needs its number
     exclude = [p for p in (owner, ctx.sender if patrol else None) if p is not None]
     notify = _followers(responsible, rule.notify, category, exclude)
     return NewRequest(request, responsible, owner, notify)
@@ -563,29 +563,30 @@ async def _plus_one(
 ) -> HandlerResult:
     """The same problem raised again: the sender joins the request (+1) instead of a new one."""
     now = ctx.clock.now()
-    already = await store.is_reporter(ctx.session, request, ctx.sender.id)
-    if Role(ctx.sender.role) in WORKER_ROLES and not already:
+    worker = Role(ctx.sender.role) in WORKER_ROLES
+    if worker and not await store.is_reporter(ctx.session, request, ctx.sender.id):
         # A worker talking about a problem already on record is not another resident affected.
         return None
-    if already:
-        return _emergency_again(ctx, request) or [ctx.reply(_already_text(request))]
-    store.add_co_reporter(
+    joined = await store.add_plus_one(
         ctx.session,
         request,
         ctx.sender,
         now,
         message_id=ctx.message.message_id,
         text=mask_pii(ctx.message.text),
+        place=place,
     )
-    _fill_place(request, place)
+    if not joined:  # raised it before
+        return _emergency_again(ctx, request) or [ctx.reply(_already_text(await _with_owner(ctx, request)))]
     count = request.reporters_count
-    store.add_event(ctx.session, request, EventKind.PLUS_ONE, now, actor=ctx.sender, new=str(count))
     if request.category == EMERGENCY:
         return _emergency_again(ctx, request)
     text = f"这个问题已登记为 {request.number},已有 {count} 位邻居反映"
     tags = Tags(ctx.message.platform, [])
-    if count == policy.retag_threshold and request.owner is not None and request.is_open:
-        text += f",{tags.name(request.owner)} 请优先处理。"
+    retag = count == policy.retag_threshold and request.is_open
+    owner = (await _with_owner(ctx, request)).owner if retag else None
+    if owner is not None:
+        text += f",{tags.name(owner)} 请优先处理。"
     else:
         text += ",会一并处理。"
     return [ctx.reply(text, mentions=tags.mentions)]
@@ -595,14 +596,6 @@ def _already_text(request: Request) -> str:
     status = words.STATUS_LABELS[RequestStatus(request.status)]
     owner = f",负责的是 {request.owner.name}" if request.owner is not None else ""
     return f"您反映的问题已登记为 {request.number},目前{status}{owner}。有进展会在群里告诉您。"
-
-
-def _fill_place(request: Request, place: tuple[str | None, ...]) -> None:
-    """A later report may say more precisely where: keep what it adds."""
-    unit, floor, room = place
-    request.place_unit = request.place_unit or unit
-    request.place_floor = request.place_floor or floor
-    request.place_room = request.place_room or room
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -630,7 +623,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     match = _best_match(candidates, place, _object_words(classification))
     if match is not None:
         match = await store.load_owner(ctx.session, match)
-        _fill_place(match, place)
+        store.fill_place(match, place)
         store.add_event(
             ctx.session,
             match,
@@ -776,7 +769,7 @@ async def accept(ctx: Context) -> HandlerResult:
             owner = request.owner.name if request.owner is not None else "社区"
             raise Refusal(f"{request.number} 不在您负责的范围内,由 {owner} 负责处理。")
         old = request.owner.name if request.owner is not None else None
-        await _assign(ctx.session, request, ctx.sender)
+        _assign(ctx.session, request, ctx.sender)
         store.add_event(
             ctx.session,
             request,
@@ -943,7 +936,7 @@ async def reassign(ctx: Context) -> HandlerResult:
         raise Refusal(f"{request.number} 本来就由 {target.name} 负责。")
     now = ctx.clock.now()
     old = request.owner.name if request.owner is not None else None
-    await _assign(ctx.session, request, target)
+    _assign(ctx.session, request, target)
     policy = await Policies(ctx.session).for_building(request.building_id)
     _stage_reset(request, now, policy, status=RequestStatus.NEW)
     store.add_event(
@@ -982,7 +975,7 @@ async def send_back(ctx: Context) -> HandlerResult:
         raise Refusal(f"{request.number} 已经没有上一级可以退回了,请直接联系街道。")
     person, level = target
     now = ctx.clock.now()
-    await _assign(ctx.session, request, person)
+    _assign(ctx.session, request, person)
     request.owner_level = level
     _stage_reset(request, now, policy, status=RequestStatus.NEW)
     reason = mask_pii(reason)
@@ -1357,7 +1350,7 @@ async def escalate(
     person, level = target
     stage, _ = _stage_limit(request, policy)
     old = request.owner.name if request.owner is not None else None
-    await _assign(session, request, person)
+    _assign(session, request, person)
     request.owner_level = level
     request.escalations += 1
     _stage_reset(request, now, policy, status=RequestStatus(request.status))

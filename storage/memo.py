@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
@@ -25,6 +25,10 @@ DIRECTORY_MEMO = "loudong.directory_memo"  # the key in Session.info
 DIRECTORY_MEMO_TTL = 60.0
 
 _Value = TypeVar("_Value")
+
+
+def _as_it_is(value: _Value) -> _Value:
+    return value
 
 
 class DirectoryMemo:
@@ -55,6 +59,26 @@ class DirectoryMemo:
         self.generation += 1
 
 
+async def remembered(
+    session: AsyncSession,
+    key: Hashable,
+    load: Callable[[], Awaitable[_Value]],
+    *,
+    keep: Callable[[_Value], _Value] = _as_it_is,
+) -> _Value:
+    """The value the memo of the session's factory holds under the key; else `load()`'s, kept as
+    `keep(value)` (`detached_copy` for ORM objects) and returned so. Without a memo, `load()`'s."""
+    memo = directory_memo(session)
+    value: _Value | None = memo.get(key) if memo is not None else None
+    if value is None:
+        generation = memo.generation if memo is not None else 0
+        value = await load()
+        if memo is not None:
+            value = keep(value)
+            memo.put(key, value, generation=generation)
+    return value
+
+
 def directory_memo(session: AsyncSession) -> DirectoryMemo | None:
     """The memo of the session's factory; None for a session made elsewhere (nothing is kept)."""
     memo = session.info.get(DIRECTORY_MEMO)
@@ -68,15 +92,16 @@ def detached_copy(value: _Value) -> _Value:
     return copied
 
 
-async def in_session(session: AsyncSession, instance: _Value) -> _Value:
+def in_session(session: AsyncSession, instance: _Value) -> _Value:
     """The session's own copy of a persistent object: the object itself if it belongs to the session,
     the session's instance of the same row if it has one (an earlier message of a batch loaded or
     changed it), else a copy of the object (`merge(load=False)`: no SQL, and nothing done to the copy
-    reaches the original)."""
+    reaches the original). No SQL, so no await: the synchronous session merges, without a trip through
+    the async bridge (every report takes two or three copies)."""
     if instance in session:
         return instance
     key = inspect(instance).key
     present = session.sync_session.identity_map.get(key) if key is not None else None
     if present is not None:
         return present  # type: ignore[no-any-return]
-    return await session.merge(instance, load=False)
+    return session.sync_session.merge(instance, load=False)

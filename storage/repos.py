@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from storage.directory import person_sort_key
-from storage.models import Account, Group, OutboxEntry, Person, ProcessedMessage, Unit
+from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
 from storage.roles import HIERARCHY, Role
 from storage.sorting import natural_key
 
@@ -262,7 +262,12 @@ async def mark_processed_many(
     rows = [
         {"platform": platform, "message_id": message_id, "received_at": now} for platform, message_id in keys
     ]
-    statement = _mark_processed_statement(session.get_bind().dialect.name)
+    statement = insert_unless_present(
+        session.get_bind().dialect.name,
+        ProcessedMessage,
+        ("platform", "message_id"),
+        ("platform", "message_id"),
+    )
     if statement is None:
         return await _mark_processed_one_by_one(session, rows)
     # One statement for a whole batch, on the session's connection, as Core: the ORM's insert machinery
@@ -292,17 +297,21 @@ async def _mark_processed_one_by_one(
 
 
 @functools.cache
-def _mark_processed_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once: it runs for every batch of messages, and
-    building the statement cost more than running it. None for dialects without ON CONFLICT."""
+def insert_unless_present(
+    dialect: str, model: type[Base], unique: tuple[str, ...], returning: tuple[str, ...]
+) -> Any:
+    """INSERT … ON CONFLICT (the `unique` columns) DO NOTHING RETURNING (the `returning` columns): a
+    row already there is no error, and no row comes back for it. Built once per dialect, model and
+    columns (it runs for every message, and building it cost more than running it); None for dialects
+    without ON CONFLICT."""
     if dialect not in ("sqlite", "postgresql"):
         return None
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    table = ProcessedMessage.__table__
+    table = model.__table__
     return (
         insert(table)
-        .on_conflict_do_nothing(index_elements=["platform", "message_id"])
-        .returning(table.c.platform, table.c.message_id)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(*(table.c[name] for name in returning))
     )
 
 

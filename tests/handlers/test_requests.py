@@ -378,7 +378,7 @@ async def test_who_serves_a_building_is_read_once_until_the_directory_is_importe
         # Shared between sessions, so never part of one: a session relates its own copy.
         leader = again.nearest(Role.MICRO_GRID_LEADER)
         assert leader is not None and leader not in session
-        assert await in_session(session, leader) in session
+        assert in_session(session, leader) in session
     assert first.nearest(Role.MICRO_GRID_LEADER) is not None
     assert leader.name == first.nearest(Role.MICRO_GRID_LEADER).name == "刘秀英"  # type: ignore[union-attr]
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repos
-from storage.memo import DirectoryMemo, detached_copy, directory_memo, in_session
+from storage.memo import DirectoryMemo, detached_copy, directory_memo, in_session, remembered
 from storage.models import Person
 
 
@@ -33,6 +33,27 @@ def test_a_value_read_before_a_clear_is_not_kept() -> None:
     assert memo.get("a") is None
 
 
+async def test_remembered_loads_once_per_memo_and_keeps_what_it_is_given(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    loads: list[str] = []
+
+    async def load() -> list[str]:
+        loads.append("loaded")
+        return ["value"]
+
+    async with session_factory() as first, session_factory() as second:
+        kept = await remembered(first, "key", load, keep=lambda value: [*value, "kept"])
+        assert kept == ["value", "kept"] and await remembered(second, "key", load) is kept
+        assert loads == ["loaded"]
+        memo = directory_memo(first)
+        assert memo is not None
+        memo.clear()  # an import
+        assert await remembered(second, "key", load) == ["value"] and len(loads) == 2
+    async with AsyncSession(first.bind) as elsewhere:  # no memo: loaded every time
+        assert await remembered(elsewhere, "key", load) == ["value"] and len(loads) == 3
+
+
 async def test_sessions_of_one_factory_share_one_memo(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -55,9 +76,9 @@ async def test_a_detached_copy_keeps_what_was_loaded_and_joins_sessions_only_as_
     assert shared.unit is not None and shared.unit.parent is not None  # loaded with its chain
     assert [account.platform for account in shared.accounts] == ["webchat"]
     async with session_factory() as first, session_factory() as second:
-        mine, theirs = await in_session(first, shared), await in_session(second, shared)
+        mine, theirs = in_session(first, shared), in_session(second, shared)
         assert mine in first and theirs in second and shared not in first and shared not in second
         mine.name = "改了名"
         assert shared.name == "刘秀英"  # what one session does to its copy stays there
         again = await first.get(Person, shared.id)
-        assert await in_session(first, shared) is again is mine  # the session's instance is reused
+        assert in_session(first, shared) is again is mine  # the session's instance is reused

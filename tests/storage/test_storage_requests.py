@@ -409,3 +409,103 @@ async def test_ancestor_of_kind_from_a_loaded_chain_or_the_database(
         kind: unit and unit.name for kind, unit in from_database.items()
     }
     assert community.name == "茜城花园社区"
+
+
+async def test_insert_request_writes_it_and_its_first_event_as_a_flush_would(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from sqlalchemy import inspect
+
+    async with session_factory() as session, session.begin():
+        home = await building(session, "5号楼")
+        reporter, owner = await person(session, "zhang-ayi"), await person(session, "wang-shifu")
+        request = Request(
+            category="repair",
+            summary="楼道灯报修",
+            objects=["楼道灯"],
+            building=home,
+            building_id=home.id,
+            text="楼道灯坏了",
+            reporter=reporter,
+            reporter_id=reporter.id,
+            owner=owner,
+            owner_id=owner.id,
+            platform="webchat",
+            group_external_id="b5",
+            message_id="m1",
+            created_at=NOW,
+            updated_at=NOW,
+            co_reporters=[],
+        )
+        await store.insert_request(session, request, actor=reporter, new="王师傅", note="楼道灯坏了")
+        # Numbered, in the session and clean, every column readable without a load, defaults applied.
+        assert request.id is not None and request in session
+        assert not session.dirty and not session.new and not inspect(request).expired_attributes
+        assert request.status is RequestStatus.NEW and request.reporters_count == 1
+        assert request.escalations == 0 and request.acknowledged_at is None and request.rating is None
+        assert request.owner is owner and request.building is home and request.co_reporters == []
+        request.status = RequestStatus.ACKNOWLEDGED  # changed later in the transaction: flushed as usual
+        number = request.id
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert loaded is not None and loaded.status is RequestStatus.ACKNOWLEDGED
+    assert (loaded.objects, loaded.reporters_count, loaded.found_on_patrol) == (["楼道灯"], 1, False)
+    assert loaded.owner is not None and loaded.owner.name == "王师傅"
+    assert [(e.kind, e.at, e.new, e.note) for e in events] == [
+        (EventKind.CREATED, NOW, "王师傅", "楼道灯坏了")
+    ]
+    assert events[0].actor is not None and events[0].actor.name == "张阿姨"
+
+
+@pytest.mark.parametrize("co_reporters_loaded", [False, True])
+async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
+    session_factory: async_sessionmaker[AsyncSession], co_reporters_loaded: bool
+) -> None:
+    async with session_factory() as session, session.begin():
+        number = (await new_request(session, place_unit="2单元")).id
+    later = NOW + timedelta(minutes=5)
+    async with session_factory() as session, session.begin():
+        if co_reporters_loaded:
+            request = await store.get_request(session, number)
+        else:
+            [request] = await store.merge_candidates(
+                session, (await building(session, "5号楼")).id, "repair", NOW
+            )
+        assert request is not None
+        li, zhang = await person(session, "li-shu"), await person(session, "zhang-ayi")
+        joined = await store.add_plus_one(
+            session, request, li, later, place=("3单元", "12楼", None), message_id="m2", text="灯不亮"
+        )
+        assert joined and request.reporters_count == 2 and await store.is_reporter(session, request, li.id)
+        # Who raised it already (first, or as a +1) does not join again, and nothing is written.
+        for again in (zhang, li):
+            assert not await store.add_plus_one(session, request, again, later, message_id="m3", text="")
+        assert request.reporters_count == 2
+        assert (request.place_unit, request.place_floor, request.place_room) == ("2单元", "12楼", None)
+        assert request.updated_at == later
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert loaded is not None and loaded.reporters_count == 2
+    assert [p.name for p in loaded.reporters()] == ["张阿姨", "李叔"]
+    assert loaded.co_reporters[0].message_id == "m2" and loaded.co_reporters[0].text == "灯不亮"
+    assert (loaded.place_unit, loaded.place_floor, loaded.updated_at) == ("2单元", "12楼", later)
+    assert [(e.kind, e.new, e.at) for e in events] == [(EventKind.PLUS_ONE, "2", later)]
+    assert events[0].actor is not None and events[0].actor.name == "李叔"
+
+
+async def test_load_owner_takes_its_own_copy_of_a_known_owner(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from storage.memo import detached_copy
+
+    async with session_factory() as session, session.begin():
+        five = (await new_request(session)).building_id
+        assert five is not None
+        known = detached_copy([await repos.get_person(session, (await person(session, "wang-shifu")).id)])
+    async with session_factory() as session:
+        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        loaded = await store.load_owner(session, light, known=known)
+        assert loaded.owner is not None and loaded.owner is not known[0] and loaded.owner in session
+        assert loaded.owner.id == known[0].id and loaded.owner.accounts
