@@ -122,6 +122,10 @@ _SPARK_ADVICE = re.compile(
     "碰开关|开开关|按开关|开电器|动电器|插电|拔插头|开油烟机|开抽油烟机|开排风|打手机|用手机|按电梯|动电闸|拉电闸|"
     "拉闸|碰电闸|开排气扇|开换气扇)"
 )
+# A named chronic ailment of joints and back (肩周炎又犯了 胳膊抬不起来): a quiet result with one is
+# not put to the emergency model, whose stroke signs (胳膊抬不动) it shares; a keyword ticket or
+# emergency is unaffected.
+_CHRONIC = re.compile("肩周炎|颈椎病|腰椎病|腰间盘|关节炎|老寒腿|风湿|腱鞘炎|网球肘|五十肩")
 # A call for help (咋办咋办, 快来人) opens the gate in a message of at least `_CALL_MIN_CHARS` characters that
 # carry words: a short one (咋办?) says too little for the model.
 _CALL = re.compile("咋办|怎么办|咋弄|咋整|快来|快快|来人|帮帮")
@@ -550,6 +554,8 @@ class IntentEngine:
         ):
             return None  # most messages: decided without blanking block words
         if _JOKE.search(norm) is not None:
+            return None
+        if not ticket and _CHRONIC.search(norm) is not None:
             return None
         if self._hypothetical is not None and (
             self._hypothetical.search(_SPARK_ADVICE.sub(_blank, norm) if advice else norm) is not None
