@@ -101,7 +101,9 @@ _SYMPTOM = re.compile(
     "没反应|不应|动不了|脸色|嘴唇|"
     # families5: sudden limb, face and speech signs told in new words (握不住, 嘴巴斜着, 说不成句, 看东西重影)
     "握不住|攥不住|抓不住|拿不稳|端不住|抬不动|发沉|发木|合不拢|嘴巴斜|嘴斜|往一边|往下垂|含混|含糊|说不成|"
-    "不囫囵|颠三倒四|重影|不吭声"
+    "不囫囵|颠三倒四|重影|不吭声|"
+    # after held-out v11: confusion and a sweat told of someone (说话前言不搭后语, 一身虚汗: a diabetic's low)
+    "不搭后语|语无伦次|胡言乱语|虚汗"
 )
 # Alarm signs: what makes a smell or an urgent ticket more than a nuisance: the body reacting (冲得人头疼,
 # 熏得想吐, 胸闷), the smell of gas's odorant (臭鸡蛋味, 硫磺味; not 刺鼻: paint is), or advice against a
@@ -121,6 +123,24 @@ _SPARK_ADVICE = re.compile(
     "(?:千万|可|先|都)?(?:别|不要|莫|不能)(?:按门铃|按电铃|摁门铃|打火|点火|开火|用明火|动明火|点烟|抽烟|"
     "碰开关|开开关|按开关|开电器|动电器|插电|拔插头|开油烟机|开抽油烟机|开排风|打手机|用手机|按电梯|动电闸|拉电闸|"
     "拉闸|碰电闸|开排气扇|开换气扇)"
+)
+# A named chronic ailment of joints and back (肩周炎又犯了 胳膊抬不起来): a quiet result with one is
+# not put to the emergency model, whose stroke signs (胳膊抬不动) it shares; a keyword ticket or
+# emergency is unaffected.
+_CHRONIC = re.compile("肩周炎|颈椎病|腰椎病|腰间盘|关节炎|老寒腿|风湿|腱鞘炎|网球肘|五十肩")
+# After held-out v11: look-alikes of an emergency whose cause or subject is benign. Spice, hotpot and
+# diets as the cause of a symptom (朝天椒 呛得我眼泪鼻涕, 辣得嘴里冒火, 减肥饿得眼冒金星; not 火锅 alone:
+# 油锅起火锅盖); a pet as the one who fell, with no person named (我家猫从柜子顶上摔下来了; not
+# 大狗把小孩扑倒了); the danger denied in so many words (不是燃气 别担心; not 是不是燃气). A message with
+# one is not put to the emergency model, and a keyword emergency in it may be vetoed by the intent model,
+# as with laughter (`unreal_marker`).
+_FOOD = re.compile(
+    "辣椒|朝天椒|花椒|麻辣|吃火锅|涮火锅|吃个火锅|火锅店|辣得|太辣|好辣|减肥|节食|饿得|饿的|辟谷|太香了"
+)
+_PET = re.compile("猫|狗|喵|宠物|鹦鹉|仓鼠|兔子")
+_PERSON = re.compile("人|孩|娃|老|爸|妈|爷|奶|儿|女|宝|哥|姐|弟|妹|叔|姨|婆|公|他|她|邻居|师傅")
+_DENIAL = re.compile(
+    "(?<!是)不是(?:燃气|煤气|天然气|漏气|着火|失火)|别担心|不用担心|不要担心|不必担心|大家放心"
 )
 # A call for help (咋办咋办, 快来人) opens the gate in a message of at least `_CALL_MIN_CHARS` characters that
 # carry words: a short one (咋办?) says too little for the model.
@@ -470,7 +490,7 @@ class IntentEngine:
         cue of a video, the news or another compound not denied (抖音上, 她们小区; not 这不是视频里的). Not
         the hypothetical or past cues (昨天就闻到煤气味 今天更大了 is an emergency), nor the drill cues
         (这不是演练,真着火了)."""
-        if _LAUGHTER.search(norm) is not None or _MONEY.search(norm) is not None:
+        if _LAUGHTER.search(norm) is not None or _MONEY.search(norm) is not None or _benign(norm):
             return True
         return self._elsewhere is not None and _said(self._elsewhere, norm)
 
@@ -550,6 +570,10 @@ class IntentEngine:
         ):
             return None  # most messages: decided without blanking block words
         if _JOKE.search(norm) is not None:
+            return None
+        if not ticket and _CHRONIC.search(norm) is not None:
+            return None
+        if _benign(norm):
             return None
         if self._hypothetical is not None and (
             self._hypothetical.search(_SPARK_ADVICE.sub(_blank, norm) if advice else norm) is not None
@@ -1176,6 +1200,14 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
         }
     )
     return _build_classification(values)
+
+
+def _benign(norm: str) -> bool:
+    """Whether the message gives a benign cause or subject of what looks like an emergency: spice, hotpot or a
+    diet (`_FOOD`), a pet with no person named (`_PET`), or the danger denied (`_DENIAL`)."""
+    if _FOOD.search(norm) is not None or _DENIAL.search(norm) is not None:
+        return True
+    return _PET.search(norm) is not None and _PERSON.search(norm) is None
 
 
 def _bare_cry(result: Classification) -> bool:

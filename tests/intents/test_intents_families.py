@@ -412,3 +412,30 @@ def test_dreams_and_bills_are_no_emergencies(text: str) -> None:
 
 def test_a_real_emergency_with_a_bill_stays_an_emergency() -> None:
     assert classify("去交电费的路上 看见楼下有个老人倒地上了 叫不醒 快打120").intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨晚吃麻辣香锅 辣得我直咳嗽 眼泪哗哗的 过瘾",  # spice as the cause
+        "节食第三天 饿得头晕眼花 心慌",  # a diet as the cause
+        "我家狗从沙发上摔下来了 啥事没有 还摇尾巴呢",  # a pet, fine after a fall
+        "刚才那股味是烤糊的红薯 不是煤气 大家放心",  # the danger denied
+        "社区下周三请医生来 教居民怎么按压胸口 想学的来",  # a class
+        "二楼和三楼那两家上周吵得厉害 昨天已经和好了",  # a quarrel made up
+    ],
+)
+def test_v11_benign_causes_denials_and_classes_are_no_tickets(text: str) -> None:
+    assert classify(text).intent not in TICKET_INTENTS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "7号楼门口有个老爷子有糖尿病 浑身虚汗 说话语无伦次 谁有糖快拿来",  # 糖尿病 is no sanitation
+        "楼道里一股煤气味 熏得头疼 是不是燃气漏了 大家别开灯",  # 是不是燃气 is no denial
+        "一条狗把小孩扑倒了 在咬 快来人",  # a dog, but a person is hurt
+    ],
+)
+def test_v11_look_alike_rules_keep_real_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
