@@ -3,8 +3,8 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v11 (evaluated 2026-11-29 01:40
-UTC), folded into the tuning part since (`source: heldout11`). Between folding one held-out set into the
+once met, and must then become plain tests). The set in the file is held-out v12 (evaluated 2026-11-29 01:59
+UTC), not yet folded into the tuning part. Between folding one held-out set into the
 tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
 blind set replaces it)."""
 
@@ -112,35 +112,40 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on held-out v11 (0.942), as on v10 (0.914), v9 (0.918), v8 (0.952), v6 and v5; not on v7 (0.875).
+    # Met on held-out v12 (0.926), as on v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
-def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    # Met on held-out v11 (20/20), first since v4: since 0bd7e47 every ticket the keywords make is put to
-    # the emergency model (v10 17/20, v9 18/20, v8 19/20).
-    assert heldout.emergency_recall == 1.0, heldout.as_text()
-
-
-@needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v11's one blind evaluation (at 0bd7e47): a change that loses ground on them
+    # The figures of held-out v12's one blind evaluation (at d5bb1fe): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.941 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 8 / 150 + 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.926 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 10 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 17 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v11: false-ticket rate 8/150 = 5.3 % (> 3 %; v10 3.3 %, "
-    "v9 3.3 %, v8 5.3 %): chilli fumes, hotpot 喷火, dieting 眼冒金星, a cat that fell and is fine, a burnt "
-    "porridge smell denied as gas, a class on cardiac compressions (emergency); a quarrel made up "
-    "(dispute); a stairwell cleared since (corridor_clutter); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v12: false-ticket rate 10/150 = 6.7 % (> 3 %; v11 5.3 %, "
+    "v10 3.3 %, v9 3.3 %): smells and smoke explained or denied, a planned 120 pickup, a dream, a "
+    "first-aid class (emergency); a toy thrown, hearsay of a watermelon (thrown_objects); a snoring "
+    "joke (dispute); a health-check notice (policy_query); a head buzzing (noise); see tests/data/README.md",
 )
 def test_heldout_false_ticket_target(heldout: Report) -> None:
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
+
+
+@needs_heldout
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 target not met on held-out v12: emergency recall 17/20 (v11 20/20, v10 17/20). "
+    "Missed, each with no keyword at all (chitchat): a courier collapsed in the sun, hot and dry; a child "
+    "face down in a pond; a boy who ate his grandmother's blood-pressure pills; see tests/data/README.md",
+)
+def test_heldout_emergency_recall_target(heldout: Report) -> None:
+    assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
 def test_tuning_part_is_learnt() -> None:
