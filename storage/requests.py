@@ -313,12 +313,11 @@ async def add_plus_one(
         await connection.execute(_insert_statement(RequestReporter), reporter)
     elif (await connection.execute(unless_present, reporter)).first() is None:
         return False
-    changes: dict[str, Any] = {
-        **_filled_place(request, place),
-        "reporters_count": request.reporters_count + 1,
-        "updated_at": at,
-    }
-    await connection.execute(_update_request_statement(), {"request_id": request.id, **changes})
+    changes: dict[str, Any] = {**_filled_place(request, place), "updated_at": at}
+    # The count is incremented by the database, not written from ours: two +1s committed at once by two
+    # processes (PostgreSQL) must both count.
+    counted = await connection.execute(_plus_one_statement(), {"request_id": request.id, **changes})
+    changes["reporters_count"] = counted.scalar_one()
     event = _event_values(
         EventKind.PLUS_ONE, at, actor=person, old=None, new=str(changes["reporters_count"]), note=None
     )
@@ -349,10 +348,16 @@ def _insert_statement(model: type[Base], *, returning_id: bool = False) -> Any:
 
 
 @functools.cache
-def _update_request_statement() -> Any:
-    """UPDATE requests SET (the columns given) WHERE id = :request_id, built once."""
+def _plus_one_statement() -> Any:
+    """UPDATE requests SET reporters_count = reporters_count + 1 and the columns given WHERE id =
+    :request_id RETURNING the new count, built once."""
     table = Request.__table__
-    return table.update().where(table.c.id == bindparam("request_id"))
+    return (
+        table.update()
+        .where(table.c.id == bindparam("request_id"))
+        .values(reporters_count=table.c.reporters_count + 1)
+        .returning(table.c.reporters_count)
+    )
 
 
 def _new_row(instance: Base) -> dict[str, Any]:

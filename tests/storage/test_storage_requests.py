@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repos
@@ -493,6 +493,29 @@ async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
     assert (loaded.place_unit, loaded.place_floor, loaded.updated_at) == ("2单元", "12楼", later)
     assert [(e.kind, e.new, e.at) for e in events] == [(EventKind.PLUS_ONE, "2", later)]
     assert events[0].actor is not None and events[0].actor.name == "李叔"
+
+
+async def test_add_plus_one_counts_on_the_database_not_on_a_stale_copy(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Another process's +1 committed after this request was read still counts: the database adds one."""
+    async with session_factory() as session, session.begin():
+        number = (await new_request(session)).id
+    async with session_factory() as session, session.begin():
+        five = await building(session, "5号楼")
+        [request] = await store.merge_candidates(session, five.id, "repair", NOW)
+        assert request.reporters_count == 1
+        # What a +1 from elsewhere leaves in the row, unseen by this session's copy.
+        connection = await session.connection()
+        await connection.execute(update(Request).where(Request.id == number).values(reporters_count=3))
+        li = await person(session, "li-shu")
+        assert await store.add_plus_one(session, request, li, NOW, message_id="m9", text="+1")
+        assert request.reporters_count == 4
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert loaded is not None and loaded.reporters_count == 4
+    assert [e.new for e in events if e.kind == EventKind.PLUS_ONE] == ["4"]
 
 
 async def test_load_owner_takes_its_own_copy_of_a_known_owner(
