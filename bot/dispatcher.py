@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +25,7 @@ from handlers.context import Context
 from handlers.contract import Action, Message
 from handlers.router import Command, Handler, Registry
 from storage import repos
-from storage.memo import in_session
+from storage.memo import ExpiringCache, in_session
 from storage.models import Group, Person
 from storage.roles import UnitKind
 
@@ -46,38 +46,6 @@ DIRECTORY_CACHE_SIZE = 10_000
 # the wait a batch adds to a reply (each message takes about a millisecond).
 BATCH_LIMIT = 32
 
-_Entry = TypeVar("_Entry", Group, Person)
-
-
-class _Lru(Generic[_Entry]):
-    """(platform, external id) -> a detached, committed ORM object (or None: known not to exist)."""
-
-    def __init__(self, size: int, ttl: float) -> None:
-        self._size = size
-        self._ttl = ttl
-        self._entries: OrderedDict[tuple[str, str], tuple[float, _Entry | None]] = OrderedDict()
-
-    def get(self, key: tuple[str, str]) -> tuple[bool, _Entry | None]:
-        """(found, entry); an expired entry is not found."""
-        item = self._entries.get(key)
-        if item is None:
-            return False, None
-        stored_at, entry = item
-        if time.monotonic() - stored_at > self._ttl:
-            del self._entries[key]
-            return False, None
-        self._entries.move_to_end(key)
-        return True, entry
-
-    def put(self, key: tuple[str, str], entry: _Entry | None) -> None:
-        self._entries[key] = (time.monotonic(), entry)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 class DirectoryCache:
     """The groups and persons messages came from, as loaded and committed by earlier messages.
@@ -88,8 +56,9 @@ class DirectoryCache:
     (an import while the message was handled), so the cache never holds what the database does not."""
 
     def __init__(self, *, size: int = DIRECTORY_CACHE_SIZE, ttl: float = DIRECTORY_CACHE_TTL) -> None:
-        self.groups: _Lru[Group] = _Lru(size, ttl)
-        self.persons: _Lru[Person] = _Lru(size, ttl)
+        # (platform, external id) -> a detached, committed ORM object, or None: known not to exist.
+        self.groups: ExpiringCache[tuple[str, str], Group | None] = ExpiringCache(ttl=ttl, size=size)
+        self.persons: ExpiringCache[tuple[str, str], Person | None] = ExpiringCache(ttl=ttl, size=size)
         self.generation = 0
 
     def clear(self) -> None:

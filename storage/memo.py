@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import pickle
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 DIRECTORY_MEMO = "loudong.directory_memo"  # the key in Session.info
 DIRECTORY_MEMO_TTL = 60.0
 
+_Key = TypeVar("_Key", bound=Hashable)
 _Value = TypeVar("_Value")
 
 
@@ -31,28 +33,51 @@ def _as_it_is(value: _Value) -> _Value:
     return value
 
 
+class ExpiringCache(Generic[_Key, _Value]):
+    """A mapping whose entries expire `ttl` seconds after they were stored, the least recently used
+    dropped first beyond `size`. `get` tells a missing entry from a stored None: (found, value)."""
+
+    def __init__(self, *, ttl: float, size: int | None = None) -> None:
+        self.ttl = ttl
+        self._size = size
+        self._entries: OrderedDict[_Key, tuple[float, _Value]] = OrderedDict()
+
+    def get(self, key: _Key) -> tuple[bool, _Value | None]:
+        item = self._entries.get(key)
+        if item is None:
+            return False, None
+        stored_at, value = item
+        if time.monotonic() - stored_at > self.ttl:
+            del self._entries[key]
+            return False, None
+        self._entries.move_to_end(key)
+        return True, value
+
+    def put(self, key: _Key, value: _Value) -> None:
+        self._entries[key] = (time.monotonic(), value)
+        self._entries.move_to_end(key)
+        if self._size is not None:
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class DirectoryMemo:
     def __init__(self, *, ttl: float = DIRECTORY_MEMO_TTL) -> None:
-        self.ttl = ttl
         self.generation = 0
-        self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._values: ExpiringCache[Hashable, Any] = ExpiringCache(ttl=ttl)
 
     def get(self, key: Hashable) -> Any | None:
         """The value stored under the key, or None if there is none or it expired."""
-        item = self._values.get(key)
-        if item is None:
-            return None
-        stored_at, value = item
-        if time.monotonic() - stored_at > self.ttl:
-            del self._values[key]
-            return None
-        return value
+        return self._values.get(key)[1]
 
     def put(self, key: Hashable, value: Any, *, generation: int) -> None:
         """Store a value loaded while the memo had this generation; dropped if it was cleared meanwhile
         (the value may have been read before the import that cleared it)."""
         if generation == self.generation:
-            self._values[key] = (time.monotonic(), value)
+            self._values.put(key, value)
 
     def clear(self) -> None:
         self._values.clear()

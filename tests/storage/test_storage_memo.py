@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repos
-from storage.memo import DirectoryMemo, detached_copy, directory_memo, in_session, remembered
+from storage.memo import DirectoryMemo, ExpiringCache, detached_copy, directory_memo, in_session, remembered
 from storage.models import Person
 
 
@@ -23,6 +23,22 @@ def test_a_value_is_kept_until_cleared_or_expired(monkeypatch: pytest.MonkeyPatc
     memo.put("a", 2, generation=memo.generation)
     memo.clear()
     assert memo.get("a") is None
+
+
+def test_an_expiring_cache_drops_the_least_recently_used_and_the_expired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr("storage.memo.time.monotonic", lambda: now[0])
+    cache: ExpiringCache[str, str | None] = ExpiringCache(ttl=60.0, size=2)
+    cache.put("group", None)  # known not to exist: found, unlike a key never stored
+    cache.put("li", "李叔")
+    assert cache.get("group") == (True, None) and cache.get("wang") == (False, None)
+    cache.put("zhang", "张阿姨")  # "li" was used least recently
+    assert cache.get("li") == (False, None)
+    assert cache.get("group") == (True, None) and cache.get("zhang") == (True, "张阿姨")
+    now[0] += 61
+    assert cache.get("zhang") == (False, None)
 
 
 def test_a_value_read_before_a_clear_is_not_kept() -> None:
