@@ -654,10 +654,15 @@ class IntentEngine:
         self._analyse(norm, hits)
         if self._hypothetical or self._drill:
             self._unreal(norm, hits)
-        if self._elsewhere is not None:
-            self._elsewhere_hits(norm, hits)
-        if self._conditional is not None:
-            self._conditional_hits(norm, hits)
+        # The elsewhere and conditional cues negate only active problem and danger words
+        # (`_negate_after_cue`): with none of them, the cues need not be looked for.
+        for h in hits:
+            if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
+                if self._elsewhere is not None:
+                    self._elsewhere_hits(norm, hits)
+                if self._conditional is not None:
+                    self._conditional_hits(norm, hits)
+                break
         return self._decide(norm, hits, question, places)
 
     def _conditional_hits(self, norm: str, hits: list[_Hit]) -> None:
@@ -1173,7 +1178,7 @@ class IntentEngine:
                 "question": question,
                 "places": places,
                 "text": norm,
-                "scores": tuple([(i, round(s, 4)) for i, s in ranked]),
+                "scores": tuple([(i, rounded[s] if s in rounded else round(s, 4)) for i, s in ranked]),
             }
         )
 
