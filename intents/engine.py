@@ -1580,7 +1580,10 @@ def _best_pair(
     norm: str, rule: CooccurRule, objects: list[_Hit], signals: list[_Hit]
 ) -> tuple[_Hit, _Hit] | None:
     """The closest object/signal pair within the rule's window and one clause; an active signal wins."""
-    best: tuple[int, int, _Hit, _Hit] | None = None
+    # Ranked by (inactive signal, gap) as one integer: a gap is shorter than any normalised message.
+    best: tuple[_Hit, _Hit] | None = None
+    best_rank = 0
+    window = rule.window
     for o in objects:
         if rule.urgent and o.state is _NEGATED:
             continue
@@ -1588,13 +1591,14 @@ def _best_pair(
             if o.start == s.start and o.end == s.end:
                 continue
             lo, hi = (o.end, s.start) if o.end <= s.start else (s.end, o.start)
-            gap = max(0, hi - lo)
-            if gap > rule.window or (rule.same_clause and hi > lo and _has_break(norm, lo, hi)):
+            gap = hi - lo if hi > lo else 0
+            if gap > window or (rule.same_clause and hi > lo and _has_break(norm, lo, hi)):
                 continue
-            key = (0 if s.state is _ACTIVE else 1, gap, o, s)
-            if best is None or key[:2] < best[:2]:
-                best = key
-    return None if best is None else (best[2], best[3])
+            rank = gap if s.state is _ACTIVE else _ORDER_SPAN + gap
+            if best is None or rank < best_rank:
+                best = (o, s)
+                best_rank = rank
+    return best
 
 
 _default: IntentEngine | None = None
