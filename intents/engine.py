@@ -844,6 +844,11 @@ class IntentEngine:
                 kept.append(h)
             hits = kept
         # A co-occurrence term counts only if its partner is present too (吗 without 医保 is nothing).
+        for h in hits:
+            if not h.pattern.is_keyword:
+                break
+        else:
+            return hits  # keywords only: every one counts
         objects: set[int] = set()
         signals: set[int] = set()
         for h in hits:
