@@ -180,6 +180,7 @@ class _Pattern:
     """A lexicon word with everything the classifier needs to know about it, precomputed."""
 
     __slots__ = (
+        "bare",
         "block",
         "courtesy_only",
         "danger",
@@ -220,6 +221,8 @@ class _Pattern:
         self.signals_of = signals_of
         self.pairs = objects_of + signals_of  # co-occurrence rules it takes part in
         self.block = block
+        # A co-occurrence term and nothing else (坏 of 电梯 + 坏): a hit only next to a partner.
+        self.bare = bool(self.pairs) and not (rules or generic is not None or block)
         roles = {r.role for r in rules}
         if generic is not None:
             roles.add(generic)
@@ -324,6 +327,9 @@ class IntentEngine:
             self._patterns.append(pattern)
         if self._patterns:
             self._automaton.make_automaton()
+        # The first characters of the whole-message words: a message starting with another letter or
+        # digit (kept by `_strip_marks`) is none of them, and needs no stripping to tell.
+        self._whole_first = frozenset(word[0] for word in self._whole)
         cues = lexicon.cues
         question = sorted(cues.question, key=len, reverse=True)
         self._question = re.compile("|".join(map(re.escape, question))) if question else None
@@ -342,6 +348,14 @@ class IntentEngine:
         # Co-occurrence rules are tried heaviest first.
         order = sorted(range(len(lexicon.cooccur)), key=lambda i: -lexicon.cooccur[i].weight)
         self._cooccur_rank = {index: rank for rank, index in enumerate(order)}
+        # Every weight a keyword can be reported with, rounded as reported (`round` costs about 0.3 µs,
+        # a dict lookup a tenth of that); other values are rounded when met.
+        settings = lexicon.settings
+        weights = {0.0, settings.generic_problem_weight, *(r.weight for r in lexicon.cooccur)}
+        for rules in lexicon.keywords.values():
+            for r in rules:
+                weights.update((r.weight, max(r.weight, settings.generic_problem_weight)))
+        self._rounded = {w: round(w, 4) if w else 0.0 for w in weights}
         self.segmenter = Segmenter(
             lexicon.vocabulary() | cues.negation | cues.done | cues.pending, cache_dir=cache_dir
         )
@@ -620,6 +634,7 @@ class IntentEngine:
         if (
             self._whole
             and len(norm) <= _WHOLE_MAX
+            and (norm[0] in self._whole_first or not norm[0].isalnum())
             and (whole := self._whole.get(norm if norm.isalnum() else _strip_marks(norm)))
         ):
             start = norm.find(whole.word)
@@ -631,15 +646,23 @@ class IntentEngine:
         hits = self._filter(hits)
         if not hits:
             return _silent(norm, question, places)
-        if all(h.pattern.courtesy_only for h in hits):
+        for h in hits:
+            if not h.pattern.courtesy_only:
+                break
+        else:
             return self._decide_courtesy(norm, hits, question, places)
         self._analyse(norm, hits)
         if self._hypothetical or self._drill:
             self._unreal(norm, hits)
-        if self._elsewhere is not None:
-            self._elsewhere_hits(norm, hits)
-        if self._conditional is not None:
-            self._conditional_hits(norm, hits)
+        # The elsewhere and conditional cues negate only active problem and danger words
+        # (`_negate_after_cue`): with none of them, the cues need not be looked for.
+        for h in hits:
+            if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
+                if self._elsewhere is not None:
+                    self._elsewhere_hits(norm, hits)
+                if self._conditional is not None:
+                    self._conditional_hits(norm, hits)
+                break
         return self._decide(norm, hits, question, places)
 
     def _conditional_hits(self, norm: str, hits: list[_Hit]) -> None:
@@ -702,16 +725,17 @@ class IntentEngine:
         them (most single characters: 坏 with no 电梯; `_filter` would drop those anyway, and they take
         no part in its other checks: they are neither keywords nor block words) and words in the wrong
         place (`_placed`)."""
-        objects: set[int] = set()
-        signals: set[int] = set()
-        bare = False
+        paired: set[int] | None = None
         for _, p in found:
-            if p.pairs:
-                objects.update(p.objects_of)
-                signals.update(p.signals_of)
-                if not p.is_keyword and not p.block:
-                    bare = True
-        paired = objects & signals if bare else None
+            if p.bare:
+                objects: set[int] = set()
+                signals: set[int] = set()
+                for _, q in found:
+                    if q.pairs:
+                        objects.update(q.objects_of)
+                        signals.update(q.signals_of)
+                paired = objects & signals
+                break
         hits: list[_Hit] = []
         for end, p in found:
             if paired is not None and not (p.is_keyword or p.block or not paired.isdisjoint(p.pairs)):
@@ -728,6 +752,7 @@ class IntentEngine:
         seen: set[tuple[Intent, str]] = set()
         keywords: list[KeywordHit] = []
         negated = False
+        rounded = self._rounded
         for h in sorted(hits, key=_hit_order):
             if h.start > 0 and norm[h.start - 1] in _NEGATION_CHARS:
                 h.state = _NEGATED
@@ -738,10 +763,11 @@ class IntentEngine:
                     seen.add((rule.intent, h.pattern.word))
                     gained = rule.weight
                     scores[rule.intent] = scores.get(rule.intent, 0.0) + gained
+                weight = rounded.get(gained)
+                if weight is None:
+                    weight = round(gained, 4)
                 keywords.append(
-                    _keyword_hit(
-                        h.pattern.word, h.start, h.end, rule.intent, rule.role, h.state, round(gained, 4)
-                    )
+                    _keyword_hit(h.pattern.word, h.start, h.end, rule.intent, rule.role, h.state, weight)
                 )
         bonus = self.lexicon.settings.leading_courtesy_bonus
         if bonus and len(scores) > 1:
@@ -818,6 +844,11 @@ class IntentEngine:
                 kept.append(h)
             hits = kept
         # A co-occurrence term counts only if its partner is present too (吗 without 医保 is nothing).
+        for h in hits:
+            if not h.pattern.is_keyword:
+                break
+        else:
+            return hits  # keywords only: every one counts
         objects: set[int] = set()
         signals: set[int] = set()
         for h in hits:
@@ -954,6 +985,7 @@ class IntentEngine:
         substantive: set[Intent] = set()  # intents backed by more than objects
         urgent = False
         generic_active: list[_Hit] = []
+        any_generic = False
         active_state = _ACTIVE
 
         for h in hits:
@@ -988,6 +1020,7 @@ class IntentEngine:
                     reported[key4] = (gained, h)
             generic = p.generic
             if generic is not None:
+                any_generic = True
                 if generic is _URGENT and state is active_state:
                     urgent = True
                 if (generic is _PROBLEM and state is active_state) or (
@@ -998,20 +1031,30 @@ class IntentEngine:
         # Co-occurrence rules: an object and a signal close together (in one clause unless the rule
         # says otherwise). Heavier rules first; one signal backs one rule per intent (电梯门关不上).
         by_rule: dict[int, tuple[list[_Hit], list[_Hit]]] = {}
-        for h in hits:
-            p = h.pattern
-            if p.pairs:
-                for index in p.objects_of:
-                    by_rule.setdefault(index, ([], []))[0].append(h)
-                for index in p.signals_of:
-                    by_rule.setdefault(index, ([], []))[1].append(h)
+        pair_hits = [h for h in hits if h.pattern.pairs]
+        if pair_hits:
+            # Only the rules with both an object and a signal among the hits can pair (the only ones
+            # tried); most objects (电梯) take part in many rules whose signals are absent.
+            object_rules: set[int] = set()
+            signal_rules: set[int] = set()
+            for h in pair_hits:
+                object_rules.update(h.pattern.objects_of)
+                signal_rules.update(h.pattern.signals_of)
+            paired = object_rules & signal_rules
+            if paired:
+                for h in pair_hits:
+                    p = h.pattern
+                    for index in p.objects_of:
+                        if index in paired:
+                            by_rule.setdefault(index, ([], []))[0].append(h)
+                    for index in p.signals_of:
+                        if index in paired:
+                            by_rule.setdefault(index, ([], []))[1].append(h)
         if by_rule:
             used_signals: set[tuple[Intent, int]] = set()
             rank = self._cooccur_rank
-            for index in sorted(by_rule, key=rank.__getitem__):
+            for index in sorted(by_rule, key=rank.__getitem__) if len(by_rule) > 1 else by_rule:
                 objects, signals = by_rule[index]
-                if not objects or not signals:
-                    continue
                 rule = lex.cooccur[index]
                 pair = _best_pair(norm, rule, objects, signals)
                 if pair is None:
@@ -1086,7 +1129,13 @@ class IntentEngine:
             confidence = 1.0 - _confidence(ranked[0][1], 0.0, settings.steepness) / 2
         elif eligible:
             top, top_score = eligible[0]
-            second = max((sc for i, sc in ranked if i is not top), default=0.0)
+            # The best other candidate: the first after `top` in `ranked` (highest score first).
+            second = 0.0
+            other: Intent | None = None
+            for i, sc in ranked:
+                if i is not top:
+                    second, other = sc, i
+                    break
             emergency = scores.get(_EMERGENCY, 0.0) if _EMERGENCY in substantive else 0.0
             if emergency >= settings.emergency_min_score:
                 others = [x for x in ranked if x[0] is not _EMERGENCY]
@@ -1101,13 +1150,13 @@ class IntentEngine:
                 conf = _confidence(top_score, second, settings.steepness)
                 if conf >= lex.threshold(top):
                     intent, confidence = top, conf
-                    runner_up = next((i for i, _ in ranked if i is not top), None)
+                    runner_up = other
                 else:
                     confidence = 1.0 - conf
                     runner_up = top
         # Generic words that lent nothing are reported under the winning intent for explanation.
         fallback = intent if intent is not _CHITCHAT else runner_up
-        if fallback is not None and any(h.pattern.generic is not None for h in hits):
+        if fallback is not None and any_generic:
             shown = {(r[0], r[1]) for r in reported}
             for h in hits:
                 if h.pattern.generic is not None and (h.start, h.end) not in shown:
@@ -1115,17 +1164,18 @@ class IntentEngine:
         rows = list(reported.items())
         if len(rows) > 1:
             rows.sort(key=_report_order)
-        keywords = tuple(
-            [
-                _keyword_hit(h.pattern.word, s, e, i, role, h.state, round(w, 4) if w else 0.0)
-                for (s, e, i, role), (w, h) in rows
-            ]
-        )
+        rounded = self._rounded
+        keywords = []
+        for (s, e, i, role), (w, h) in rows:
+            r = rounded.get(w)
+            if r is None:
+                r = round(w, 4) if w else 0.0
+            keywords.append(_keyword_hit(h.pattern.word, s, e, i, role, h.state, r))
         return _build_classification(
             {
                 "intent": intent,
                 "confidence": round(min(1.0, max(0.0, confidence)), 4),
-                "keywords": keywords,
+                "keywords": tuple(keywords),
                 "runner_up": runner_up,
                 "urgent": urgent,
                 "negated": negated,
@@ -1133,7 +1183,7 @@ class IntentEngine:
                 "question": question,
                 "places": places,
                 "text": norm,
-                "scores": tuple((i, round(s, 4)) for i, s in ranked),
+                "scores": tuple([(i, rounded[s] if s in rounded else round(s, 4)) for i, s in ranked]),
             }
         )
 
@@ -1475,28 +1525,29 @@ def _may_cross(freq: dict[str, int], text: str, start: int, end: int, p: _Patter
     offsets = p.tail_offsets
     if offsets is None:  # offsets i where word[i:] begins some dictionary word; computed once
         offsets = p.tail_offsets = tuple(k for k in range(1, len(p.word)) if p.word[k:] in freq)
+    get = freq.get  # one lookup per fragment: None for no word and no prefix of one, 0 for a prefix only
     for k in offsets:  # a word starting inside the hit and ending after it
         i = start + k
         j = end
         while j < n:
             j += 1
-            frag = text[i:j]
-            if frag not in freq:
+            f = get(text[i:j])
+            if f is None:
                 break
-            if freq[frag]:
+            if f:
                 return True
     for i in range(start - _MAX_WORD if start > _MAX_WORD else 0, start):  # a word from before to inside
         # Walk the prefix dictionary (every prefix of a word is in it, with frequency 0 if it is no word).
         j = start + 1
-        frag = text[i:j]
-        if frag not in freq:  # not even a prefix: no longer fragment is a word either
+        f = get(text[i:j])
+        if f is None:  # not even a prefix: no longer fragment is a word either
             continue
         while j < end:
-            if freq[frag]:
+            if f:
                 return True
             j += 1
-            frag = text[i:j]
-            if frag not in freq:
+            f = get(text[i:j])
+            if f is None:
                 break
     return False
 
@@ -1534,7 +1585,10 @@ def _best_pair(
     norm: str, rule: CooccurRule, objects: list[_Hit], signals: list[_Hit]
 ) -> tuple[_Hit, _Hit] | None:
     """The closest object/signal pair within the rule's window and one clause; an active signal wins."""
-    best: tuple[int, int, _Hit, _Hit] | None = None
+    # Ranked by (inactive signal, gap) as one integer: a gap is shorter than any normalised message.
+    best: tuple[_Hit, _Hit] | None = None
+    best_rank = 0
+    window = rule.window
     for o in objects:
         if rule.urgent and o.state is _NEGATED:
             continue
@@ -1542,13 +1596,14 @@ def _best_pair(
             if o.start == s.start and o.end == s.end:
                 continue
             lo, hi = (o.end, s.start) if o.end <= s.start else (s.end, o.start)
-            gap = max(0, hi - lo)
-            if gap > rule.window or (rule.same_clause and hi > lo and _has_break(norm, lo, hi)):
+            gap = hi - lo if hi > lo else 0
+            if gap > window or (rule.same_clause and hi > lo and _has_break(norm, lo, hi)):
                 continue
-            key = (0 if s.state is _ACTIVE else 1, gap, o, s)
-            if best is None or key[:2] < best[:2]:
-                best = key
-    return None if best is None else (best[2], best[3])
+            rank = gap if s.state is _ACTIVE else _ORDER_SPAN + gap
+            if best is None or rank < best_rank:
+                best = (o, s)
+                best_rank = rank
+    return best
 
 
 _default: IntentEngine | None = None

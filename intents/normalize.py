@@ -33,13 +33,32 @@ _CONTROL.update(
 _HAS_CONTROL = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CONTROL)) + "]")
 
 
+# The characters most Chinese messages need NFKC for (full-width punctuation) and their NFKC form, which is
+# their full compatibility decomposition: folding them first leaves NFKC's result unchanged.
+_FULL_WIDTH = tuple((c, unicodedata.normalize("NFKD", c)) for c in "，！？：；（）～\u3000")
+
+
+def _fold_full_width(text: str) -> str:
+    """The common full-width punctuation replaced by its NFKC form before NFKC itself: a message with a
+    full-width comma costs NFKC a full decomposition and recomposition (about 8 µs for 40 characters);
+    folded, it is usually normalised already, and NFKC returns it after a quick check. `str.replace`,
+    not `str.translate` (which takes its slow path on Chinese text and costs as much as NFKC)."""
+    for full, folded in _FULL_WIDTH:
+        if full in text:
+            text = text.replace(full, folded)
+    return text
+
+
 def normalize(text: str) -> str:
     """Return the text as the matcher sees it. Idempotent: normalize(normalize(x)) == normalize(x)."""
     if len(text) > MAX_RAW_CHARS:
         text = text[:MAX_RAW_CHARS]
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    if _HAS_CONTROL.search(text):
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", _fold_full_width(text))
+    # `str.isprintable` (a C loop, a fifth of a regex scan) is False for every character of _CONTROL but
+    # the two variation selectors, and for every whitespace character but " ": the regexes below are only
+    # asked when it cannot answer for them.
+    if (not text.isprintable() or "\ufe0e" in text or "\ufe0f" in text) and _HAS_CONTROL.search(text):
         text = text.translate(_CONTROL)
     if "[" in text:
         if "[CQ:" in text or "[cq:" in text:
@@ -50,7 +69,7 @@ def normalize(text: str) -> str:
     if "@" in text:
         text = _MENTION.sub(" ", text).replace("@", "")
     text = text.lower()
-    if _SPACE_TO_FIX.search(text):
+    if ("  " in text) if text.isprintable() else _SPACE_TO_FIX.search(text) is not None:
         text = _SPACE.sub(" ", text)
     text = text.strip()
     if len(text) > MAX_CHARS:

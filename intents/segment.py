@@ -135,6 +135,7 @@ class Segmenter:
         if n == 0:
             return []
         freq, total = state
+        get = freq.get
         log_total = log(total)
         # jieba's get_DAG + calc (the same maximum-probability path, ties to the longer word), fused into
         # one backward pass: the words starting at idx are found while the best path from idx is chosen.
@@ -145,9 +146,8 @@ class Segmenter:
             best_x = idx
             found = False
             i = idx
-            frag = sentence[idx]
-            while frag in freq:
-                f = freq[frag]
+            f = get(sentence[idx])
+            while f is not None:  # a word or a prefix of one (frequency 0)
                 if f:
                     found = True
                     value = log(f) - log_total + score[i + 1]
@@ -157,7 +157,7 @@ class Segmenter:
                 i += 1
                 if i >= n:
                     break
-                frag = sentence[idx : i + 1]
+                f = get(sentence[idx : i + 1])
             if not found:  # no word starts here: the character alone, frequency 1 as in jieba
                 best = log(1) - log_total + score[idx + 1]
                 best_x = idx
