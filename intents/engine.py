@@ -150,6 +150,12 @@ _CALL_MIN_CHARS = 12
 # usual threshold rather than the ticket threshold (`IntentEngine.classify_emergency`). Chosen by the
 # leave-one-author-out CV of 2026-11-29 after held-out v10 (0.2 and 0.3 tied; 0.1 made two more ordinary
 # tickets emergencies, 0.5 missed a child down a storm drain).
+# The same agreement makes an emergency of a chitchat the intent model is asked about, with no danger sign
+# (`IntentEngine.emergency_agreed`, after held-out v12). Leave-one-author-out CV of the thirteen folds (03:10
+# UTC): 0.3 (with the emergency model at its own threshold) catches v12's three keyword-less emergencies and
+# makes no message of any fold a false emergency (heldout12 fold 0.914 / 10/129 / 17/20 -> 0.919 / 10/129 /
+# 20/20; all folds 272/275 -> 275/275, false tickets 20/1744 either way); 0.5 to 0.95 miss the boy who took
+# pills (0.44); no other message of any fold is near (the next: a micro-wish at 0.33, emergency model 0.02).
 _EMERGENCY_CONFIRM = 0.3
 # 没 asking whether a resolution holds: right after it, with at most 了 between, and ending the clause.
 _ASKED_NOT = re.compile("了?没有?(?:$|[?？吗呢啊呀" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "])")
@@ -430,8 +436,33 @@ class IntentEngine:
             laughing=_LAUGHTER.search(result.text) is not None,
         )
         if decided is None:
+            if result.intent is _CHITCHAT:
+                agreed = self.emergency_agreed(result, probabilities)
+                if agreed is not None:
+                    return agreed
             return result
         return _model_decided(result, opinion, *decided, rows)
+
+    def emergency_agreed(
+        self, result: Classification, probabilities: Sequence[float]
+    ) -> Classification | None:
+        """A chitchat the intent model was asked about (`intent_model_applies`: no lexicon word and at least
+        `_NO_HIT_MIN_CHARS` word characters, or objects only) as an emergency when both second opinions see
+        one: the intent model's P(emergency) at least `_EMERGENCY_CONFIRM` and the emergency model's score at
+        least its threshold, past the emergency gate's guards (`emergency_guards`: jokes, hypotheticals,
+        drills, hearsay, benign causes) but without its danger signs: a courier collapsed in the sun or a
+        child face down in a pond names no danger word (held-out v12). Else None."""
+        model = self.emergency_model
+        opinion = self.intent_model
+        if model is None or opinion is None or result.resolved or result.negated:
+            return None
+        if probabilities[opinion.index[_EMERGENCY]] < _EMERGENCY_CONFIRM:
+            return None
+        masked = self.emergency_guards(result.text)
+        if masked is None:
+            return None
+        p = model.score(masked)
+        return _second_opinion(result, model, p, masked) if p >= model.threshold else None
 
     def intent_model_applies(self, result: Classification) -> bool:
         """Whether the intent second opinion is asked about this result: never about an urgent ticket
@@ -569,22 +600,8 @@ class IntentEngine:
             and _CALL.search(norm) is None
         ):
             return None  # most messages: decided without blanking block words
-        if _JOKE.search(norm) is not None:
-            return None
-        if not ticket and _CHRONIC.search(norm) is not None:
-            return None
-        if _benign(norm):
-            return None
-        if self._hypothetical is not None and (
-            self._hypothetical.search(_SPARK_ADVICE.sub(_blank, norm) if advice else norm) is not None
-        ):
-            return None
-        if self._drill is not None and _said(self._drill, norm):
-            return None
-        if self._elsewhere is not None and _said(self._elsewhere, norm):
-            return None
-        masked = self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
-        if ticket:
+        masked = self.emergency_guards(norm, found, quiet=not ticket, advice=advice)
+        if masked is None or ticket:
             return masked
         if (
             _DANGER.search(masked) is None
@@ -595,6 +612,37 @@ class IntentEngine:
         ):
             return None
         return masked
+
+    def emergency_guards(
+        self,
+        norm: str,
+        found: Sequence[tuple[int, _Pattern]] | None = None,
+        *,
+        quiet: bool = True,
+        advice: bool | None = None,
+    ) -> str | None:
+        """The text the emergency model reads (`second_opinion_text`), or None when the message is a joke,
+        a benign look-alike (`_benign`), a hypothetical, a drill or a lesson, hearsay or elsewhere (the
+        lexicon's cues, anywhere in the message), or, for a `quiet` keyword result, names a chronic ailment:
+        the guards of `second_opinion_gate`, without its danger signs. `advice`: whether `_SPARK_ADVICE`
+        matches, if known."""
+        if _JOKE.search(norm) is not None:
+            return None
+        if quiet and _CHRONIC.search(norm) is not None:
+            return None
+        if _benign(norm):
+            return None
+        if advice is None:
+            advice = _SPARK_ADVICE.search(norm) is not None
+        if self._hypothetical is not None and (
+            self._hypothetical.search(_SPARK_ADVICE.sub(_blank, norm) if advice else norm) is not None
+        ):
+            return None
+        if self._drill is not None and _said(self._drill, norm):
+            return None
+        if self._elsewhere is not None and _said(self._elsewhere, norm):
+            return None
+        return self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
 
     def classify_keywords(self, text: str) -> Classification:
         """The keyword result alone, without the emergency second opinion."""
