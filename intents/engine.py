@@ -37,7 +37,7 @@ import ahocorasick
 
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, load_emergency_model
 from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, load_intent_model
-from intents.lexicon import CooccurRule, KeywordRule, Lexicon, load_lexicon
+from intents.lexicon import CooccurRule, Cues, KeywordRule, Lexicon, load_lexicon
 from intents.model import (
     TICKET_INTENTS,
     Classification,
@@ -78,8 +78,6 @@ _MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, sp
 _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
-# After a conditional cue, a politeness, not a supposition (如果方便麻烦物业来修一下漏水的水管: a leak).
-_POLITE = re.compile("方便|可以|有空|有时间|能的话|行的话|不麻烦")
 _ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
 _MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
 _NO_PLACES = Places()
@@ -87,64 +85,12 @@ _ORDER_SPAN = 1 << 16  # more than any position in a normalised message (normali
 _NEGATION_CHARS = frozenset("不没未别无")
 # Generic problem words never lend weight to these (没人管 does not make a thanks or an emergency).
 _NOT_LENT_TO = frozenset({_THANKS, _ACK, _EMERGENCY})
-# May precede an anchored word at the start of a clause: 嗯嗯好的 / 哦好的.
-_INTERJECTIONS = frozenset("嗯哦噢喔啊呀好")
-# The emergency second opinion (emergency.py) is asked only about messages with one of these danger
-# characters: most messages never pay for it, and a message with none (5号楼2单元楼道灯坏了) is never
-# turned into an emergency by the n-grams of its places.
-_DANGER_CHARS = "烟火焰烧炸爆气血晕倒摔跌躺困卡掉坠跳淹溺电救命急喊抢刀砍捅打吐抽窒噎呼吸昏迷醒窗瘫歪紫"
-_DANGER = re.compile("[" + _DANGER_CHARS + "]")
-# Acute symptoms told rather than named (a stroke: 一只手抬不起来, 说话大舌头, 脸一边耷拉; choking, collapse):
-# they open the emergency model's gate too, as a danger character does.
-_SYMPTOM = re.compile(
-    "抬不起|舌头|口齿|耷拉|没劲|发麻|麻木|不听使唤|说不出|说不清|不动弹|没气|胸口|心口|发紫|发青|口水|不省|"
-    "没反应|不应|动不了|脸色|嘴唇|"
-    # families5: sudden limb, face and speech signs told in new words (握不住, 嘴巴斜着, 说不成句, 看东西重影)
-    "握不住|攥不住|抓不住|拿不稳|端不住|抬不动|发沉|发木|合不拢|嘴巴斜|嘴斜|往一边|往下垂|含混|含糊|说不成|"
-    "不囫囵|颠三倒四|重影|不吭声|"
-    # after held-out v11: confusion and a sweat told of someone (说话前言不搭后语, 一身虚汗: a diabetic's low)
-    "不搭后语|语无伦次|胡言乱语|虚汗"
-)
-# Alarm signs: what makes a smell or an urgent ticket more than a nuisance: the body reacting (冲得人头疼,
-# 熏得想吐, 胸闷), the smell of gas's odorant (臭鸡蛋味, 硫磺味; not 刺鼻: paint is), or advice against a
-# spark (`_SPARK_ADVICE`). Not a door nobody opens (敲了半天门没人应 估计出去遛弯了): with a smell the smell
-# is the sign, alone it is chatter. They open the emergency model's gate, even for a ticket the keywords
-# made urgent (楼道一股臭鸡蛋味 … 敲不开门 赶紧找人: sanitation made urgent by 赶紧), which is otherwise
-# decided on purpose (水管喷水,快来人关阀门).
-_ALARM = re.compile(
-    "头疼|头痛|头晕|头昏|头胀|发胀|恶心|想吐|胸闷|发闷|喘不上|喘不过|上不来气|呛得|呛人|站不稳|腿发软|迷糊|"
-    "臭鸡蛋|烂鸡蛋|臭蛋|硫磺"
-)
-# Advice against a spark or a switch (千万别开灯, 别按门铃, 别打火): what one says of a gas leak now. Not a
-# hypothetical, though 千万别 is a hypothetical cue (千万别让孩子玩火): blanked before that cue is looked for.
-# A light switch only with emphasis (千万别开灯, 先别开灯; not 停电了 大家别开灯 等来电).
-_SPARK_ADVICE = re.compile(
-    "(?:千万|可|先|都)(?:别|不要)(?:开灯|关灯)|"
-    "(?:千万|可|先|都)?(?:别|不要|莫|不能)(?:按门铃|按电铃|摁门铃|打火|点火|开火|用明火|动明火|点烟|抽烟|"
-    "碰开关|开开关|按开关|开电器|动电器|插电|拔插头|开油烟机|开抽油烟机|开排风|打手机|用手机|按电梯|动电闸|拉电闸|"
-    "拉闸|碰电闸|开排气扇|开换气扇)"
-)
-# A named chronic ailment of joints and back (肩周炎又犯了 胳膊抬不起来): a quiet result with one is
-# not put to the emergency model, whose stroke signs (胳膊抬不动) it shares; a keyword ticket or
-# emergency is unaffected.
-_CHRONIC = re.compile("肩周炎|颈椎病|腰椎病|腰间盘|关节炎|老寒腿|风湿|腱鞘炎|网球肘|五十肩")
-# After held-out v11: look-alikes of an emergency whose cause or subject is benign. Spice, hotpot and
-# diets as the cause of a symptom (朝天椒 呛得我眼泪鼻涕, 辣得嘴里冒火, 减肥饿得眼冒金星; not 火锅 alone:
-# 油锅起火锅盖); a pet as the one who fell, with no person named (我家猫从柜子顶上摔下来了; not
-# 大狗把小孩扑倒了); the danger denied in so many words (不是燃气 别担心; not 是不是燃气). A message with
-# one is not put to the emergency model, and a keyword emergency in it may be vetoed by the intent model,
-# as with laughter (`unreal_marker`).
-_FOOD = re.compile(
-    "辣椒|朝天椒|花椒|麻辣|吃火锅|涮火锅|吃个火锅|火锅店|辣得|太辣|好辣|减肥|节食|饿得|饿的|辟谷|太香了"
-)
-_PET = re.compile("猫|狗|喵|宠物|鹦鹉|仓鼠|兔子")
-_PERSON = re.compile("人|孩|娃|老|爸|妈|爷|奶|儿|女|宝|哥|姐|弟|妹|叔|姨|婆|公|他|她|邻居|师傅")
-_DENIAL = re.compile(
-    "(?<!是)不是(?:燃气|煤气|天然气|漏气|着火|失火)|别担心|不用担心|不要担心|不必担心|大家放心"
-)
-# A call for help (咋办咋办, 快来人) opens the gate in a message of at least `_CALL_MIN_CHARS` characters that
-# carry words: a short one (咋办?) says too little for the model.
-_CALL = re.compile("咋办|怎么办|咋弄|咋整|快来|快快|来人|帮帮")
+# The vocabulary of the markers below (danger characters, symptoms, alarm signs, advice against a spark,
+# chronic ailments, benign causes and subjects, denials, calls and cries for help, laughter, money, jokes,
+# advice) is the lexicon's (`[cues]` in lexicon.toml, with the why of each list); `_Markers` builds the
+# patterns from it once, at load.
+# A call for help (the `call` cue: 咋办咋办, 快来人) opens the gate in a message of at least this many
+# characters that carry words: a short one (咋办?) says too little for the model.
 _CALL_MIN_CHARS = 12
 # The intent model's emergency probability that lets the emergency model overrule a keyword ticket at its
 # usual threshold rather than the ticket threshold (`IntentEngine.classify_emergency`). Chosen by the
@@ -159,24 +105,6 @@ _CALL_MIN_CHARS = 12
 _EMERGENCY_CONFIRM = 0.3
 # 没 asking whether a resolution holds: right after it, with at most 了 between, and ending the clause.
 _ASKED_NOT = re.compile("了?没有?(?:$|[?？吗呢啊呀" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "])")
-# Cries for help that are also figures of speech (`_bare_cry`). Not 喊救命: someone heard shouting for help
-# is a report (听见楼上有人喊救命), and its jokes carry laughter (吓得喊救命 笑死), which lets the intent
-# model in.
-_CRIES = frozenset({"救命", "救救", "救名"})
-# Laughter or a joke anywhere in the message: the only marker (with an elsewhere cue) under which the intent
-# second opinion may demote a keyword emergency (笑死 …救命哈哈哈). Narrower than `_JOKE` on purpose: 视频 or
-# 网上 in a message is no reason to doubt an emergency (这不是视频里的 真着火了).
-_LAUGHTER_WORDS = "哈哈|呵呵|嘻嘻|笑死|笑不活|笑喷|笑疯|笑抽|乐死|xswl|hhh|😂|🤣|😆|🤭|段子|开玩笑|逗你|搞笑"
-_LAUGHTER = re.compile(_LAUGHTER_WORDS)
-# Bills and money: with them a keyword emergency is often a figure of speech (账单一出来血压飙到一百八,
-# 交完学费要晕过去了), so the intent model may veto it (above `emergency_veto`), as with laughter
-# (`unreal_marker`).
-_MONEY = re.compile(
-    "账单|电费|水费|燃气费|物业费|工资|房租|车贷|花呗|信用卡|补课费|学费|余额|话费|彩礼|房价|贷款"
-)
-# A joke, an exaggeration or a sale anywhere in the message: the emergency second opinion stays silent
-# (救命哈哈哈, 超市打折打疯了 快去抢).
-_JOKE = re.compile(_LAUGHTER_WORDS + "|233|😁|🤪|玩笑|视频|网上|价格|价|便宜|打折|促销|抢购|秒杀|优惠")
 # A keyword ticket or emergency shorter than this (normalised characters other than digits and spaces:
 # 402漏水了 急 is four) is never overruled by the intent second opinion.
 _VETO_MIN_CHARS = 8
@@ -203,6 +131,62 @@ _OBJECTS_ONLY_PROPOSE = 0.5
 # How many of the model's strongest n-grams a second-opinion result reports as its keywords.
 _MODEL_EVIDENCE = 3
 _MODEL_ROLE = "model"
+
+
+class _Markers:
+    """The patterns built from the lexicon's marker cues (lexicon.toml: `[cues]`, where each list's why is
+    told), once per engine: the words are data, how they combine is here. An emptied list matches nothing."""
+
+    __slots__ = (
+        "advice",
+        "alarm",
+        "call",
+        "chronic",
+        "cries",
+        "danger",
+        "denial",
+        "food",
+        "joke",
+        "laughter",
+        "money",
+        "person",
+        "pet",
+        "polite",
+        "spark_advice",
+        "symptom",
+    )
+
+    def __init__(self, cues: Cues) -> None:
+        # After a conditional cue, a politeness, not a supposition (如果方便麻烦物业来修一下漏水的水管).
+        self.polite = _any_of(cues.polite)
+        # The gate of the emergency second opinion (`IntentEngine.second_opinion_gate`).
+        self.danger = _any_of(cues.danger)
+        self.symptom = _any_of(cues.symptom)
+        self.alarm = _any_of(cues.alarm)
+        self.call = _any_of(cues.call)
+        # Advice against a spark (千万别开灯, 别按门铃): [emphasis] don't action, or emphasis don't switch
+        # (a light switch only with emphasis: not 停电了 大家别开灯 等来电).
+        emphasis = _group(cues.spark_emphasis)
+        self.spark_advice = re.compile(
+            f"{emphasis}{_group(cues.spark_switch_dont)}{_group(cues.spark_switches)}"
+            f"|{emphasis}?{_group(cues.spark_dont)}{_group(cues.spark_actions)}"
+        )
+        self.chronic = _any_of(cues.chronic)
+        # Benign look-alikes (`_benign`): a food, a pet with no person, the danger denied (不是燃气, but not
+        # 是不是燃气) or a reassurance.
+        self.food = _any_of(cues.food)
+        self.pet = _any_of(cues.pet)
+        self.person = _any_of(cues.person)
+        self.denial = re.compile(f"(?<!是)不是{_group(cues.denied_danger)}|{_group(cues.reassurance)}")
+        self.cries = cues.cry
+        self.laughter = _any_of(cues.laughter)
+        self.money = _any_of(cues.money)
+        self.joke = _any_of(cues.laughter | cues.joke)
+        # What to do, asked or advised (是先打120还是…, 得赶紧打120): 先…还是 within the clause (not
+        # 还是 alone, which also means "still": 这次还是困人了), or an advice word.
+        self.advice = re.compile(
+            "先[^" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]{0,10}还是|" + _group(cues.advice)
+        )
 
 
 class _Pattern:
@@ -367,6 +351,7 @@ class IntentEngine:
         self._elsewhere = _alternation(cues.elsewhere)
         self._conditional = _alternation(cues.conditional)
         self._block = _alternation(frozenset(lexicon.block))
+        self._markers = _Markers(cues)
         # Co-occurrence rules are tried heaviest first.
         order = sorted(range(len(lexicon.cooccur)), key=lambda i: -lexicon.cooccur[i].weight)
         self._cooccur_rank = {index: rank for rank, index in enumerate(order)}
@@ -440,7 +425,7 @@ class IntentEngine:
             probabilities,
             opinion,
             objects_only=objects_only(result),
-            laughing=_LAUGHTER.search(result.text) is not None,
+            laughing=self._markers.laughter.search(result.text) is not None,
         )
         if decided is None:
             if result.intent is _CHITCHAT:
@@ -487,7 +472,7 @@ class IntentEngine:
             chars = content_chars(result.text)
             if chars < _VETO_MIN_CHARS:
                 return None
-            if self.unreal_marker(result.text) or _bare_cry(result):
+            if self.unreal_marker(result.text) or _bare_cry(result, self._markers.cries):
                 return chars
             return chars if chars >= _DISBELIEF_MIN_CHARS and self._disbelieved(result) else None
         if result.urgent or result.intent is _THANKS or result.intent is _ACK:
@@ -536,12 +521,21 @@ class IntentEngine:
         model = self.emergency_model
         return model is not None and model.score(self.second_opinion_text(result.text)) < model.threshold
 
+    def laughing(self, norm: str) -> bool:
+        """Whether the normalised message carries laughter (the `laughter` cue: 哈哈, 笑死, 😂)."""
+        return self._markers.laughter.search(norm) is not None
+
     def unreal_marker(self, norm: str) -> bool:
-        """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) or a bill (`_MONEY`) anywhere in the message, or a
-        cue of a video, the news or another compound not denied (抖音上, 她们小区; not 这不是视频里的). Not
-        the hypothetical or past cues (昨天就闻到煤气味 今天更大了 is an emergency), nor the drill cues
-        (这不是演练,真着火了)."""
-        if _LAUGHTER.search(norm) is not None or _MONEY.search(norm) is not None or _benign(norm):
+        """Laughter or a joke (哈哈, 笑死, 😂, 开玩笑) or a bill (the `money` cue) anywhere in the message, a
+        benign cause or subject (`_benign`), or a cue of a video, the news or another compound not denied
+        (抖音上, 她们小区; not 这不是视频里的). Not the hypothetical or past cues (昨天就闻到煤气味 今天更大了
+        is an emergency), nor the drill cues (这不是演练,真着火了)."""
+        markers = self._markers
+        if (
+            markers.laughter.search(norm) is not None
+            or markers.money.search(norm) is not None
+            or _benign(markers, norm)
+        ):
             return True
         return self._elsewhere is not None and _said(self._elsewhere, norm)
 
@@ -563,8 +557,11 @@ class IntentEngine:
             # `_EMERGENCY_CONFIRM`): a child stuck in a railing told with 赶紧 reads as an urgent repair.
             # An urgent ticket with no alarm sign was decided on purpose (水管喷水,快来人关阀门: repair,
             # which the emergency model alone is sure of): only the intent model's agreement overrules it.
+            markers = self._markers
             sure = p >= model.ticket_threshold and (
-                not result.urgent or _ALARM.search(norm) is not None or _SPARK_ADVICE.search(norm) is not None
+                not result.urgent
+                or markers.alarm.search(norm) is not None
+                or markers.spark_advice.search(norm) is not None
             )
             if not sure and not (p >= model.threshold and self._confirmed(norm)):
                 return result
@@ -595,16 +592,17 @@ class IntentEngine:
     ) -> str | None:
         """The text the emergency model reads (`second_opinion_text`) if it may overrule a keyword result
         that is not an emergency, else None: the keywords made it no urgent ticket, or one with an alarm
-        sign (`_ALARM`: 臭鸡蛋味 … 冲得人头疼; `_SPARK_ADVICE`: 千万别开灯); outside the lexicon's block
-        words (打雪仗, 抽烟) the message has a danger character, an acute symptom (一只手抬不起来, 说话
-        大舌头), an alarm sign, or is a long call for help (…咋办咋办); and it is not resolved, a drill or
-        a lesson, a hypothetical, hearsay or past event (the lexicon's cues, anywhere in the message) or a
-        joke. `found`: the lexicon automaton's matches in `norm`, if at hand: the block words are blanked from
-        them instead of by a regex pass (about 8 µs)."""
+        sign (the `alarm` cue: 臭鸡蛋味 … 冲得人头疼; advice against a spark: 千万别开灯); outside the
+        lexicon's block words (打雪仗, 抽烟) the message has a danger character, an acute symptom
+        (一只手抬不起来, 说话大舌头), an alarm sign, or is a long call for help (…咋办咋办); and it is not
+        resolved, a drill or a lesson, a hypothetical, hearsay or past event (the lexicon's cues, anywhere in
+        the message) or a joke (the cues' markers: `_Markers`). `found`: the lexicon automaton's matches in
+        `norm`, if at hand: the block words are blanked from them instead of by a regex pass (about 8 µs)."""
         if not norm or result.resolved:
             return None
-        advice = _SPARK_ADVICE.search(norm) is not None
-        alarm = advice or _ALARM.search(norm) is not None
+        m = self._markers
+        advice = m.spark_advice.search(norm) is not None
+        alarm = advice or m.alarm.search(norm) is not None
         # Every ticket the keywords made, urgent or not, with or without a danger character, is put to the
         # model (a child's head stuck in a railing … 赶紧过来 is no repair; a diabetic shaking in a cold
         # sweat is no sanitation), past the guards below; the ticket threshold, or the intent model's
@@ -615,20 +613,20 @@ class IntentEngine:
         if (
             not ticket
             and not alarm
-            and _DANGER.search(norm) is None
-            and _SYMPTOM.search(norm) is None
-            and _CALL.search(norm) is None
+            and m.danger.search(norm) is None
+            and m.symptom.search(norm) is None
+            and m.call.search(norm) is None
         ):
             return None  # most messages: decided without blanking block words
         masked = self.emergency_guards(norm, found, quiet=not ticket, advice=advice)
         if masked is None or ticket:
             return masked
         if (
-            _DANGER.search(masked) is None
-            and _SYMPTOM.search(masked) is None
-            and _ALARM.search(masked) is None
-            and _SPARK_ADVICE.search(masked) is None
-            and (_CALL.search(masked) is None or content_chars(masked.replace(" ", "")) < _CALL_MIN_CHARS)
+            m.danger.search(masked) is None
+            and m.symptom.search(masked) is None
+            and m.alarm.search(masked) is None
+            and m.spark_advice.search(masked) is None
+            and (m.call.search(masked) is None or content_chars(masked.replace(" ", "")) < _CALL_MIN_CHARS)
         ):
             return None
         return masked
@@ -644,18 +642,19 @@ class IntentEngine:
         """The text the emergency model reads (`second_opinion_text`), or None when the message is a joke,
         a benign look-alike (`_benign`), a hypothetical, a drill or a lesson, hearsay or elsewhere (the
         lexicon's cues, anywhere in the message), or, for a `quiet` keyword result, names a chronic ailment:
-        the guards of `second_opinion_gate`, without its danger signs. `advice`: whether `_SPARK_ADVICE`
-        matches, if known."""
-        if _JOKE.search(norm) is not None:
+        the guards of `second_opinion_gate`, without its danger signs. `advice`: whether advice against a
+        spark matches (`_Markers.spark_advice`), if known."""
+        m = self._markers
+        if m.joke.search(norm) is not None:
             return None
-        if quiet and _CHRONIC.search(norm) is not None:
+        if quiet and m.chronic.search(norm) is not None:
             return None
-        if _benign(norm):
+        if _benign(m, norm):
             return None
         if advice is None:
-            advice = _SPARK_ADVICE.search(norm) is not None
+            advice = m.spark_advice.search(norm) is not None
         if self._hypothetical is not None and (
-            self._hypothetical.search(_SPARK_ADVICE.sub(_blank, norm) if advice else norm) is not None
+            self._hypothetical.search(m.spark_advice.sub(_blank, norm) if advice else norm) is not None
         ):
             return None
         if self._drill is not None and _said(self._drill, norm):
@@ -716,9 +715,10 @@ class IntentEngine:
         (安全出口锁了 万一出事跑不出去)."""
         conditional = self._conditional
         assert conditional is not None
+        polite = self._markers.polite
 
         def supposed(lo: int, hi: int) -> bool:
-            return any(_POLITE.match(norm, m.end()) is None for m in conditional.finditer(norm, lo, hi))
+            return any(polite.match(norm, m.end()) is None for m in conditional.finditer(norm, lo, hi))
 
         _negate_after_cue(norm, hits, conditional, _HYPOTHETICAL_REACH, supposed)
 
@@ -760,7 +760,7 @@ class IntentEngine:
                 if (
                     h.state is _ACTIVE
                     and (supposed or (conditional is not None and conditional.search(norm, 0, h.start)))
-                    and _asks_what_to_do(norm, h)
+                    and _asks_what_to_do(norm, h, self._markers.advice)
                 ):
                     h.state = _NEGATED
 
@@ -1270,22 +1270,24 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
     return _build_classification(values)
 
 
-def _benign(norm: str) -> bool:
+def _benign(markers: _Markers, norm: str) -> bool:
     """Whether the message gives a benign cause or subject of what looks like an emergency: spice, hotpot or a
-    diet (`_FOOD`), a pet with no person named (`_PET`), or the danger denied (`_DENIAL`)."""
-    if _FOOD.search(norm) is not None or _DENIAL.search(norm) is not None:
+    diet (the `food` cue), a pet with no person named (`pet`, `person`), or the danger denied (不是 before a
+    `denied_danger`, or a `reassurance`). A message with one is not put to the emergency model, and a keyword
+    emergency in it may be vetoed by the intent model (`IntentEngine.unreal_marker`)."""
+    if markers.food.search(norm) is not None or markers.denial.search(norm) is not None:
         return True
-    return _PET.search(norm) is not None and _PERSON.search(norm) is None
+    return markers.pet.search(norm) is not None and markers.person.search(norm) is None
 
 
-def _bare_cry(result: Classification) -> bool:
+def _bare_cry(result: Classification, cries: frozenset[str]) -> bool:
     """Whether the keywords made an emergency of a bare cry for help alone (救命, 救救: 这价格救命啊,
     手机快没电了 救救孩子), with no danger word, co-occurrence or emergency model behind it: a figure of
     speech as often as a call, so the intent model may veto it as it may a joke."""
     cried = False
     for hit in result.keywords:
         if hit.intent is _EMERGENCY and hit.weight > 0:
-            if hit.word not in _CRIES:
+            if hit.word not in cries:
                 return False
             cried = True
     return cried
@@ -1441,7 +1443,8 @@ def _placed(text: str, h: _Hit, lexicon: Lexicon) -> bool:
     rules = h.pattern.rules
     if any(r.anchored or r.whole for r in rules):
         i = h.start
-        while i > 0 and text[i - 1] in _INTERJECTIONS:
+        interjections = lexicon.cues.interjection
+        while i > 0 and text[i - 1] in interjections:
             i -= 1
         at_start = i == 0 or text[i - 1] in _CLAUSE_BREAKS
         is_whole = len(text) < 4 * len(word) + 8 and _strip_marks(text) == word
@@ -1472,6 +1475,22 @@ def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:
     if not words:
         return None
     return re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+
+
+def _any_of(words: frozenset[str]) -> re.Pattern[str]:
+    """One regex matching any of the words (literal, longest first); an empty list matches nothing."""
+    return re.compile(_group(words)) if words else _NOTHING
+
+
+def _group(words: frozenset[str]) -> str:
+    """A non-capturing group matching any of the words (literal, longest first, ties in code-point order,
+    so the pattern does not depend on set order), or one that matches nothing."""
+    if not words:
+        return "(?:(?!))"
+    return "(?:" + "|".join(map(re.escape, sorted(words, key=lambda w: (-len(w), w)))) + ")"
+
+
+_NOTHING = re.compile("(?!)")
 
 
 def _strip_marks(text: str) -> str:
@@ -1557,23 +1576,14 @@ def _a_not_a(text: str, start: int, end: int) -> bool:
     return text[start - 1] == text[end]
 
 
-# In the clause of an urgent word after a supposition: advice on what to do, not an event (…得赶紧打120).
-# (Not 还是 alone, which also means "still": 这次还是困人了.)
-_ADVICE = re.compile(
-    "先[^"
-    + re.escape("".join(sorted(_CLAUSE_BREAKS)))
-    + "]{0,10}还是|应该|记得|记住|得赶紧|要赶紧|得马上|要马上|第一时间"
-)
-
-
-def _asks_what_to_do(text: str, h: _Hit) -> bool:
-    """Whether the hit's clause asks or advises what to do (是先打120还是…?, 得赶紧打120), not what
-    happened."""
+def _asks_what_to_do(text: str, h: _Hit, advice: re.Pattern[str]) -> bool:
+    """Whether the hit's clause asks or advises what to do (是先打120还是…?, 得赶紧打120: `advice`, from
+    `_Markers`), not what happened."""
     lo = _clause_start(text, h.start, _HYPOTHETICAL_REACH)
     hi = _clause_end(text, h.end, _HYPOTHETICAL_REACH)
     clause = text[lo:hi]
     return (
-        _ADVICE.search(clause) is not None or clause.endswith(("吗", "呢", "么")) or text.startswith("?", hi)
+        advice.search(clause) is not None or clause.endswith(("吗", "呢", "么")) or text.startswith("?", hi)
     )
 
 
@@ -1628,3 +1638,17 @@ def default_engine() -> IntentEngine:
 def classify(text: str) -> Classification:
     """Classify one message with the default engine (the shipped lexicon)."""
     return default_engine().classify(text)
+
+
+_shipped_markers: _Markers | None = None
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    """`_LAUGHTER`: the shipped lexicon's laughter pattern, built on first use, for callers that import it
+    (`intents.train_intents`); an engine's own is `IntentEngine.laughing`, which honours community files."""
+    global _shipped_markers
+    if name == "_LAUGHTER":
+        if _shipped_markers is None:
+            _shipped_markers = _Markers(load_lexicon().cues)
+        return _shipped_markers.laughter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,8 +7,13 @@ Schema (every section optional in a community file)::
                           generic_problem_weight, steepness, min_hit_chars,
                           leading_courtesy_bonus
     [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill,
-                          elsewhere, conditional
-                          (word lists; `remove`)
+                          elsewhere, conditional; the markers the classifier and its second opinions
+                          read: polite, interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
+                          spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
+                          denied_danger, reassurance, call, cry, laughter, money, joke, advice
+                          (lists of literal words; `remove` = [words] drops them from every cue list;
+                          [cues.remove] <cue> = [words] from that one; [cues.replace] <cue> = [words]
+                          sets a list outright, [] empties it)
     [generic]             problem, resolution, urgent  (words of no single intent; `remove`)
     [block]               words  (a keyword inside one of these is not a keyword: 灯笼, 热水器; `remove`)
     [intents.<label>]     threshold (optional), remove (words or co-occurrence names to drop)
@@ -18,7 +23,8 @@ Schema (every section optional in a community file)::
     [[intents.<label>.cooccur]]    name, objects, signals, weight, window, negatable, urgent, same_clause
 
 Layering: a later file adds words; the same word in the same intent replaces the earlier role and weight;
-a co-occurrence rule with the same name replaces the earlier one; settings and thresholds override.
+a co-occurrence rule with the same name replaces the earlier one; settings and thresholds override; a cue
+list is replaced by [cues.replace], and a file may not both add to and replace the same cue.
 Within one file a word may appear only once per intent. Errors raise `LexiconError` naming the file, the
 entry and, where it can be found in the raw text, the line.
 """
@@ -109,6 +115,30 @@ class Cues:
     # Before any problem word in its clause: it is supposed, not reported (万一有人高空抛物, 要是电动车在楼道
     # 着火了). Narrower than `hypothetical`, whose past and hearsay cues reach urgent words only.
     conditional: frozenset[str] = frozenset()
+    # The markers the classifier and its second opinions read (intents/engine.py builds its patterns from
+    # them once, at load; the "why" of each is next to its words in lexicon.toml).
+    polite: frozenset[str] = frozenset()  # after a conditional cue: a politeness (如果方便)
+    interjection: frozenset[str] = frozenset()  # single characters before an anchored word (嗯嗯好的)
+    danger: frozenset[str] = frozenset()  # open the emergency model's gate (烟, 火, 晕)
+    symptom: frozenset[str] = frozenset()  # acute symptoms told (抬不起, 说不清)
+    alarm: frozenset[str] = frozenset()  # alarm signs (头晕, 臭鸡蛋)
+    spark_emphasis: frozenset[str] = frozenset()  # advice against a spark: 千万 / 先 …
+    spark_dont: frozenset[str] = frozenset()  # … 别 / 不要 …
+    spark_actions: frozenset[str] = frozenset()  # … 按门铃 / 打火
+    spark_switch_dont: frozenset[str] = frozenset()  # a light switch only with emphasis: 千万 别 …
+    spark_switches: frozenset[str] = frozenset()  # … 开灯
+    chronic: frozenset[str] = frozenset()  # chronic ailments (肩周炎)
+    food: frozenset[str] = frozenset()  # benign causes: spice, hotpot, diets (辣得)
+    pet: frozenset[str] = frozenset()  # benign subjects: a pet (猫) …
+    person: frozenset[str] = frozenset()  # … unless a person is named (孩)
+    denied_danger: frozenset[str] = frozenset()  # after 不是 (not 是不是): the danger denied (不是燃气)
+    reassurance: frozenset[str] = frozenset()  # the danger denied (别担心)
+    call: frozenset[str] = frozenset()  # a call for help (咋办, 快来)
+    cry: frozenset[str] = frozenset()  # cries for help that are also figures of speech (救命)
+    laughter: frozenset[str] = frozenset()  # laughter (哈哈, 笑死, 😂)
+    money: frozenset[str] = frozenset()  # bills and money (账单)
+    joke: frozenset[str] = frozenset()  # with laughter: a joke, an exaggeration, a sale (打折)
+    advice: frozenset[str] = frozenset()  # after a supposition: advice on what to do (得赶紧)
 
 
 @dataclass(frozen=True)
@@ -158,7 +188,31 @@ _CUE_NAMES = (
     "drill",
     "elsewhere",
     "conditional",
+    "polite",
+    "interjection",
+    "danger",
+    "symptom",
+    "alarm",
+    "spark_emphasis",
+    "spark_dont",
+    "spark_actions",
+    "spark_switch_dont",
+    "spark_switches",
+    "chronic",
+    "food",
+    "pet",
+    "person",
+    "denied_danger",
+    "reassurance",
+    "call",
+    "cry",
+    "laughter",
+    "money",
+    "joke",
+    "advice",
 )
+# Cue lists of single characters (the classifier looks them up one character at a time).
+_SINGLE_CHAR_CUES = frozenset({"interjection"})
 _GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}
 _KEYWORD_KEYS = {"role", "weight", "words", "loose", "anchored", "whole"}
 _COOCCUR_KEYS = {"name", "objects", "signals", "weight", "window", "negatable", "urgent", "same_clause"}
@@ -358,14 +412,7 @@ def _apply(builder: _Builder, file: _File, data: Mapping[str, Any]) -> None:
             builder.settings[key] = _number(file, value, f"settings.{key}", kind, 0, high)
 
     if "cues" in data:
-        cues = _table(file, data["cues"], "cues")
-        _unknown_keys(file, cues, (*_CUE_NAMES, "remove"), "cues")
-        for name in _CUE_NAMES:
-            if name in cues:
-                builder.cues[name].update(_words(file, cues[name], f"cues.{name}"))
-        for word in _words(file, cues.get("remove", []), "cues.remove", allow_empty=True):
-            for words in builder.cues.values():
-                words.discard(word)
+        _apply_cues(builder, file, _table(file, data["cues"], "cues"))
 
     if "generic" in data:
         generic = _table(file, data["generic"], "generic")
@@ -398,6 +445,50 @@ def _apply(builder: _Builder, file: _File, data: Mapping[str, Any]) -> None:
         intents = _table(file, data["intents"], "intents")
         for name, body in intents.items():
             _apply_intent(builder, file, _intent(file, str(name), f"intents.{name}"), body)
+
+
+def _cue_words(file: _File, value: Any, name: str, entry: str, *, allow_empty: bool = False) -> list[str]:
+    """The words of cue `name` (literal words: a `|` is a regex habit, not a word)."""
+    words = _words(file, value, entry, allow_empty=allow_empty)
+    for i, word in enumerate(words):
+        if "|" in word:
+            raise file.error(
+                f"{entry}[{i}]",
+                f"word {word!r} contains '|': cue words are literal, list each word as its own string",
+                value=value[i],
+            )
+        if name in _SINGLE_CHAR_CUES and len(word) != 1:
+            raise file.error(f"{entry}[{i}]", f"{word!r} is not a single character", value=value[i])
+    return words
+
+
+def _apply_cues(builder: _Builder, file: _File, cues: Mapping[str, Any]) -> None:
+    """A file's [cues]: replace ([cues.replace]), then add, then remove (`remove`: from every list;
+    [cues.remove]: from the lists named)."""
+    _unknown_keys(file, cues, (*_CUE_NAMES, "remove", "replace"), "cues")
+    if "replace" in cues:
+        replace = _table(file, cues["replace"], "cues.replace")
+        _unknown_keys(file, replace, _CUE_NAMES, "cues.replace")
+        for name, value in replace.items():
+            if name in cues:
+                raise file.error(
+                    f"cues.{name}",
+                    f"both added to and replaced (cues.replace.{name}) in one file: list every word under "
+                    f"cues.replace.{name}",
+                )
+            builder.cues[name] = set(_cue_words(file, value, name, f"cues.replace.{name}", allow_empty=True))
+    for name in _CUE_NAMES:
+        if name in cues:
+            builder.cues[name].update(_cue_words(file, cues[name], name, f"cues.{name}"))
+    remove = cues.get("remove", [])
+    if isinstance(remove, dict):
+        _unknown_keys(file, remove, _CUE_NAMES, "cues.remove")
+        for name, value in remove.items():
+            builder.cues[name].difference_update(_words(file, value, f"cues.remove.{name}", allow_empty=True))
+    else:
+        for word in _words(file, remove, "cues.remove", allow_empty=True):
+            for words in builder.cues.values():
+                words.discard(word)
 
 
 def _apply_intent(builder: _Builder, file: _File, intent: Intent, body: Any) -> None:

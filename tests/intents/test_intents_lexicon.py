@@ -93,6 +93,67 @@ weight = 1.4
     assert rule.signals == ("罢工",)
 
 
+# Their keyword emergency is the emergency second opinion's (臭鸡蛋味 熏得头疼: an alarm sign); the keywords
+# alone make a sanitation ticket.
+_GAS_SMELL = "楼道里一股臭鸡蛋味 熏得头疼 草"
+# A pet fell, and no person is named: a benign subject (the `pet` and `person` cues), left chitchat.
+_PET_FELL = "我家猫从柜子顶上摔下来了"
+
+
+def test_community_file_adds_a_marker_word(tmp_path: Path) -> None:
+    """A word added to the laughter cue (草, net slang for laughing) silences the emergency second opinion in
+    that community, and only there."""
+    community = _write(tmp_path, "c.toml", '[cues]\nlaughter = ["草"]\n')
+    engine = IntentEngine.load([community])
+    shipped = IntentEngine.load()
+    assert shipped.classify(_GAS_SMELL).intent is Intent.EMERGENCY
+    assert engine.classify(_GAS_SMELL).intent is Intent.SANITATION
+    assert "草" in engine.lexicon.cues.laughter and "哈哈" in engine.lexicon.cues.laughter
+    assert engine.laughing("草") and not shipped.laughing("草")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[cues.remove]\npet = ["猫"]\n',  # from that one list
+        '[cues]\nremove = ["猫"]\n',  # from every cue list
+        '[cues.replace]\npet = ["狗", "鹦鹉"]\n',  # the list set outright
+    ],
+)
+def test_community_file_removes_or_replaces_a_marker_word(tmp_path: Path, text: str) -> None:
+    """Without 猫 among the pets, a cat's fall is put to the emergency model like anyone's."""
+    engine = IntentEngine.load([_write(tmp_path, "c.toml", text)])
+    assert IntentEngine.load().classify(_PET_FELL).intent is Intent.CHITCHAT
+    assert engine.classify(_PET_FELL).intent is Intent.EMERGENCY
+    assert "猫" not in engine.lexicon.cues.pet
+    assert "狗" in engine.lexicon.cues.pet and "孩" in engine.lexicon.cues.person
+
+
+def test_replace_empties_a_cue_and_a_later_file_adds_again(tmp_path: Path) -> None:
+    """`[cues.replace] pet = []` turns the cue off (an empty list matches nothing); a later file may add to
+    it as to any list."""
+    off = _write(tmp_path, "off.toml", "[cues.replace]\npet = []\n")
+    assert load_lexicon([off]).cues.pet == frozenset()
+    assert IntentEngine.load([off]).classify(_PET_FELL).intent is Intent.EMERGENCY
+    again = _write(tmp_path, "again.toml", '[cues]\npet = ["猫"]\n')
+    assert load_lexicon([off, again]).cues.pet == {"猫"}
+    assert IntentEngine.load([off, again]).classify(_PET_FELL).intent is Intent.CHITCHAT
+
+
+def test_marker_words_are_literal(tmp_path: Path) -> None:
+    """A cue word is matched as written: regex syntax in it (a bracket, a dot) is no pattern."""
+    engine = IntentEngine.load([_write(tmp_path, "c.toml", '[cues]\nlaughter = ["(笑)", "h.h"]\n')])
+    assert engine.classify(_GAS_SMELL.replace("草", "(笑)")).intent is Intent.SANITATION
+    assert engine.classify(_GAS_SMELL.replace("草", "笑")).intent is Intent.EMERGENCY
+    assert engine.laughing("h.h") and not engine.laughing("hah")
+
+
+def test_yaml_community_file_with_cues(tmp_path: Path) -> None:
+    community = _write(tmp_path, "c.yaml", "cues:\n  laughter: [草]\n  remove:\n    pet: [猫]\n")
+    cues = load_lexicon([community]).cues
+    assert "草" in cues.laughter and "猫" not in cues.pet
+
+
 @pytest.mark.parametrize(
     ("text", "entry", "line", "message"),
     [
@@ -140,6 +201,24 @@ weight = 1.4
         ),
         ('[generic]\nproblem = ["坏了"]\nurgent = ["坏了"]\n', "generic.urgent[0]", 3, "already listed"),
         ("[nonsense]\n", "nonsense", 1, "unknown key"),
+        # The cue lists (lexicon.toml: [cues]), the markers of the second opinions among them.
+        ('[cues]\nlaugh = ["哈哈"]\n', "cues.laugh", 2, "unknown key 'laugh'"),
+        ('[cues]\nlaughter = "哈哈"\n', "cues.laughter", 2, "must be a list of words"),
+        ('[cues]\nlaughter = ["哈哈", 3]\n', "cues.laughter[1]", 2, "must be a string"),
+        ('[cues]\npet = ["猫", ""]\n', "cues.pet[1]", 2, "empty"),
+        ("[cues]\npet = []\n", "cues.pet", 2, "must not be empty"),
+        ('[cues]\nlaughter = ["哈哈|呵呵"]\n', "cues.laughter[0]", 2, "cue words are literal"),
+        ('[cues]\ninterjection = ["嗯", "嗯嗯"]\n', "cues.interjection[1]", 2, "not a single character"),
+        ("[cues.replace]\nlaugh = []\n", "cues.replace.laugh", 2, "unknown key 'laugh'"),
+        ('[cues.replace]\npet = "狗"\n', "cues.replace.pet", 2, "must be a list of words"),
+        ('[cues.remove]\npets = ["猫"]\n', "cues.remove.pets", 2, "unknown key 'pets'"),
+        ("[cues.remove]\npet = [1]\n", "cues.remove.pet[0]", 2, "must be a string"),
+        (
+            '[cues]\npet = ["猫"]\n\n[cues.replace]\npet = ["狗"]\n',
+            "cues.pet",
+            2,
+            "both added to and replaced",
+        ),
     ],
 )
 def test_bad_lexicon_names_the_entry(tmp_path: Path, text: str, entry: str, line: int, message: str) -> None:
