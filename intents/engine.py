@@ -349,6 +349,7 @@ class IntentEngine:
         self._hypothetical = _alternation(cues.hypothetical)
         self._drill = _alternation(cues.drill)
         self._elsewhere = _alternation(cues.elsewhere)
+        self._here = _alternation(cues.here)
         self._conditional = _alternation(cues.conditional)
         self._block = _alternation(frozenset(lexicon.block))
         self._markers = _Markers(cues)
@@ -731,6 +732,22 @@ class IntentEngine:
         _negate_after_cue(
             norm, hits, elsewhere, _ELSEWHERE_REACH, lambda lo, hi: _said(elsewhere, norm[lo:hi])
         )
+        # A story opened by an elsewhere cue in the first clause (电视上播的 南方有个小孩从楼上往下扔
+        # 玩具砸伤人了; 听说隔壁小区有人扔了个…，把人家车顶砸瘪了) goes on in the clauses after it, up to
+        # the first one back here (the `here` cue: 咱楼上天天往下扔东西).
+        first = _BREAK.search(norm)
+        if first is None or not _said(elsewhere, norm[: first.start()]):
+            return
+        here = self._here
+        end = len(norm)
+        if here is not None:
+            back = here.search(norm, first.end())
+            if back is not None:
+                end = _clause_start(norm, back.start(), back.start())
+        for h in hits:
+            problem = h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger)
+            if problem and first.end() <= h.start < end:
+                h.state = _NEGATED
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
         """Urgent words (and the danger words of urgent co-occurrences: 摔 with 快来人) that describe no
