@@ -19,8 +19,10 @@ Pipeline for one message:
 9. Intent second opinion (intent_model.py; `intent_model_applies`, `intent_opinion`): a linear model
    over character n-grams may propose a ticket for a message the keywords left as chitchat, veto a
    keyword ticket it is sure is chatter, or move it to another ticket intent; an urgent, short or
-   confident ticket is never touched, an emergency only in a joke or elsewhere message; thanks, acks
-   and short messages with no lexicon word at all (the fast path) never ask it.
+   confident ticket is never touched, an emergency only in a joke or elsewhere message or one the
+   emergency model, too, scores under its threshold (`_disbelieved`); thanks, acks and short messages
+   with no lexicon word at all (the fast path) never ask it. A chitchat it was asked about becomes an
+   emergency when both second opinions see one (`emergency_agreed`), danger character or not.
 """
 
 from __future__ import annotations
