@@ -112,6 +112,9 @@ class Cues:
     # Before a problem word in its clause: it happened in a video, the news or another compound, not here
     # (抖音上, 微博上看到, 外地一个小区).
     elsewhere: frozenset[str] = frozenset()
+    # After an elsewhere cue in a message's first clause: the story is back here (咱楼上, 我们小区), so the
+    # cue no longer governs this clause and those after it.
+    here: frozenset[str] = frozenset()
     # Before any problem word in its clause: it is supposed, not reported (万一有人高空抛物, 要是电动车在楼道
     # 着火了). Narrower than `hypothetical`, whose past and hearsay cues reach urgent words only.
     conditional: frozenset[str] = frozenset()
@@ -187,6 +190,7 @@ _CUE_NAMES = (
     "hypothetical",
     "drill",
     "elsewhere",
+    "here",
     "conditional",
     "polite",
     "interjection",

@@ -54,7 +54,12 @@ PUNCTUATION = "any"
 # deliberate ticket already reaches a person, and naive Bayes is overconfident. Without it, after held-out v6
 # and families2 were folded in, the search traded 8 more tickets turned emergencies (a burst pipe, a
 # sparking meter box) for one more emergency caught (ticket threshold 0.99999 -> 0.924).
-MIN_TICKET_THRESHOLD = 0.999
+# Raised to 0.99999 after held-out v12 (2026-11-29, 03:35 UTC): with v12 in the data the 5-fold CV here chose
+# 0.999665 (was 0.999994) to catch one more emergency, but it leaves out the intent model's confirmation
+# (`IntentEngine._confirmed`: above the quiet threshold with the SVM's P(emergency) >= 0.3), which catches
+# that emergency anyway. In the leave-one-author-out CV of the whole engine (train_intents.py) 0.999665
+# promoted two more tickets to emergencies and caught no more (a sewage pit's smell, v11; a burst pipe, v12).
+MIN_TICKET_THRESHOLD = 0.99999
 
 
 def train(

@@ -328,3 +328,21 @@ def test_when_will_it_be_fixed_stays_a_complaint_whatever_the_second_opinion(tex
     # The intent model reads 修好 as a problem already fixed; it is not asked about these.
     result = classify(text)
     assert result.intent is Intent.REPAIR, result
+
+
+# After held-out v12: an elsewhere cue (a video, the news, hearsay, another compound) in a message's first
+# clause governs the clauses after it, up to one back here (the `here` cue: 咱, 我们, 号楼 …).
+@pytest.mark.parametrize(
+    "text",
+    ["抖音刷到的 外省一个小区有人往楼下扔酒瓶子 砸坏了好几辆车"],
+)
+def test_a_story_told_from_elsewhere_reports_nothing(text: str) -> None:
+    assert _intent(text) is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["新闻里说高空抛物入刑了 咱们楼还有人往下扔烟头", "听说 5号楼有人往下扔菜叶子 砸到我晾的衣服上了"],
+)
+def test_a_story_back_here_is_reported(text: str) -> None:
+    assert _intent(text) is Intent.THROWN_OBJECTS

@@ -275,3 +275,32 @@ def test_a_report_with_phone_and_id_numbers_stays_a_report(text: str) -> None:
     # Digits make no n-gram of the model: they must not dilute the words (with each n-gram worth
     # 1/sqrt(len), the first read as chatter at 0.93 and was vetoed).
     assert classify(text).intent in TICKET_INTENTS
+
+
+# After held-out v12: a message with no lexicon word and no danger sign is an emergency when both second
+# opinions see one (`IntentEngine.emergency_agreed`); the intent model alone does not make one.
+def test_a_keyword_less_emergency_is_caught_when_both_models_agree(without_opinion: IntentEngine) -> None:
+    text = "小区池塘里有个娃娃趴在水面上一动不动 我不会游泳 谁快过来"
+    assert without_opinion.classify(text).intent is Intent.CHITCHAT
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY and result.urgent
+    assert result.runner_up is Intent.CHITCHAT
+    assert any(k.role == "model" for k in result.keywords)
+
+
+# After held-out v12: a keyword emergency the emergency model scores under its threshold is put to the intent
+# model, which vetoes it when sure of chatter (`IntentEngine._disbelieved`).
+DISBELIEVED = [
+    "刚那辆120是来接楼上孕妇去待产的 提前约的 人好好的 大家别多想",
+    "那会儿喊救命的是我家电视 声音开太大了 不好意思 吓着大家了",
+]
+
+
+@pytest.mark.parametrize("text", DISBELIEVED)
+def test_a_keyword_emergency_neither_model_believes_is_vetoed(
+    text: str, without_opinion: IntentEngine
+) -> None:
+    assert without_opinion.classify(text).intent is Intent.EMERGENCY
+    result = classify(text)
+    assert result.intent in QUIET_INTENTS and not result.urgent
+    assert result.runner_up is Intent.EMERGENCY
