@@ -269,7 +269,8 @@ class LoadGenerator:
         self.sent = 0
         self.sent_at: dict[str, float] = {}  # message_id -> loop time it was sent (or was due)
         self.latencies: list[float] = []
-        self.timeline: list[tuple[float, float]] = []  # (loop time sent or due, latency), for --latency-log
+        # (loop time sent or due, latency, message_id), for --latency-log
+        self.timeline: list[tuple[float, float, str]] = []
         self.replied = 0
         self.replied_ids: set[str] = set()
         self.repeated_replies = 0
@@ -315,12 +316,16 @@ class LoadGenerator:
         return False
 
     def write_latency_log(self, path: str) -> None:
-        """Each reply of the latency phase as `seconds-into-phase latency-ms`, in send order: a stall of
-        the bot shows as a run of latencies falling by the send interval."""
+        """Each reply of the latency phase as `seconds-into-phase latency-ms message-id monotonic-sent`, in
+        send order: a stall of the bot shows as a run of latencies falling by the send interval. The last
+        column is the clock the bot's --trace uses too (CLOCK_MONOTONIC), to join the two."""
         if not self.timeline:
             return
-        start = min(sent for sent, _ in self.timeline)
-        lines = (f"{sent - start:.4f} {latency * 1000:.2f}" for sent, latency in sorted(self.timeline))
+        start = min(sent for sent, _, _ in self.timeline)
+        lines = (
+            f"{sent - start:.4f} {latency * 1000:.2f} {message_id} {sent:.6f}"
+            for sent, latency, message_id in sorted(self.timeline)
+        )
         Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def sample_rss(self) -> None:
@@ -357,7 +362,7 @@ class LoadGenerator:
                 if sent is not None:
                     latency = asyncio.get_running_loop().time() - sent
                     self.latencies.append(latency)
-                    self.timeline.append((sent, latency))
+                    self.timeline.append((sent, latency, message_id))
                     self.replied += 1
                     self.replied_ids.add(message_id)
                     self.reply_arrived.set()
@@ -581,6 +586,120 @@ def counting(
     return deliver
 
 
+class Trace:
+    """--trace FILE: where the bot's time went, for attributing the latency phase's tail. Stamps per
+    message id (received by the adapter, handed to the dispatcher, its batch, done, its reply sent), the
+    event loop's callbacks that ran longer than `SLOW_CALLBACK` (with the task they stepped), and every
+    garbage collection, all on CLOCK_MONOTONIC like the generator's --latency-log; written as JSON when
+    the run ends. Timing every callback costs the bot a few per cent: for attribution, not for figures."""
+
+    SLOW_CALLBACK = 0.0005
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, dict[str, float]] = {}
+        self.batches: list[tuple[float, float, list[str], list[str]]] = []
+        self.slow: list[tuple[float, float, str]] = []
+        self.gcs: list[tuple[float, float, int, int]] = []
+        self.busy = 0.0
+        self._gc_started = 0.0
+
+    def stamp(self, message_id: str | None, what: str) -> None:
+        if message_id is not None:
+            self.stamps.setdefault(message_id, {})[what] = time.perf_counter()
+
+    def install(self, runtime: Runtime, adapter: Any) -> None:
+        import gc
+
+        self._time_callbacks()
+        gc.callbacks.append(self._on_gc)
+        self._wrap_adapter(adapter)
+        self._wrap_batches(runtime)
+
+    def _time_callbacks(self) -> None:
+        import asyncio.events
+
+        original = asyncio.events.Handle._run
+        trace = self
+
+        def run(handle: asyncio.events.Handle) -> None:
+            started = time.perf_counter()
+            original(handle)
+            took = time.perf_counter() - started
+            trace.busy += took
+            if took >= trace.SLOW_CALLBACK:
+                trace.slow.append((started, took, _callback_name(handle)))
+
+        asyncio.events.Handle._run = run  # type: ignore[method-assign]
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._gc_started
+            self.gcs.append((self._gc_started, took, info["generation"], info["collected"]))
+
+    def _wrap_adapter(self, adapter: Any) -> None:
+        enqueue, send = adapter._enqueue, adapter.send
+
+        async def traced_enqueue(message: Message) -> None:
+            self.stamp(message.message_id, "received")
+            await enqueue(message)
+
+        async def traced_send(action: Any) -> Any:
+            reply_to = getattr(action, "reply_to", None)
+            self.stamp(reply_to, "send")
+            receipt = await send(action)
+            self.stamp(reply_to, "sent")
+            return receipt
+
+        adapter._enqueue, adapter.send = traced_enqueue, traced_send
+
+    def _wrap_batches(self, runtime: Runtime) -> None:
+        dispatcher = runtime.dispatcher
+        handle_batch = dispatcher._handle_batch
+
+        async def traced(messages: Sequence[Message]) -> Any:
+            started = time.perf_counter()
+            outcomes = await handle_batch(messages)
+            ids = [message.message_id for message in messages]
+            routes = [getattr(outcome, "route", "?") for outcome in outcomes]
+            self.batches.append((started, time.perf_counter(), ids, routes))
+            return outcomes
+
+        dispatcher._handle_batch = traced  # type: ignore[method-assign]
+
+    def dispatching(
+        self, dispatch: Callable[[Message], Awaitable[Any]]
+    ) -> Callable[[Message], Awaitable[Any]]:
+        async def traced(message: Message) -> Any:
+            self.stamp(message.message_id, "dispatch")
+            outcome = await dispatch(message)
+            self.stamp(message.message_id, "done")
+            return outcome
+
+        return traced
+
+    def write(self, path: str) -> None:
+        figures = {
+            "stamps": self.stamps,
+            "batches": self.batches,
+            "slow_callbacks": self.slow,
+            "gcs": self.gcs,
+            "busy_s": self.busy,
+            "gc_counts": __import__("gc").get_stats(),
+        }
+        Path(path).write_text(json.dumps(figures), encoding="utf-8")
+
+
+def _callback_name(handle: Any) -> str:
+    callback = getattr(handle, "_callback", None)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coroutine = owner.get_coro()
+        return f"task {owner.get_name()} {getattr(coroutine, '__qualname__', '?')}"
+    return repr(callback)[:100]
+
+
 def stub_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
     """A stand-in for the dispatcher that does only what every message costs around it: the dedupe mark
     and, for every third event, a quoting reply stored in the outbox, in one transaction per message,
@@ -672,7 +791,13 @@ async def open_bot(data_dir: Path, log_level: str | int = logging.INFO, **settin
 
 
 async def start_bot(
-    data_dir: Path, port: int, counters: SynchronizedArray[int], log_level: str, *, stub: bool = False
+    data_dir: Path,
+    port: int,
+    counters: SynchronizedArray[int],
+    log_level: str,
+    *,
+    stub: bool = False,
+    trace: Trace | None = None,
 ) -> Runtime:
     from bot.platforms import onebot_adapter
 
@@ -688,6 +813,9 @@ async def start_bot(
     assert adapter is not None
     runtime.add_adapter(adapter)
     dispatch = stub_dispatch(runtime) if stub else runtime.dispatcher.dispatch
+    if trace is not None:
+        trace.install(runtime, adapter)
+        dispatch = trace.dispatching(dispatch)
     runtime.dispatcher.dispatch = counting(dispatch, counters)  # type: ignore[method-assign]
     await runtime.start()
     return runtime
@@ -735,7 +863,10 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     receive, send = context.Pipe(duplex=False)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="loudong-bench-") as scratch:
-        runtime = await start_bot(Path(scratch), port, counters, args.log_level, stub=args.stub_dispatcher)
+        trace = Trace() if args.trace else None
+        runtime = await start_bot(
+            Path(scratch), port, counters, args.log_level, stub=args.stub_dispatcher, trace=trace
+        )
         config = GeneratorConfig(
             url=f"ws://127.0.0.1:{port}/onebot/v11/ws",
             bot_pid=os.getpid(),
@@ -757,6 +888,8 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             result: LoadResult = await asyncio.to_thread(receive_result, receive, generator)
         finally:
             stop_profiler(profiler, args.profile)
+            if trace is not None:
+                trace.write(args.trace)
             generator.join(timeout=10)
             await drain_outbox(runtime)
             database = await database_figures(runtime)
@@ -908,6 +1041,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="replace the dispatcher by a stand-in (dedupe mark, a reply to every third event, the log "
         "line), to measure what an event costs outside it",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write where the bot's time went (per-event stamps, slow loop callbacks, garbage collections) "
+        "to FILE as JSON, to join with --latency-log; timing every callback costs a few per cent",
     )
     parser.add_argument(
         "--profile",

@@ -185,6 +185,10 @@ class Dispatcher:
                         self._log(waiting.message, outcome, waiting.started)
                     if not waiting.future.done():  # its caller may have given up waiting
                         waiting.future.set_result(outcome)
+                if self._waiting:
+                    # A batch runs without a pause (SQLite calls never wait): let the replies it committed
+                    # go out and the sockets be read before the next one, rather than after the backlog.
+                    await asyncio.sleep(0)
         finally:
             self._worker = None
             # Cancelled mid-batch (the bot stopping): nobody may wait forever on what was not handled.

@@ -8,9 +8,11 @@ another process are all found by reading them (`due_outbox`), at start, every `i
 on `flush()`. But the actions this process stores are also kept in memory with their row ids and,
 once their transaction has committed (a session event, so a rolled-back transaction's actions are
 never seen), sent from there: reading back what was just written, and building the actions again
-from the rows, cost more per message than the send. Order per target is kept: while a target has an
-older pending row the memory path did not send (a retry waiting for its time, a paced action not yet
-due, a row from before a restart), new actions to it are left to the rows, which go out oldest first.
+from the rows, cost more per message than the send. Each target has a sender of its own, so a reply
+goes out as its transaction commits and never waits for another group's response. Order per target is
+kept: while a target has an older pending row the memory path did not send (a retry waiting for its
+time, a paced action not yet due, a row from before a restart), new actions to it are left to the rows,
+which go out oldest first.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -175,6 +177,14 @@ class Outbox:
         # Sent and not yet marked so, and (loop time) since when.
         self._unrecorded: list[repos.Sent] = []
         self._unrecorded_since = 0.0
+        # The memory path's sends: per target, a queue and the task sending it, so that a reply goes out
+        # as soon as its transaction commits rather than after the sends before it to other groups have
+        # been answered. Row ids it took stay in `_taken` until they are marked sent (or their failure
+        # is), so the rows path never sends them too.
+        self._queues: dict[Target, deque[_Item]] = {}
+        self._senders: dict[Target, asyncio.Task[None]] = {}
+        self._taken: set[int] = set()
+        self._sent_total = 0  # by either path, for flush()'s count
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
@@ -196,25 +206,34 @@ class Outbox:
         if item.entry_id in self._read_back:
             return
         self._ready[item.entry_id] = item
-        self._wakeup.set()
+        if self._worker is not None and self._held_back is not None:
+            # Straight from the commit to the target's sender: waking the worker first would cost the
+            # reply a turn of the event loop, which under load is another batch of messages.
+            self._dispatch_ready()
+        else:
+            self._wakeup.set()
 
     async def flush(self) -> int:
         """Send every due action (reading the rows too) and mark them sent; returns how many were sent."""
         async with self._flush_lock:
-            sent = await self._flush_locked(read_rows=True)
+            before = self._sent_total
+            await self._flush_locked(read_rows=True)
+            await self._senders_done()
             await self._record_sent()
-            return sent
+            return self._sent_total - before
 
     async def start(self) -> None:
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        # Sends in flight are cancelled, as the worker's own were: their rows stay pending and go out
+        # after the restart (at least once).
+        tasks = [*self._senders.values(), *([self._worker] if self._worker is not None else [])]
+        self._worker = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         try:
             async with self._flush_lock:
                 await self._record_sent()
@@ -241,20 +260,20 @@ class Outbox:
                     await self._wakeup.wait()
             self._wakeup.clear()
 
-    async def _flush_locked(self, *, read_rows: bool) -> int:
-        sent = 0
+    async def _flush_locked(self, *, read_rows: bool) -> None:
         if read_rows or self._held_back is None:
-            sent += await self._flush_rows()
-        return sent + await self._flush_ready()
+            await self._flush_rows()
+        self._dispatch_ready()
 
-    async def _flush_rows(self) -> int:
+    async def _flush_rows(self) -> None:
         """The due rows, oldest first; then which targets the memory path must leave to the rows."""
-        sent = 0
         # Rows sent and not marked yet would be read back as due.
         await self._record_sent()
         while True:
             async with self._sessions() as session:
                 entries = await repos.due_outbox(session, self._clock.now(), limit=BATCH_LIMIT)
+            # The memory path's sends in flight (or waiting to be marked) are its own.
+            entries = [entry for entry in entries if entry.id not in self._taken]
             if not entries:
                 break
             batch = []
@@ -266,7 +285,6 @@ class Outbox:
                 del self._read_back[next(iter(self._read_back))]
             results = await self._send_batch(batch)
             await self._record(results)
-            sent += sum(1 for result in results if result.error is None)
             if all(result.error is not None for result in results):
                 break  # everything due failed; the backoff decides when to try again
         async with self._sessions() as session:
@@ -275,19 +293,66 @@ class Outbox:
         self._held_back = {
             (platform, kind, target)
             for entry_id, platform, kind, target in pending
-            if entry_id not in self._ready
+            if entry_id not in self._ready and entry_id not in self._taken
         }
-        return sent
 
-    async def _flush_ready(self) -> int:
-        sent = 0
+    def _dispatch_ready(self) -> None:
+        """Hand the committed actions that may go now to their targets' senders, in order."""
+        if self._held_back is None:
+            return
+        loop = asyncio.get_running_loop()
         while batch := self._take_ready():
-            results = await self._send_batch(batch)
-            await self._record(results, defer_sent=True)
-            sent += sum(1 for result in results if result.error is None)
-            # Under a steady stream this loop does not end soon: the marks must not wait for it.
-            await self._record_sent_if_due()
-        return sent
+            for item in batch:
+                self._taken.add(item.entry_id)
+                target = item.target
+                queue = self._queues.get(target)
+                if queue is None:
+                    queue = self._queues[target] = deque()
+                    self._senders[target] = loop.create_task(self._send_queue(target, queue))
+                queue.append(item)
+
+    async def _send_queue(self, target: Target, queue: deque[_Item]) -> None:
+        """One target's committed actions, one after the other. A failure leaves it and the ones after
+        it to the rows, which send them oldest first once its retry is due."""
+        try:
+            while queue:
+                result = await self._send_one(queue[0])
+                queue.popleft()
+                if result.error is None:
+                    self._note_sent(result)
+                    continue
+                self._hold_back(target)
+                await self._record_failure(result)
+                # Again: a rows read meanwhile did not count this target's rows, which were ours. Then they
+                # are the rows path's, with whatever joined the queue meanwhile.
+                self._hold_back(target)
+                self._taken.difference_update(item.entry_id for item in (result.item, *queue))
+                queue.clear()
+        finally:
+            del self._queues[target], self._senders[target]
+
+    def _hold_back(self, target: Target) -> None:
+        if self._held_back is not None:
+            self._held_back.add(target)
+
+    def _note_sent(self, result: _Result) -> None:
+        if not self._unrecorded:
+            self._unrecorded_since = asyncio.get_running_loop().time()
+            self._wakeup.set()  # the worker marks them within RECORD_DELAY
+        self._unrecorded.append(repos.Sent(result.item.entry_id, result.sent_message_id))
+        self._sent_total += 1
+
+    async def _record_failure(self, result: _Result) -> None:
+        """Mark a failed send of the memory path. Until then the rows path must not take it, nor the
+        later actions to its target (the mark is what holds those back behind its retry)."""
+        try:
+            await self._write([], [result], self._clock.now())
+        except Exception:  # the row stays pending and due: the rows path tries it again
+            log.exception("outbox: marking a failed send failed", extra={"outbox_id": result.item.entry_id})
+
+    async def _senders_done(self) -> None:
+        while self._senders:
+            await asyncio.gather(*self._senders.values(), return_exceptions=True)
 
     async def _record_sent_if_due(self) -> None:
         if self._unrecorded and (
@@ -350,16 +415,15 @@ class Outbox:
             return failed(error=f"{type(error).__name__}: {error}")
         return _Result(item, sent_message_id=receipt.message_id)
 
-    async def _record(self, results: list[_Result], *, defer_sent: bool = False) -> None:
-        """Mark a batch's results: failures at once (with their retry time), the sent ones too unless
-        `defer_sent` (the memory path) lets them wait for `_record_sent` with later ones."""
+    async def _record(self, results: list[_Result]) -> None:
+        """Mark a batch of the rows path's results: failures at once (with their retry time), together
+        with whatever was sent and waits to be marked."""
         sent = [repos.Sent(r.item.entry_id, r.sent_message_id) for r in results if r.error is None]
         if sent:
             if not self._unrecorded:
                 self._unrecorded_since = asyncio.get_running_loop().time()
             self._unrecorded.extend(sent)
-        if defer_sent and len(sent) == len(results):
-            return
+            self._sent_total += len(sent)
         await self._record_sent(failed=[r for r in results if r.error is not None])
 
     async def _record_sent(self, failed: Iterable[_Result] = ()) -> None:
@@ -373,6 +437,7 @@ class Outbox:
         except BaseException:
             self._unrecorded[:0] = sent  # still sent, still to be marked: keep them for the next try
             raise
+        self._taken.difference_update(entry.entry_id for entry in sent)
 
     async def _write(self, sent: list[repos.Sent], failed: list[_Result], now: datetime) -> None:
         async with self._sessions() as session, session.begin():

@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, WebMounted
+from bot.collector import FullCollections
 from bot.config import Settings
 from bot.dispatcher import Classifier, Dispatcher
 from bot.outbox import Outbox
@@ -53,6 +54,7 @@ class Runtime:
         self._last_runs: dict[str, datetime] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._checkpointer: WalCheckpointer | None = None
+        self._full_collections = FullCollections()
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -175,6 +177,7 @@ class Runtime:
         if tick:
             self._ticker = asyncio.create_task(self._tick_forever(), name="ticker")
         self._freeze_startup_objects()
+        self._full_collections.start()
 
     def _freeze_startup_objects(self) -> None:
         """Load the classifier now and exempt everything made so far from the garbage collector: jieba's
@@ -200,6 +203,7 @@ class Runtime:
         await site.start()
 
     async def close(self) -> None:
+        await self._full_collections.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.memo import DIRECTORY_MEMO, DirectoryMemo
-from storage.sqlite_inline import inline_connector
+from storage.sqlite_inline import InlineDBAPI, inline_connector
 
 SCRIPT_LOCATION = "storage:migrations"
 
@@ -79,7 +79,9 @@ def _make_sqlite_engine(url: URL, *, echo: bool, **engine_options: Any) -> Async
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     connector = inline_connector(url, SQLiteDialect_aiosqlite().create_connect_args)
-    engine = create_async_engine(url, echo=echo, async_creator=connector, **engine_options)
+    engine = create_async_engine(
+        url, echo=echo, async_creator=connector, module=InlineDBAPI(), **engine_options
+    )
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine

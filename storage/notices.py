@@ -7,6 +7,7 @@ household (room label) when it is known. Also here: the scheduler's job table, s
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import datetime
 from enum import StrEnum
@@ -20,11 +21,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    Select,
     String,
     Table,
     Text,
     Unicode,
     UniqueConstraint,
+    bindparam,
     or_,
     select,
 )
@@ -137,19 +140,26 @@ async def latest_open_notice_in_group(
     """The notice posted most recently to the group that still collects acknowledgments. Every "收到"
     in a group asks, so the test of `Notice.is_open` is made in SQL and one row at most comes back,
     however many notices the group has had."""
-    statement = (
+    parameters = {"platform": platform, "group": group_external_id, "now": now}
+    return await session.scalar(_latest_open_notice_statement(), parameters)
+
+
+@functools.cache
+def _latest_open_notice_statement() -> Select[tuple[Notice]]:
+    """`latest_open_notice_in_group`'s statement, built once: building it cost more than running it
+    (a tenth of a group's messages are "收到")."""
+    return (
         select(Notice)
         .join(NoticeDelivery, NoticeDelivery.notice_id == Notice.id)
         .where(
-            NoticeDelivery.platform == platform,
-            NoticeDelivery.group_external_id == group_external_id,
+            NoticeDelivery.platform == bindparam("platform"),
+            NoticeDelivery.group_external_id == bindparam("group"),
             Notice.status != NoticeStatus.REVOKED.value,
-            or_(Notice.deadline_at.is_(None), Notice.deadline_at >= now),
+            or_(Notice.deadline_at.is_(None), Notice.deadline_at >= bindparam("now")),
         )
         .order_by(NoticeDelivery.sent_at.desc(), NoticeDelivery.id.desc())
         .limit(1)
     )
-    return await session.scalar(statement)
 
 
 def add_delivery(

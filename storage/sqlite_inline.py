@@ -20,13 +20,20 @@ connection holding the lock could never finish. So:
 from __future__ import annotations
 
 import asyncio
+import collections
 import sqlite3
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import URL
+from sqlalchemy.util.concurrency import await_
 
 # How long a transaction waits for the write lock (ours or another process's) before failing.
 WRITE_LOCK_TIMEOUT = 5.0
@@ -75,6 +82,11 @@ class InlineCursor:
         else:
             self._cursor.execute(sql, parameters)
         return self
+
+    async def run(self, sql: str, parameters: Parameters) -> list[Any] | None:
+        """Execute, and the rows when the statement returns any (None when it returns none)."""
+        await self.execute(sql, parameters)
+        return self._cursor.fetchall() if self._cursor.description else None
 
     async def executemany(self, sql: str, parameters: Iterable[Parameters]) -> InlineCursor:
         self._cursor.executemany(sql, parameters)
@@ -150,12 +162,18 @@ class InlineConnection:
         return InlineCursor(self)
 
     async def commit(self) -> None:
+        self.commit_now()
+
+    async def rollback(self) -> None:
+        self.rollback_now()
+
+    def commit_now(self) -> None:
         try:
             self._conn.commit()
         finally:
             self._release()
 
-    async def rollback(self) -> None:
+    def rollback_now(self) -> None:
         try:
             self._conn.rollback()
         finally:
@@ -209,6 +227,93 @@ async def _begin_despite_other_processes(
                 raise
         await asyncio.sleep(pause)
         pause = min(pause * 2, _BUSY_RETRY_MAX)
+
+
+class _SyncCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's adapted cursor over an `InlineCursor`. The generic adapter awaits the driver three
+    times a statement (open, execute and fetch, close), each a pair of greenlet switches through
+    SQLAlchemy's async bridge, and takes an asyncio lock around it, for calls that never wait here:
+    opening and closing are called directly, and execute-and-fetch is one await."""
+
+    __slots__ = ()
+    _awaitable_cursor_close = False
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        # Still one await per statement: SQLAlchemy's AsyncConnection.execute insists on one.
+        inline: InlineCursor = self._cursor  # type: ignore[assignment]
+        try:
+            rows = await_(inline.run(operation, () if parameters is None else parameters))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        if rows is not None:
+            self._rows = collections.deque(rows)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            await_(self._cursor.executemany(operation, seq_of_parameters))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def close(self) -> None:
+        self._rows.clear()
+        self._cursor._cursor.close()  # type: ignore[attr-defined]
+
+
+class _SyncConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's adapted connection over an `InlineConnection`: commit, rollback and the rest called
+    directly rather than awaited through the bridge (see `_SyncCursor`)."""
+
+    __slots__ = ()
+    _cursor_cls = _SyncCursor
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._inline.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        self._inline._conn.isolation_level = value
+
+    @property
+    def _inline(self) -> InlineConnection:
+        return self._connection  # type: ignore[return-value]
+
+    def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._inline._conn.create_function(*args, **kwargs)
+
+    def commit(self) -> None:
+        if self._inline._connection is not None:
+            try:
+                self._inline.commit_now()
+            except Exception as error:
+                self._handle_exception(error)
+
+    def rollback(self) -> None:
+        if self._inline._connection is not None:
+            try:
+                self._inline.rollback_now()
+            except Exception as error:
+                self._handle_exception(error)
+
+    def close(self) -> None:
+        self._inline.stop()
+
+
+class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite dialect's DB-API module (`create_async_engine(..., module=InlineDBAPI())`), making
+    `_SyncConnection`s of the connections the `async_creator` (`inline_connector`) opens."""
+
+    def __init__(self) -> None:
+        import aiosqlite
+
+        super().__init__(aiosqlite, sqlite3)
+
+    def connect(self, *args: Any, **kwargs: Any) -> _SyncConnection:
+        creator = kwargs.pop("async_creator_fn")
+        return _SyncConnection(self, await_(creator(*args, **kwargs)))
 
 
 def inline_connector(

@@ -224,3 +224,27 @@ async def test_an_entry_read_back_before_its_commit_event_goes_once(
     worker._committed(_Item(entry_id, to_group("只发一次"), due=clock.now()))
     assert await worker.flush() == 0
     assert [a.text for a in platform.sent] == ["只发一次"]
+
+
+async def test_a_reply_does_not_wait_for_a_slow_send_to_another_group(
+    runtime: Runtime, outbox: Outbox, platform: RecordingAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each target has its own sender: a group whose implementation is slow to answer holds up its own
+    # later messages (order), never another group's reply.
+    answered = asyncio.Event()
+    send = platform.send
+
+    async def slow_for_b5(action: Any) -> Any:
+        if action.group_id == "b5":
+            await answered.wait()
+        return await send(action)
+
+    monkeypatch.setattr(platform, "send", slow_for_b5)
+    await enqueue(runtime, outbox, to_group("5号楼第一条"))
+    await enqueue(runtime, outbox, to_group("5号楼第二条"))
+    await enqueue(runtime, outbox, to_group("6号楼", group="b6"))
+    await until(lambda: len(platform.sent) == 1)
+    assert [a.text for a in platform.sent] == ["6号楼"]
+    answered.set()
+    await until(lambda: len(platform.sent) == 3)
+    assert [a.text for a in platform.sent] == ["6号楼", "5号楼第一条", "5号楼第二条"]
