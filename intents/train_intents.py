@@ -21,7 +21,7 @@ pruned to 6000 n-grams; on the same folds it scored macro-F1 0.926 alone against
 TF-IDF + LinearSVC baseline of benchmarks/intents_bench.py did better than the engine on held-out v7):
 underfitted, not short of data.
 
-Cross-validation: each blind author (sources heldout1..12, authors5: `AUTHORS`) is one fold. For each fold,
+Cross-validation: each blind author (sources heldout1..13, authors5: `AUTHORS`) is one fold. For each fold,
 the intent model and the emergency second opinion are trained on every other row, and the fold's messages
 go through the engine as at run time (`IntentEngine.classify_emergency`, `intent_model_applies`,
 `intent_opinion`, `emergency_agreed`). Saved rows (`--save-rows`) carry each message's out-of-fold scores
@@ -30,7 +30,7 @@ the engine code that made them). Thresholds: the grid point maximising macro-F1 
 false-ticket rate (noise is the bot's worst sin) on the pooled `BLIND` folds (authors the lexicon had
 not been tuned on), with emergency recall never below the keywords'; each fold is also reported with
 thresholds chosen on the other blind folds only (nested), and the folds are also pooled with the later
-authors (`LATER`: heldout5-12, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
+authors (`LATER`: heldout5-13, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
 were chosen so (the last time on 2026-11-29 at 00:30 UTC, after held-out v8 was folded in).
 """
 
@@ -71,6 +71,7 @@ AUTHORS = (
     "heldout10",
     "heldout11",
     "heldout12",
+    "heldout13",
 )
 CLASSES = tuple(Intent)
 MIN_DF = 2
@@ -109,7 +110,17 @@ THRESHOLDS = {"propose": 0.8, "veto": 0.9, "switch": 0.3, "quiet": 1.0, "emergen
 BLIND = ("heldout3", "heldout4", "authors5")
 # Later blind authors, each folded in after its one evaluation; the lexicon was tuned on families written from
 # their misses (tests/data/README.md), so they flatter the keywords less than heldout1-2 but more than BLIND.
-LATER = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12")
+LATER = (
+    "heldout5",
+    "heldout6",
+    "heldout7",
+    "heldout8",
+    "heldout9",
+    "heldout10",
+    "heldout11",
+    "heldout12",
+    "heldout13",
+)
 # 1.0 turns a rule off. Design floors, set before looking at the CV: the veto of a keyword ticket starts
 # at 0.8 and the emergency veto at 0.6. The lexicon stays the primary decision: a community's own words
 # (电梯又罢工了, 水表冻了) are unknown to the model, and a short message gives it little to read, so it may
