@@ -49,9 +49,16 @@ from typing import Any, TextIO
 import numpy as np
 
 from intents.emergency import ngrams as emergency_ngrams
-from intents.engine import _LAUGHTER, IntentEngine, intent_opinion, objects_only
+from intents.engine import (
+    _LAUGHTER,
+    _MODEL_EMERGENCY_VETO,
+    _VETO_MIN_CHARS,
+    IntentEngine,
+    intent_opinion,
+    objects_only,
+)
 from intents.evaluate import read_corpus
-from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, features, scale
+from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, features, scale
 from intents.model import QUIET_INTENTS, TICKET_INTENTS, Intent
 from intents.normalize import normalize
 from intents.train_emergency import train as train_emergency
@@ -201,6 +208,9 @@ class FoldRow:
     # IntentEngine.emergency_agreed: both second opinions see an emergency in a chitchat the model is asked
     # about.
     agreed: bool = False
+    # IntentEngine.model_made: the emergency model made an emergency of a keyword chitchat (the intent model
+    # may return it to chatter: `_MODEL_EMERGENCY_VETO`).
+    model_made: bool = False
 
 
 def _sources() -> list[str]:
@@ -261,6 +271,9 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     result.intent is Intent.CHITCHAT
                     and engine.intent_model_applies(result)
                     and engine.emergency_agreed(result, model.probabilities(result.text)) is not None,
+                    result.intent is Intent.EMERGENCY
+                    and engine.model_made(result)
+                    and content_chars(result.text) >= _VETO_MIN_CHARS,
                 )
             )
         out.write(f"  fold {author}: {len(test_idx)} messages, model of {len(model.grams)} n-grams\n")
@@ -345,6 +358,10 @@ def hybrid(rows: list[FoldRow], t: _Thresholds, *, ask_all: bool = False) -> lis
         )
         if decided is None and r.agreed and (r.asks or ask_all):
             decided = (Intent.EMERGENCY, 1.0)
+        if r.model_made:
+            p_quiet = sum(r.probabilities[_CODE[i]] for i in (Intent.CHITCHAT, Intent.THANKS, Intent.ACK))
+            if p_quiet >= _MODEL_EMERGENCY_VETO:
+                decided = (Intent.CHITCHAT, p_quiet)
         out.append(r.engine if decided is None else decided[0])
     return out
 
