@@ -254,3 +254,9 @@ def test_model_made_emergency_is_recognised() -> None:
     """`model_made`: the emergency model's emergency of a keyword chitchat, not a keyword emergency."""
     engine = IntentEngine.load()
     assert not engine.model_made(engine.classify_emergency("楼下着火了 快打119"))
+
+
+def test_breathless_with_lai_is_an_emergency_and_stuffy_is_not() -> None:
+    """喘不过来, 喘不上来 are emergency words as 喘不过气 is; 闷得喘不过来 is a block word."""
+    assert classify("我爸哮喘犯了 喘不过来 药找不到了 3单元").intent is Intent.EMERGENCY
+    assert classify("电梯里通风扇不转了,里面闷得喘不过来").intent is Intent.REPAIR
