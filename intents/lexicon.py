@@ -10,7 +10,8 @@ Schema (every section optional in a community file)::
                           elsewhere, conditional; the markers the classifier and its second opinions
                           read: polite, interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
                           spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
-                          denied_danger, reassurance, call, cry, laughter, money, joke, advice
+                          denied_danger, denied_whose, reassurance, contrast, call, cry, laughter, money,
+                          joke, advice
                           (lists of literal words; `remove` = [words] drops them from every cue list;
                           [cues.remove] <cue> = [words] from that one; [cues.replace] <cue> = [words]
                           sets a list outright, [] empties it)
@@ -135,7 +136,9 @@ class Cues:
     pet: frozenset[str] = frozenset()  # benign subjects: a pet (猫) …
     person: frozenset[str] = frozenset()  # … unless a person is named (孩)
     denied_danger: frozenset[str] = frozenset()  # after 不是 (not 是不是): the danger denied (不是燃气)
+    denied_whose: frozenset[str] = frozenset()  # between 不是 and the danger (不是哪家漏气)
     reassurance: frozenset[str] = frozenset()  # the danger denied (别担心)
+    contrast: frozenset[str] = frozenset()  # after thanks, a new matter (谢谢物业,不过 …)
     call: frozenset[str] = frozenset()  # a call for help (咋办, 快来)
     cry: frozenset[str] = frozenset()  # cries for help that are also figures of speech (救命)
     laughter: frozenset[str] = frozenset()  # laughter (哈哈, 笑死, 😂)
@@ -207,7 +210,9 @@ _CUE_NAMES = (
     "pet",
     "person",
     "denied_danger",
+    "denied_whose",
     "reassurance",
+    "contrast",
     "call",
     "cry",
     "laughter",

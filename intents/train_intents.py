@@ -21,7 +21,7 @@ pruned to 6000 n-grams; on the same folds it scored macro-F1 0.926 alone against
 TF-IDF + LinearSVC baseline of benchmarks/intents_bench.py did better than the engine on held-out v7):
 underfitted, not short of data.
 
-Cross-validation: each blind author (sources heldout1..12, authors5: `AUTHORS`) is one fold. For each fold,
+Cross-validation: each blind author (sources heldout1..13, authors5: `AUTHORS`) is one fold. For each fold,
 the intent model and the emergency second opinion are trained on every other row, and the fold's messages
 go through the engine as at run time (`IntentEngine.classify_emergency`, `intent_model_applies`,
 `intent_opinion`, `emergency_agreed`). Saved rows (`--save-rows`) carry each message's out-of-fold scores
@@ -30,7 +30,7 @@ the engine code that made them). Thresholds: the grid point maximising macro-F1 
 false-ticket rate (noise is the bot's worst sin) on the pooled `BLIND` folds (authors the lexicon had
 not been tuned on), with emergency recall never below the keywords'; each fold is also reported with
 thresholds chosen on the other blind folds only (nested), and the folds are also pooled with the later
-authors (`LATER`: heldout5-12, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
+authors (`LATER`: heldout5-13, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
 were chosen so (the last time on 2026-11-29 at 00:30 UTC, after held-out v8 was folded in).
 """
 
@@ -49,9 +49,16 @@ from typing import Any, TextIO
 import numpy as np
 
 from intents.emergency import ngrams as emergency_ngrams
-from intents.engine import _LAUGHTER, IntentEngine, intent_opinion, objects_only
+from intents.engine import (
+    _LAUGHTER,
+    _MODEL_EMERGENCY_VETO,
+    _VETO_MIN_CHARS,
+    IntentEngine,
+    intent_opinion,
+    objects_only,
+)
 from intents.evaluate import read_corpus
-from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, features, scale
+from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, features, scale
 from intents.model import QUIET_INTENTS, TICKET_INTENTS, Intent
 from intents.normalize import normalize
 from intents.train_emergency import train as train_emergency
@@ -71,6 +78,7 @@ AUTHORS = (
     "heldout10",
     "heldout11",
     "heldout12",
+    "heldout13",
 )
 CLASSES = tuple(Intent)
 MIN_DF = 2
@@ -109,7 +117,17 @@ THRESHOLDS = {"propose": 0.8, "veto": 0.9, "switch": 0.3, "quiet": 1.0, "emergen
 BLIND = ("heldout3", "heldout4", "authors5")
 # Later blind authors, each folded in after its one evaluation; the lexicon was tuned on families written from
 # their misses (tests/data/README.md), so they flatter the keywords less than heldout1-2 but more than BLIND.
-LATER = ("heldout5", "heldout6", "heldout7", "heldout8", "heldout9", "heldout10", "heldout11", "heldout12")
+LATER = (
+    "heldout5",
+    "heldout6",
+    "heldout7",
+    "heldout8",
+    "heldout9",
+    "heldout10",
+    "heldout11",
+    "heldout12",
+    "heldout13",
+)
 # 1.0 turns a rule off. Design floors, set before looking at the CV: the veto of a keyword ticket starts
 # at 0.8 and the emergency veto at 0.6. The lexicon stays the primary decision: a community's own words
 # (电梯又罢工了, 水表冻了) are unknown to the model, and a short message gives it little to read, so it may
@@ -190,6 +208,9 @@ class FoldRow:
     # IntentEngine.emergency_agreed: both second opinions see an emergency in a chitchat the model is asked
     # about.
     agreed: bool = False
+    # IntentEngine.model_made: the emergency model made an emergency of a keyword chitchat (the intent model
+    # may return it to chatter: `_MODEL_EMERGENCY_VETO`).
+    model_made: bool = False
 
 
 def _sources() -> list[str]:
@@ -250,6 +271,9 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     result.intent is Intent.CHITCHAT
                     and engine.intent_model_applies(result)
                     and engine.emergency_agreed(result, model.probabilities(result.text)) is not None,
+                    result.intent is Intent.EMERGENCY
+                    and engine.model_made(result)
+                    and content_chars(result.text) >= _VETO_MIN_CHARS,
                 )
             )
         out.write(f"  fold {author}: {len(test_idx)} messages, model of {len(model.grams)} n-grams\n")
@@ -334,6 +358,10 @@ def hybrid(rows: list[FoldRow], t: _Thresholds, *, ask_all: bool = False) -> lis
         )
         if decided is None and r.agreed and (r.asks or ask_all):
             decided = (Intent.EMERGENCY, 1.0)
+        if r.model_made:
+            p_quiet = sum(r.probabilities[_CODE[i]] for i in (Intent.CHITCHAT, Intent.THANKS, Intent.ACK))
+            if p_quiet >= _MODEL_EMERGENCY_VETO:
+                decided = (Intent.CHITCHAT, p_quiet)
         out.append(r.engine if decided is None else decided[0])
     return out
 

@@ -220,3 +220,43 @@ def test_block_words_blanked_from_the_automaton_as_by_the_regex() -> None:
         assert _blank_blocks(norm, list(engine._automaton.iter(norm))) == engine.second_opinion_text(norm), (
             text
         )
+
+
+# ------------------------------------------------------------------ after held-out v13 (tests/data/README.md)
+
+
+@pytest.mark.parametrize(
+    ("text", "denied"),
+    [
+        ("是我在熬中药 不是哪家漏气", True),
+        ("不是谁家着火 是烧秸秆", True),
+        ("莫担心哈 是我家在熏腊肉", True),
+        ("是不是哪家漏气了", False),
+        ("哪家漏气了 好大的味", False),
+    ],
+)
+def test_a_danger_denied_with_whose_between(text: str, denied: bool) -> None:
+    """`denied_whose` may stand between 不是 and the danger; 莫担心 reassures as 别担心 does."""
+    markers = IntentEngine.load()._markers
+    assert (markers.denial.search(normalize(text)) is not None) is denied
+
+
+def test_thanks_then_a_contrast_keeps_the_keywords() -> None:
+    """A keyword ticket with a contrast after its thanks word is not put to the intent model."""
+    engine = IntentEngine.load()
+    for text in ("谢谢物业,不过楼道灯又坏了", "谢谢师傅 但是楼道灯又坏了"):
+        result = engine.classify_emergency(text)
+        assert result.intent is Intent.REPAIR
+        assert not engine.intent_model_applies(result)
+
+
+def test_model_made_emergency_is_recognised() -> None:
+    """`model_made`: the emergency model's emergency of a keyword chitchat, not a keyword emergency."""
+    engine = IntentEngine.load()
+    assert not engine.model_made(engine.classify_emergency("楼下着火了 快打119"))
+
+
+def test_breathless_with_lai_is_an_emergency_and_stuffy_is_not() -> None:
+    """喘不过来, 喘不上来 are emergency words as 喘不过气 is; 闷得喘不过来 is a block word."""
+    assert classify("我爸哮喘犯了 喘不过来 药找不到了 3单元").intent is Intent.EMERGENCY
+    assert classify("电梯里通风扇不转了,里面闷得喘不过来").intent is Intent.REPAIR
