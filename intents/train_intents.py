@@ -64,22 +64,6 @@ from intents.normalize import normalize
 from intents.train_emergency import train as train_emergency
 
 TUNING = Path(__file__).resolve().parents[1] / "tests" / "data" / "intents_tuning.jsonl"
-AUTHORS = (
-    "heldout1",
-    "heldout2",
-    "heldout3",
-    "heldout4",
-    "authors5",
-    "heldout5",
-    "heldout6",
-    "heldout7",
-    "heldout8",
-    "heldout9",
-    "heldout10",
-    "heldout11",
-    "heldout12",
-    "heldout13",
-)
 CLASSES = tuple(Intent)
 MIN_DF = 2
 C = 1.0  # LinearSVC's default; 0.5 and 2 scored the same in the CV
@@ -128,6 +112,8 @@ LATER = (
     "heldout12",
     "heldout13",
 )
+# Every blind author is one fold of the cross-validation: the two the lexicon was tuned on, then the rest.
+AUTHORS = ("heldout1", "heldout2", *BLIND, *LATER)
 # 1.0 turns a rule off. Design floors, set before looking at the CV: the veto of a keyword ticket starts
 # at 0.8 and the emergency veto at 0.6. The lexicon stays the primary decision: a community's own words
 # (电梯又罢工了, 水表冻了) are unknown to the model, and a short message gives it little to read, so it may
