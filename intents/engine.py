@@ -491,11 +491,8 @@ class IntentEngine:
         opinion = self.intent_model
         if opinion is None:
             return None
-        quiet = [opinion.index[_CHITCHAT], opinion.index[_THANKS], opinion.index[_ACK]]
-        p_quiet = float(sum(probabilities[i] for i in quiet))
-        if p_quiet < _MODEL_EMERGENCY_VETO:
-            return None
-        return opinion.classes[max(quiet, key=probabilities.__getitem__)], p_quiet
+        quiet = _quiet_choice(opinion, probabilities)
+        return quiet if quiet[1] >= _MODEL_EMERGENCY_VETO else None
 
     def _doubted(self, result: Classification, opinion: IntentModel) -> Classification:
         """An emergency the emergency model made of a keyword chitchat (`model_made`), returned to chatter
@@ -1455,6 +1452,15 @@ def objects_only(result: Classification) -> bool:
     )
 
 
+def _quiet_choice(model: IntentModel, probabilities: Sequence[float]) -> tuple[Intent, float]:
+    """The most likely quiet intent (chitchat, thanks or ack) and P(chitchat + thanks + ack)."""
+    index = model.index
+    quiet = (index[_CHITCHAT], index[_THANKS], index[_ACK])
+    return model.classes[max(quiet, key=probabilities.__getitem__)], float(
+        sum(probabilities[i] for i in quiet)
+    )
+
+
 def intent_opinion(
     keyword_intent: Intent,
     probabilities: Sequence[float],
@@ -1477,22 +1483,17 @@ def intent_opinion(
       left quiet: a joke about a problem is no report of one;
     - a keyword chitchat becomes thanks or ack when the model says so with P >= quiet (no ticket, so
       no noise risk: 蟹蟹, 已通知到)."""
-    index = model.index
     top = max(range(len(probabilities)), key=probabilities.__getitem__)
     top_intent = model.classes[top]
     p_top = float(probabilities[top])
     if keyword_intent in TICKET_INTENTS:
-        quiet = [index[_CHITCHAT], index[_THANKS], index[_ACK]]
-        p_quiet = float(sum(probabilities[i] for i in quiet))
+        quiet = _quiet_choice(model, probabilities)
         if keyword_intent is _EMERGENCY:
             # Asked only with laughter, a bill, a benign cause or an elsewhere cue (`unreal_marker`), a bare
             # cry, or when the emergency model scores it under its threshold (`IntentEngine._disbelieved`).
-            if p_quiet >= model.emergency_veto:
-                return model.classes[max(quiet, key=probabilities.__getitem__)], p_quiet
-            return None
-        if p_quiet >= model.veto:
-            best = max(quiet, key=probabilities.__getitem__)
-            return model.classes[best], p_quiet
+            return quiet if quiet[1] >= model.emergency_veto else None
+        if quiet[1] >= model.veto:
+            return quiet
         if (
             top_intent in TICKET_INTENTS
             and top_intent is not keyword_intent
@@ -1625,9 +1626,7 @@ def _said(cues: re.Pattern[str], norm: str) -> bool:
 
 def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:
     """One regex matching any of the words (longest first), or None for no words."""
-    if not words:
-        return None
-    return re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+    return re.compile(_group(words)) if words else None
 
 
 def _any_of(words: frozenset[str]) -> re.Pattern[str]:
@@ -1796,17 +1795,3 @@ def default_engine() -> IntentEngine:
 def classify(text: str) -> Classification:
     """Classify one message with the default engine (the shipped lexicon)."""
     return default_engine().classify(text)
-
-
-_shipped_markers: _Markers | None = None
-
-
-def __getattr__(name: str) -> re.Pattern[str]:
-    """`_LAUGHTER`: the shipped lexicon's laughter pattern, built on first use, for callers that import it
-    (`intents.train_intents`); an engine's own is `IntentEngine.laughing`, which honours community files."""
-    global _shipped_markers
-    if name == "_LAUGHTER":
-        if _shipped_markers is None:
-            _shipped_markers = _Markers(load_lexicon().cues)
-        return _shipped_markers.laughter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

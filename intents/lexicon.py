@@ -36,7 +36,7 @@ import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -182,44 +182,8 @@ _SETTINGS_TYPES: dict[str, type] = {
     "min_hit_chars": int,
     "leading_courtesy_bonus": float,
 }
-_CUE_NAMES = (
-    "negation",
-    "soft",
-    "skip",
-    "done",
-    "pending",
-    "end",
-    "question",
-    "hypothetical",
-    "drill",
-    "elsewhere",
-    "here",
-    "conditional",
-    "polite",
-    "interjection",
-    "danger",
-    "symptom",
-    "alarm",
-    "spark_emphasis",
-    "spark_dont",
-    "spark_actions",
-    "spark_switch_dont",
-    "spark_switches",
-    "chronic",
-    "food",
-    "pet",
-    "person",
-    "denied_danger",
-    "denied_whose",
-    "reassurance",
-    "contrast",
-    "call",
-    "cry",
-    "laughter",
-    "money",
-    "joke",
-    "advice",
-)
+# The [cues] keys are the fields of `Cues`, in their order.
+_CUE_NAMES = tuple(f.name for f in fields(Cues))
 # Cue lists of single characters (the classifier looks them up one character at a time).
 _SINGLE_CHAR_CUES = frozenset({"interjection"})
 _GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}

@@ -50,7 +50,6 @@ import numpy as np
 
 from intents.emergency import ngrams as emergency_ngrams
 from intents.engine import (
-    _LAUGHTER,
     _MODEL_EMERGENCY_VETO,
     _VETO_MIN_CHARS,
     IntentEngine,
@@ -185,7 +184,7 @@ class FoldRow:
     confidence: float  # of the engine's result
     text: str
     objects_only: bool = False  # engine.objects_only: the keywords found only objects (楼上, 装修)
-    laughing: bool = False  # laughter in the message (engine._LAUGHTER)
+    laughing: bool = False  # laughter in the message (IntentEngine.laughing)
     # For trying gates offline (`--save-rows`): the fold's emergency model on the masked text of every row
     # (gate or not), whether the keywords found no word at all, and the keyword result's urgency.
     emergency_score: float = 0.0
@@ -250,7 +249,7 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     result.confidence,
                     examples[i].text,
                     objects_only(result),
-                    _LAUGHTER.search(result.text) is not None,
+                    engine.laughing(result.text),
                     emergency.score(masked[i]),
                     not keywords.keywords and keywords.runner_up is None,
                     keywords.urgent,
