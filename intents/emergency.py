@@ -61,7 +61,7 @@ def ngrams(norm: str, max_n: int = 3) -> set[str]:
 class EmergencyModel:
     """Immutable once loaded; `score` is thread-safe."""
 
-    __slots__ = ("_automaton", "bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
+    __slots__ = ("_automaton", "_last", "bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
 
     def __init__(
         self,
@@ -88,13 +88,22 @@ class EmergencyModel:
         if weights:
             automaton.make_automaton()
         self._automaton = automaton
+        # The last text scored and its margin, as one tuple (replaced whole, so a thread reads a consistent
+        # pair): the engine scores the same text up to three times per message (the gate, the intent
+        # model's disbelief and agreement rules), and the automaton pass is most of a score.
+        self._last: tuple[str, float] = ("", bias)
 
     def margin(self, norm: str) -> float:
         """The log-odds: the prior plus the weights of the distinct model n-grams in the text (the same
         sum as over `ngrams(norm)`, whose other n-grams weigh nothing)."""
+        last = self._last
+        if last[0] == norm:
+            return last[1]
         if not self.weights:
             return self.bias
-        return self.bias + sum(dict(map(_MATCH, self._automaton.iter(norm))).values())
+        z = self.bias + sum(dict(map(_MATCH, self._automaton.iter(norm))).values())
+        self._last = (norm, z)
+        return z
 
     def found(self, norm: str) -> dict[str, tuple[int, float]]:
         """The model's n-grams in the text with a positive weight: n-gram -> (first start, weight), from
