@@ -170,6 +170,7 @@ class _Markers:
         "danger",
         "denial",
         "food",
+        "guard",
         "joke",
         "laughter",
         "money",
@@ -177,6 +178,7 @@ class _Markers:
         "pet",
         "polite",
         "sign",
+        "spark",
         "spark_advice",
         "symptom",
     )
@@ -220,6 +222,22 @@ class _Markers:
         # none of theirs. Most messages have none, and the five scans cost three times this one.
         self.sign = _any_of(
             cues.danger | cues.symptom | cues.alarm | cues.call | cues.spark_actions | cues.spark_switches
+        )
+        # Likewise every match of `spark_advice` contains a spark action or switch, and every guard of
+        # `IntentEngine.emergency_guards` (joke, chronic, benign, hypothetical, drill, elsewhere cues) one
+        # of these words (a denial, 不是 or a reassurance): most messages have none, and skip the searches.
+        self.spark = _any_of(cues.spark_actions | cues.spark_switches)
+        self.guard = _any_of(
+            cues.laughter
+            | cues.joke
+            | cues.chronic
+            | cues.food
+            | cues.pet
+            | cues.reassurance
+            | cues.hypothetical
+            | cues.drill
+            | cues.elsewhere
+            | {"不是"}
         )
 
 
@@ -710,7 +728,7 @@ class IntentEngine:
         ticket = result.intent in TICKET_INTENTS
         if not ticket and m.sign.search(norm) is None:
             return None  # most messages (the same test as below, in one regex pass)
-        advice = m.spark_advice.search(norm) is not None
+        advice = m.spark.search(norm) is not None and m.spark_advice.search(norm) is not None
         alarm = advice or m.alarm.search(norm) is not None
         # Every ticket the keywords made, urgent or not, with or without a danger character, is put to the
         # model (a child's head stuck in a railing … 赶紧过来 is no repair; a diabetic shaking in a cold
@@ -753,6 +771,9 @@ class IntentEngine:
         the guards of `second_opinion_gate`, without its danger signs. `advice`: whether advice against a
         spark matches (`_Markers.spark_advice`), if known."""
         m = self._markers
+        if m.guard.search(norm) is None:
+            # None of the guards' words, so none of the guards below (most messages): one regex pass.
+            return self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
         if m.joke.search(norm) is not None:
             return None
         if quiet and m.chronic.search(norm) is not None:

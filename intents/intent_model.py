@@ -91,6 +91,7 @@ class IntentModel:
 
     __slots__ = (
         "_automaton",
+        "_bias",
         "_columns",
         "_margins",
         "bias",
@@ -136,6 +137,7 @@ class IntentModel:
         self.quiet = quiet
         self.emergency_veto = emergency_veto
         self.path = path
+        self._bias = bias.tolist()
         self._margins = _margins(weights)
         # Per intent column, its weights and margins as Python lists, built on first use by `evidence`:
         # indexing a list per row beats the numpy calls (array, two takes, two tolist) for a few dozen rows.
@@ -174,7 +176,14 @@ class IntentModel:
         than in numpy calls, and the rule reads single values of it. `chars`: the text's characters other
         than digits and spaces, if the caller has counted them (`scale`)."""
         rows = self.rows(norm)
-        z = self._logits(norm, rows, chars).tolist()
+        if rows:
+            # The numpy row sum, then the scale and bias in plain floats (the same IEEE products and sums
+            # as numpy's, one element at a time): two numpy calls and an array fewer.
+            s = scale(norm, chars)
+            summed = self.weights.take(rows, axis=0).sum(axis=0).tolist()
+            z = [v * s + b for v, b in zip(summed, self._bias, strict=True)]
+        else:
+            z = list(self._bias)
         top = max(z)
         e = [math.exp(v - top) for v in z]
         total = sum(e)
