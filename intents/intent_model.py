@@ -66,15 +66,17 @@ def features(norm: str, max_n: int = 3) -> set[str]:
 
 # Characters that make no n-gram of the model: decimal digits of any script (\d; str.isdigit also counts
 # a few digit-like signs such as Ethiopic numerals, which no resident types) and spaces.
-_NO_GRAMS = re.compile(r"[\d ]")
+_DIGITS_ANY = re.compile(r"\d")
 
 
 def content_chars(text: str) -> int:
-    """Characters that carry words: not digits (places, phone numbers) nor spaces. (A regex count: a
-    generator over the characters cost about 3 µs of every message the model may be asked about.)"""
-    if _NO_GRAMS.search(text) is None:
-        return len(text)
-    return len(text) - len(_NO_GRAMS.findall(text))
+    """Characters that carry words: not digits (places, phone numbers) nor spaces. (Spaces by `str.count`,
+    digits by a regex and only when there is one: a generator over the characters cost about 3 µs of every
+    message the model may be asked about, a regex over digits and spaces together 0.3 µs more than this.)"""
+    n = len(text) - text.count(" ")
+    if _DIGITS_ANY.search(text) is None:
+        return n
+    return n - len(_DIGITS_ANY.findall(text))
 
 
 def scale(norm: str, chars: int | None = None) -> float:
