@@ -35,11 +35,10 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import ahocorasick
-
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, load_emergency_model
 from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, load_intent_model
 from intents.lexicon import CooccurRule, Cues, KeywordRule, Lexicon, load_lexicon
+from intents.matcher import build_automaton
 from intents.model import (
     TICKET_INTENTS,
     Classification,
@@ -366,7 +365,6 @@ class IntentEngine:
         self.intent_model = intent_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
-        self._automaton = ahocorasick.Automaton()
         objects: dict[str, list[int]] = {}
         signals: dict[str, list[int]] = {}
         for index, rule in enumerate(lexicon.cooccur):
@@ -388,10 +386,9 @@ class IntentEngine:
                 # Whole-message words (好) are looked up, not searched for: 好 in 好几天 is no hit.
                 self._whole[word] = pattern
                 continue
-            self._automaton.add_word(word, pattern)
             self._patterns.append(pattern)
-        if self._patterns:
-            self._automaton.make_automaton()
+        # Normalised text (all the automaton reads) has no NUL, so no placeholder (None) is ever matched.
+        self._automaton = build_automaton(((p.word, p) for p in self._patterns), None)
         # The first characters of the whole-message words: a message starting with another letter or
         # digit (kept by `_strip_marks`) is none of them, and needs no stripping to tell.
         self._whole_first = frozenset(word[0] for word in self._whole)

@@ -37,15 +37,16 @@ import re
 import warnings
 from pathlib import Path
 
-import ahocorasick
 import numpy as np
 
+from intents.matcher import NEVER, build_automaton
 from intents.model import Intent
 
 FORMAT = "loudong-intent-ngram/1"
 DEFAULT_INTENT_MODEL_PATH = Path(__file__).with_name("intent_model.txt")
 _DIGITS = str.maketrans("0123456789", "0000000000")
 _ROW = operator.itemgetter(1)  # of an automaton match (end, row)
+_PLACEHOLDER = -1  # the row of the automaton's placeholders, which no text without a NUL matches
 _THRESHOLDS = ("propose", "veto", "switch", "quiet", "emergency_veto")
 _HEADER = ("format", "classes", "max_n", "bias", *_THRESHOLDS)
 
@@ -144,12 +145,7 @@ class IntentModel:
         # Per intent column, its weights and margins as Python lists, built on first use by `evidence`:
         # indexing a list per row beats the numpy calls (array, two takes, two tolist) for a few dozen rows.
         self._columns: dict[int, tuple[list[float], list[float]]] = {}
-        automaton = ahocorasick.Automaton()
-        for row, gram in enumerate(grams):
-            automaton.add_word(gram, row)
-        if grams:
-            automaton.make_automaton()
-        self._automaton = automaton
+        self._automaton = build_automaton(((gram, row) for row, gram in enumerate(grams)), _PLACEHOLDER)
 
     def rows(self, norm: str) -> list[int]:
         """The weight rows of the model's n-grams in the text (each once)."""
@@ -157,7 +153,10 @@ class IntentModel:
             return []
         # No digit folding here: the vocabulary has no n-gram with a digit (folded or not), so a digit only
         # keeps n-grams out either way, and str.translate costs about 7 µs on Chinese text.
-        return list(set(map(_ROW, self._automaton.iter(norm))))
+        found = map(_ROW, self._automaton.iter(norm))
+        if NEVER in norm:  # only then can a placeholder match (`matcher`): never in normalised text
+            found = filter(_PLACEHOLDER.__ne__, found)
+        return list(set(found))
 
     def logits(self, norm: str) -> np.ndarray:
         return self._logits(norm, self.rows(norm))
