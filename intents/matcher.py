@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from itertools import chain
 from typing import Any
 
 import ahocorasick
@@ -34,7 +33,7 @@ def build_automaton(entries: Iterable[tuple[str, Any]], placeholder: Any) -> aho
     `placeholder` is the value of the placeholder entries (see the module's doc), which match only a text
     with a NUL."""
     items = list(entries)
-    counts = Counter(chain.from_iterable(word for word, _ in items))
+    counts = Counter("".join([word for word, _ in items]))  # one string: faster to count than a chain
     # Stable: words of equally common first characters keep their given order.
     items.sort(key=lambda item: -counts[item[0][:1]])
     automaton = ahocorasick.Automaton()
