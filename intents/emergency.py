@@ -26,12 +26,13 @@ import operator
 import re
 from pathlib import Path
 
-import ahocorasick
+from intents.matcher import NEVER, build_automaton
 
 FORMAT = "loudong-emergency-ngram/1"
 DEFAULT_EMERGENCY_MODEL_PATH = Path(__file__).with_name("emergency_model.txt")
 _DIGIT = re.compile("[0-9]")
 _MATCH = operator.itemgetter(1)  # of an automaton match (end, (n-gram, weight))
+_PLACEHOLDER = ("", 0.0)  # the value of the automaton's placeholders, matched only in a text with a NUL
 
 
 class EmergencyModelError(ValueError):
@@ -61,7 +62,7 @@ def ngrams(norm: str, max_n: int = 3) -> set[str]:
 class EmergencyModel:
     """Immutable once loaded; `score` is thread-safe."""
 
-    __slots__ = ("_automaton", "bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
+    __slots__ = ("_automaton", "_last", "bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
 
     def __init__(
         self,
@@ -82,26 +83,33 @@ class EmergencyModel:
         self.path = path
         # The n-grams found by one Aho-Corasick pass (C) instead of slicing every 1-3-gram of the text and
         # looking each up: half the time. Its n-grams have no digit, so the text needs no digit folding.
-        automaton = ahocorasick.Automaton()
-        for gram, weight in weights.items():
-            automaton.add_word(gram, (gram, weight))
-        if weights:
-            automaton.make_automaton()
-        self._automaton = automaton
+        self._automaton = build_automaton(((gram, (gram, w)) for gram, w in weights.items()), _PLACEHOLDER)
+        # The last text scored and its margin, as one tuple (replaced whole, so a thread reads a consistent
+        # pair): the engine scores the same text up to three times per message (the gate, the intent
+        # model's disbelief and agreement rules), and the automaton pass is most of a score.
+        self._last: tuple[str, float] = ("", bias)
 
     def margin(self, norm: str) -> float:
         """The log-odds: the prior plus the weights of the distinct model n-grams in the text (the same
         sum as over `ngrams(norm)`, whose other n-grams weigh nothing)."""
+        last = self._last
+        if last[0] == norm:
+            return last[1]
         if not self.weights:
             return self.bias
-        return self.bias + sum(dict(map(_MATCH, self._automaton.iter(norm))).values())
+        found = self._automaton.iter(norm)
+        if NEVER in norm:  # only then can a placeholder match (`matcher`): never in normalised text
+            found = (match for match in found if match[1] is not _PLACEHOLDER)
+        z = self.bias + sum(dict(map(_MATCH, found)).values())
+        self._last = (norm, z)
+        return z
 
     def found(self, norm: str) -> dict[str, tuple[int, float]]:
         """The model's n-grams in the text with a positive weight: n-gram -> (first start, weight), from
         the same automaton pass as `margin` (for explaining a decision without slicing every n-gram)."""
         out: dict[str, tuple[int, float]] = {}
         for end, (gram, weight) in self._automaton.iter(norm) if self.weights else ():
-            if weight > 0 and gram not in out:
+            if weight > 0 and gram not in out:  # a placeholder (weight 0) is never kept
                 out[gram] = (end + 1 - len(gram), weight)
         return out
 

@@ -35,11 +35,10 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import ahocorasick
-
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, load_emergency_model
 from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, load_intent_model
 from intents.lexicon import CooccurRule, Cues, KeywordRule, Lexicon, load_lexicon
+from intents.matcher import build_automaton
 from intents.model import (
     TICKET_INTENTS,
     Classification,
@@ -170,12 +169,15 @@ class _Markers:
         "danger",
         "denial",
         "food",
+        "guard",
         "joke",
         "laughter",
         "money",
         "person",
         "pet",
         "polite",
+        "sign",
+        "spark",
         "spark_advice",
         "symptom",
     )
@@ -212,6 +214,29 @@ class _Markers:
         # 还是 alone, which also means "still": 这次还是困人了), or an advice word.
         self.advice = re.compile(
             "先[^" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]{0,10}还是|" + _group(cues.advice)
+        )
+        # Whether the message may have any of the emergency gate's signs (`IntentEngine.second_opinion_gate`),
+        # in one regex pass over one flat list of words: every match of the five patterns above contains a
+        # word of it (advice against a spark contains its action or its switch), so no match of it means
+        # none of theirs. Most messages have none, and the five scans cost three times this one.
+        self.sign = _any_of(
+            cues.danger | cues.symptom | cues.alarm | cues.call | cues.spark_actions | cues.spark_switches
+        )
+        # Likewise every match of `spark_advice` contains a spark action or switch, and every guard of
+        # `IntentEngine.emergency_guards` (joke, chronic, benign, hypothetical, drill, elsewhere cues) one
+        # of these words (a denial, 不是 or a reassurance): most messages have none, and skip the searches.
+        self.spark = _any_of(cues.spark_actions | cues.spark_switches)
+        self.guard = _any_of(
+            cues.laughter
+            | cues.joke
+            | cues.chronic
+            | cues.food
+            | cues.pet
+            | cues.reassurance
+            | cues.hypothetical
+            | cues.drill
+            | cues.elsewhere
+            | {"不是"}
         )
 
 
@@ -340,7 +365,6 @@ class IntentEngine:
         self.intent_model = intent_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
-        self._automaton = ahocorasick.Automaton()
         objects: dict[str, list[int]] = {}
         signals: dict[str, list[int]] = {}
         for index, rule in enumerate(lexicon.cooccur):
@@ -362,10 +386,9 @@ class IntentEngine:
                 # Whole-message words (好) are looked up, not searched for: 好 in 好几天 is no hit.
                 self._whole[word] = pattern
                 continue
-            self._automaton.add_word(word, pattern)
             self._patterns.append(pattern)
-        if self._patterns:
-            self._automaton.make_automaton()
+        # Normalised text (all the automaton reads) has no NUL, so no placeholder (None) is ever matched.
+        self._automaton = build_automaton(((p.word, p) for p in self._patterns), None)
         # The first characters of the whole-message words: a message starting with another letter or
         # digit (kept by `_strip_marks`) is none of them, and needs no stripping to tell.
         self._whole_first = frozenset(word[0] for word in self._whole)
@@ -699,7 +722,10 @@ class IntentEngine:
         if not norm or result.resolved:
             return None
         m = self._markers
-        advice = m.spark_advice.search(norm) is not None
+        ticket = result.intent in TICKET_INTENTS
+        if not ticket and m.sign.search(norm) is None:
+            return None  # most messages (the same test as below, in one regex pass)
+        advice = m.spark.search(norm) is not None and m.spark_advice.search(norm) is not None
         alarm = advice or m.alarm.search(norm) is not None
         # Every ticket the keywords made, urgent or not, with or without a danger character, is put to the
         # model (a child's head stuck in a railing … 赶紧过来 is no repair; a diabetic shaking in a cold
@@ -707,7 +733,6 @@ class IntentEngine:
         # agreement, decides (`classify_emergency`; an urgent ticket without an alarm sign needs the
         # latter). In the leave-one-author-out CV of 2026-11-29 (after v10) this caught every emergency
         # of the eleven folds and added no false ticket.
-        ticket = result.intent in TICKET_INTENTS
         if (
             not ticket
             and not alarm
@@ -743,6 +768,9 @@ class IntentEngine:
         the guards of `second_opinion_gate`, without its danger signs. `advice`: whether advice against a
         spark matches (`_Markers.spark_advice`), if known."""
         m = self._markers
+        if m.guard.search(norm) is None:
+            # None of the guards' words, so none of the guards below (most messages): one regex pass.
+            return self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
         if m.joke.search(norm) is not None:
             return None
         if quiet and m.chronic.search(norm) is not None:
