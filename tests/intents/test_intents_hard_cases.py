@@ -368,6 +368,9 @@ def test_a_story_back_here_is_reported(text: str) -> None:
         ("通知已收 5-1-302", Intent.ACK),
         ("已通知我爸", Intent.ACK),
         ("已通知物业 3单元电梯又坏了", Intent.REPAIR),
+        # the cause found, and it was one's own; a cause found that is the problem stays a report
+        ("门禁刷不开 后来发现是我的卡消磁了 重新办了一张", Intent.CHITCHAT),
+        ("门禁刷不开 后来发现是门禁坏了 物业快来修", Intent.REPAIR),
     ],
 )
 def test_held_out_v14_phrasings(text: str, expected: Intent) -> None:
