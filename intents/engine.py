@@ -144,7 +144,11 @@ _NO_HIT_MIN_CHARS = 20
 # only (16 -> 15/1878), losing no emergency of the folds or the tests.
 _DISBELIEF_MIN_CHARS = 16
 # Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
-_CONFIDENT_TICKET = 0.95
+# 0.97 (from 0.95) after held-out v14: a repair told after the fact by the fix
+# (电梯那个异响 今天师傅来换了个轮子 现在坐起来一点声音都冇得, confidence 0.96, P(chatter) 0.98) is asked.
+# In the CV of the fifteen folds it is the only message 0.97 or 0.98 changes (1.0 also vetoes a heldout2
+# proposal); the model is asked about 4 % more of the messages at most.
+_CONFIDENT_TICKET = 0.97
 # The intent model proposes a ticket for a message whose keywords are objects only (楼上那家在装修) only
 # at this probability or above, not at `propose`: objects alone never decide, and a retrain on held-out v6
 # read 装修 as noise at 0.43. Leave-one-author-out CV (heldout3-6, authors5 pooled): every false ticket the

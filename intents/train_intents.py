@@ -21,7 +21,7 @@ pruned to 6000 n-grams; on the same folds it scored macro-F1 0.926 alone against
 TF-IDF + LinearSVC baseline of benchmarks/intents_bench.py did better than the engine on held-out v7):
 underfitted, not short of data.
 
-Cross-validation: each blind author (sources heldout1..13, authors5: `AUTHORS`) is one fold. For each fold,
+Cross-validation: each blind author (sources heldout1..14, authors5: `AUTHORS`) is one fold. For each fold,
 the intent model and the emergency second opinion are trained on every other row, and the fold's messages
 go through the engine as at run time (`IntentEngine.classify_emergency`, `intent_model_applies`,
 `intent_opinion`, `emergency_agreed`). Saved rows (`--save-rows`) carry each message's out-of-fold scores
@@ -30,8 +30,9 @@ the engine code that made them). Thresholds: the grid point maximising macro-F1 
 false-ticket rate (noise is the bot's worst sin) on the pooled `BLIND` folds (authors the lexicon had
 not been tuned on), with emergency recall never below the keywords'; each fold is also reported with
 thresholds chosen on the other blind folds only (nested), and the folds are also pooled with the later
-authors (`LATER`: heldout5-13, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
-were chosen so (the last time on 2026-11-29 at 00:30 UTC, after held-out v8 was folded in).
+authors (`LATER`: heldout5-14, on whom the lexicon was tuned only by families). The shipped `THRESHOLDS`
+were chosen so (the last time on 2026-11-29 at 05:50 UTC, after held-out v14 was folded in; the veto
+kept at 0.9 for the hard cases, see `THRESHOLDS`).
 """
 
 from __future__ import annotations
@@ -93,7 +94,18 @@ FT_WEIGHT = 2.0
 # choices); 0.7 and 0.8 tie. Blind folds 0.955 / 4/470 -> 0.955 / 3/470 (这价格救命啊 羊毛快薅, P(chatter)
 # 0.88), all folds 14/1744 -> 13/1744, every emergency kept: the real emergencies the model is asked about
 # score P(chatter) <= 0.11, the chatter 0.88 and above.
-THRESHOLDS = {"propose": 0.8, "veto": 0.9, "switch": 0.3, "quiet": 1.0, "emergency_veto": 0.8}
+# Propose 0.7 (from 0.8) and emergency veto 0.85 (from 0.8) on 2026-11-29 (05:50 UTC), after held-out
+# v14, with 0.7 added to the grid of propose and 0.85 to that of the emergency veto; `--choose` on the
+# blind folds picks both (and two of the three nested choices do). Propose 0.7: blind folds 0.953 -> 0.954,
+# all fifteen folds 0.958 -> 0.959, no false ticket more on any fold (seven quiet keyword results of four
+# authors proposed at 0.7-0.8, six of them rightly). Emergency veto 0.85 ties 0.8 on every fold (ties go to
+# the more conservative); the models retrained on v14 give a hard case's real fainting
+# (不是网上的 就在咱楼下 有人晕倒了 快打120) P(chatter) 0.82, while 这价格救命啊 scores 0.88.
+# The CV also chose veto 0.8 (blind 2/470 against 3/470 false tickets; all 13/2008 against 15/2008),
+# but the retrained SVM gives two real reports of the hard cases P(chatter) 0.86 and 0.87
+# (如果方便麻烦物业来修一下漏水的水管; a leak with a phone and an ID number): the veto stays 0.9, and
+# switch 0.3 (0.3 and 0.4 tie on every fold).
+THRESHOLDS = {"propose": 0.7, "veto": 0.9, "switch": 0.3, "quiet": 1.0, "emergency_veto": 0.85}
 # The authors the lexicon had not been tuned on when the thresholds were chosen (2026-11-28): heldout3 and
 # heldout4 were folded in untouched, authors5 written for this. On heldout1-2 the lexicon is near perfect
 # (it was tuned on them), so any second opinion only loses there; choosing on them would silence it.
@@ -110,6 +122,7 @@ LATER = (
     "heldout11",
     "heldout12",
     "heldout13",
+    "heldout14",
 )
 # Every blind author is one fold of the cross-validation: the two the lexicon was tuned on, then the rest.
 AUTHORS = ("heldout1", "heldout2", *BLIND, *LATER)
@@ -118,11 +131,11 @@ AUTHORS = ("heldout1", "heldout2", *BLIND, *LATER)
 # (电梯又罢工了, 水表冻了) are unknown to the model, and a short message gives it little to read, so it may
 # silence the keywords only when it is sure of chatter.
 GRID = {
-    "propose": (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
+    "propose": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0),
     "veto": (0.8, 0.85, 0.9, 0.95, 1.0),
     "switch": (0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
     "quiet": (0.5, 0.7, 0.9, 1.0),
-    "emergency_veto": (0.6, 0.7, 0.8, 0.9, 1.0),
+    "emergency_veto": (0.6, 0.7, 0.8, 0.85, 0.9, 1.0),
 }
 
 

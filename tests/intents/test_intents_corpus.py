@@ -4,7 +4,7 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v14 (evaluated 2026-11-29 04:41
-UTC), not yet folded into the tuning part. Between folding one held-out set into the
+UTC), folded into the tuning part since (`source: heldout14`). Between folding one held-out set into the
 tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
 blind set replaces it)."""
 
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
 # The source under which the last blind held-out set was folded into the tuning part.
-FOLDED = "heldout13"
+FOLDED = "heldout14"
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
 # families2 to families5 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
@@ -45,6 +45,7 @@ NOT_LEXICON_TUNED = (
     "heldout11",
     "heldout12",
     "heldout13",
+    "heldout14",
 )
 
 
