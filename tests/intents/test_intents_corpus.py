@@ -3,8 +3,8 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v14 (evaluated 2026-11-29 04:41
-UTC), folded into the tuning part since (`source: heldout14`). Between folding one held-out set into the
+once met, and must then become plain tests). The set in the file is held-out v15 (evaluated 2026-11-29 06:12
+UTC, at b41ccbe). Between folding one held-out set into the
 tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
 blind set replaces it)."""
 
@@ -115,38 +115,33 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on held-out v14 (0.916), as on v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918),
+    # Met on held-out v15 (0.948), as on v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918),
     # v8 (0.952); not on v7 (0.875).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v14's one blind evaluation (at 87af3be): a change that loses ground on them
+    # The figures of held-out v15's one blind evaluation (at b41ccbe): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.916 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 5 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 18 / 20 - 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.948 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 3 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 target not met on held-out v14: false-ticket rate 5/150 = 3.3 % (> 3 %; v13 3.3 %, "
-    "v12 6.7 %, v11 5.3 %): a question on what a first-aid kit holds (emergency); a door card expired "
-    "and a lift's noise fixed, told after the fact (repair); a dream of a quarrel (dispute); a charging "
-    "post supposed (ebike); see tests/data/README.md",
-)
 def test_heldout_false_ticket_target(heldout: Report) -> None:
+    # Met on held-out v15 (3/150 = 2.0 %: hearsay of a fire and of a burst heating pipe in other compounds, a
+    # question on how to help up a fallen old person); not on v9-v14 (3.3-6.7 %).
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v14: emergency recall 18/20 (v13 17/20, v12 17/20). "
-    "Missed: a painter left hanging outside the 11th floor when a rope broke (safety_hazard); a man "
-    "fallen into a deep construction pit (chitchat); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v15: emergency recall 19/20 (v14 18/20, v13 17/20). "
+    "Missed: a burglar prying the door of a flat whose owners are away, the writer asking someone to "
+    "call 110 (chitchat); see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
