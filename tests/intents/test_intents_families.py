@@ -439,3 +439,31 @@ def test_v11_benign_causes_denials_and_classes_are_no_tickets(text: str) -> None
 )
 def test_v11_look_alike_rules_keep_real_emergencies(text: str) -> None:
     assert classify(text).intent is Intent.EMERGENCY
+
+
+# ------------------------------------------------------------------------------ v15 families (2026-11-29)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3号楼402有人在撬门 那家出差了 快报警", Intent.EMERGENCY),  # a burglary in progress
+        ("楼下有人正在撬车库的锁 我不敢下去 谁打个110", Intent.EMERGENCY),
+        ("开锁师傅正在撬锁 我钥匙锁屋里了", Intent.CHITCHAT),  # a locksmith, not a burglar
+        ("上个月有人撬门的事 派出所说抓着了", Intent.CHITCHAT),  # the past
+        ("嗯哪 晓得了", Intent.ACK),  # the Northeast yes
+        ("通知收着了 明天在家", Intent.ACK),
+        ("盼个助行器 腿脚不好 谁家有闲的", Intent.MICRO_WISH),  # a wish without 心愿
+        ("想求一副老花镜 看不清药盒", Intent.MICRO_WISH),
+        ("单元门上头房檐一溜冰溜子 老长了 底下天天过孩子 谁给敲下来", Intent.SAFETY_HAZARD),  # icicles
+        ("小区那棵大柳树断了个树枝 挂在半空 底下就是过道", Intent.SAFETY_HAZARD),
+        ("冰溜子糖葫芦真好吃", Intent.CHITCHAT),
+        ("要是有空麻烦来看看 楼道灯坏了", Intent.REPAIR),  # a politeness, not a supposition
+        ("听我大舅说 南岗那边有个小区电梯掉下来了 吓人", Intent.CHITCHAT),  # a compound over there
+        ("有个小区的人在我们楼下晕倒了 快打120", Intent.EMERGENCY),  # 有个小区 alone is no elsewhere cue
+        ("饺子吃撑了 躺沙发上起不来了", Intent.CHITCHAT),  # overeating
+        ("吃撑了 肚子疼得起不来 脸煞白 直冒冷汗 快叫救护车", Intent.EMERGENCY),
+    ],
+)
+def test_v15_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
