@@ -3,10 +3,9 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v15 (evaluated 2026-11-29 06:12
-UTC, at b41ccbe), folded into the tuning part since (`source: heldout15`). Between folding one held-out
-set into the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file
-until the next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v16 (evaluated 2026-11-29 06:45
+UTC, at 7b9dc52). Between folding one held-out set into the tuning part and receiving the next, the held-out
+tests skip (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -116,33 +115,39 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on held-out v15 (0.948), as on v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914),
-    # v9 (0.918), v8 (0.952); not on v7 (0.875).
+    # Met on held-out v16 (0.936), as on v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942),
+    # v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v15's one blind evaluation (at b41ccbe): a change that loses ground on them
+    # The figures of held-out v16's one blind evaluation (at 7b9dc52): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.948 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 3 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.936 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 6 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 18 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 target not met on held-out v16: false-ticket rate 6/150 = 4.0 % (> 3 %; met on v15 "
+    "with 2.0 %, v14 3.3 %): a TV quarrel (noise); a joke about complaining of a wife's cooking "
+    "(property_complaint); a parrot shouting for help (emergency); damp walls in the plum rains (repair); "
+    "hearsay of food thrown from a window and of boxes in a stairwell elsewhere (sanitation, "
+    "corridor_clutter); see tests/data/README.md",
+)
 def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on held-out v15 (3/150 = 2.0 %: hearsay of a fire and of a burst heating pipe in other compounds, a
-    # question on how to help up a fallen old person); not on v9-v14 (3.3-6.7 %).
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v15: emergency recall 19/20 (v14 18/20, v13 17/20). "
-    "Missed: a burglar prying the door of a flat whose owners are away, the writer asking someone to "
-    "call 110 (chitchat); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v16: emergency recall 18/20 (v15 19/20, v14 18/20). "
+    "Missed: a firecracker that blew up in a child's hand, bleeding (chitchat); a child shut in an old "
+    "fridge in the bike shed, silent (chitchat); see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
