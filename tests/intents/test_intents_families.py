@@ -467,3 +467,24 @@ def test_v11_look_alike_rules_keep_real_emergencies(text: str) -> None:
 )
 def test_v15_families(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# ------------------------------------------------------------------------------ v16 families (2026-11-29)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("阿婆切菜切到手了 血直往下滴 按都按不住", Intent.EMERGENCY),  # bleeding told by the blood's flow
+        ("邻居家孩子钻到衣柜里 门锁住了 出不来 哭都没声音了", Intent.EMERGENCY),  # shut in a box
+        ("冰箱坏了 一点声音都没有 不制冷", Intent.CHITCHAT),  # a broken fridge is no one shut in
+        ("我同事讲伊拉小区电梯天天坏 物业勿管", Intent.CHITCHAT),  # hearsay of their compound (伊拉 = 他们)
+        ("我老公说他们公司楼下有人乱扔垃圾 臭死了", Intent.CHITCHAT),  # ... of another workplace
+        ("我爸讲伊拉老单位宿舍楼道里电瓶车充电着火了", Intent.CHITCHAT),
+        ("楼道灯坏了 伊拉小区早修好了 阿拉这里还没人管", Intent.REPAIR),  # the story is back here
+        ("说个笑话 楼上大爷讲要去物业投诉楼下的广场舞 结果自己也去跳了", Intent.CHITCHAT),  # a joke told
+        ("小孩学会喊着火了 天天在家喊", Intent.CHITCHAT),  # a child or a pet that learnt to say it
+    ],
+)
+def test_v16_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected

@@ -142,9 +142,9 @@ def test_replace_empties_a_cue_and_a_later_file_adds_again(tmp_path: Path) -> No
 
 def test_marker_words_are_literal(tmp_path: Path) -> None:
     """A cue word is matched as written: regex syntax in it (a bracket, a dot) is no pattern."""
-    engine = IntentEngine.load([_write(tmp_path, "c.toml", '[cues]\nlaughter = ["(笑)", "h.h"]\n')])
-    assert engine.classify(_GAS_SMELL.replace("草", "(笑)")).intent is Intent.SANITATION
-    assert engine.classify(_GAS_SMELL.replace("草", "笑")).intent is Intent.EMERGENCY
+    engine = IntentEngine.load([_write(tmp_path, "c.toml", '[cues]\nlaughter = ["(草)", "h.h"]\n')])
+    assert engine.classify(_GAS_SMELL.replace("草", "(草)")).intent is Intent.SANITATION
+    assert engine.classify(_GAS_SMELL).intent is Intent.EMERGENCY
     assert engine.laughing("h.h") and not engine.laughing("hah")
 
 
