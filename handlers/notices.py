@@ -69,7 +69,7 @@ class Community:
     @classmethod
     async def load(cls, session: AsyncSession, unit_id: int) -> Community | None:
         chain = await repos.unit_chain(session, unit_id)
-        root = next((unit for unit in chain if unit.kind == UnitKind.COMMUNITY), None)
+        root = repos.unit_of_kind(chain, UnitKind.COMMUNITY)
         if root is None:
             return None
         units = [unit for unit in await repos.list_units(session) if _under(unit, root.id)]
@@ -92,13 +92,6 @@ def _under(unit: Unit, ancestor_id: int) -> bool:
             return True
         node = node.parent
     return False
-
-
-def ancestor(unit: Unit, kind: UnitKind) -> Unit | None:
-    node: Unit | None = unit
-    while node is not None and node.kind != kind:
-        node = node.parent
-    return node
 
 
 def sender_home(ctx: Context) -> Unit | None:
@@ -329,7 +322,7 @@ def resolve_scope(community: Community, home: Unit | None, words: list[str]) -> 
     """The buildings a scope names, within what the sender may address (a grid leader: their grid)."""
     allowed = community.root
     if home is not None and home.kind in (UnitKind.GRID, UnitKind.MICRO_GRID):
-        allowed = ancestor(home, UnitKind.GRID) or home
+        allowed = repos.unit_of_kind(repos.loaded_chain(home) or [], UnitKind.GRID) or home
     found: dict[int, Unit] = {}
     for word in words:
         for name in _scope_names(word):

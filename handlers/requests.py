@@ -270,7 +270,7 @@ def _announce(
 async def community_of(session: AsyncSession, unit_id: int | None) -> Unit | None:
     if unit_id is None:
         return None
-    return await store.ancestor_of_kind(session, unit_id, UnitKind.COMMUNITY)
+    return repos.unit_of_kind(await repos.unit_chain(session, unit_id), UnitKind.COMMUNITY)
 
 
 _POLICIES = "loudong.requests.policies"  # in a session's info: building id -> RequestPolicy
