@@ -21,8 +21,9 @@ from handlers import requests as requests_capability
 from handlers.clock import local
 from handlers.context import Context, TickContext
 from handlers.contract import Action, SendToGroup
-from handlers.notices import Community, groups_of, resolve_scope, sender_home, to_person
+from handlers.notices import Community, groups_of, resolve_scope, sender_home
 from handlers.notices import NoticeError as ScopeError
+from handlers.outgoing import to_person
 from handlers.privacy import mask_pii
 from handlers.router import HandlerResult, Router
 from storage import patrols as store
@@ -370,7 +371,7 @@ async def morning_reminders(tick: TickContext) -> HandlerResult:
         person = await repos.get_person(tick.session, person_id)
         if person is None:
             continue
-        action = to_person(person, await _reminder_text(tick.session, rotas), None)
+        action = to_person(person, await _reminder_text(tick.session, rotas), None, any_account=True)
         if action is not None:
             actions.append(action)
     return actions
