@@ -87,12 +87,8 @@ class Community:
 
 
 def _under(unit: Unit, ancestor_id: int) -> bool:
-    node: Unit | None = unit
-    while node is not None:
-        if node.id == ancestor_id:
-            return True
-        node = node.parent
-    return False
+    """Whether the unit is `ancestor_id` or below it (the community's units come with their parents)."""
+    return any(node.id == ancestor_id for node in repos.loaded_chain(unit) or [])
 
 
 def sender_home(ctx: Context) -> Unit | None:

@@ -110,7 +110,7 @@ class Responsible:
         return {unit.id for unit in self.chain}
 
     def unit_of_kind(self, kind: UnitKind) -> Unit | None:
-        return next((unit for unit in self.chain if unit.kind == kind), None)
+        return repos.unit_of_kind(self.chain, kind)
 
     def nearest(self, role: Role, *, duty: bool = False, exclude: Sequence[Person] = ()) -> Person | None:
         """The nearest person of the role; ordinary staff before duty desks unless `duty`."""
