@@ -4,7 +4,9 @@ recurring work (notices, their reminders, patrol reminders, the daily digest) su
 One job store, two drivers:
 - live (a system clock): an AsyncIOScheduler runs the jobs in real time. Its job-store calls are
   synchronous, so they run in a worker thread, never on the event loop: on SQLite a synchronous write
-  there would wait for a transaction that the blocked loop can never finish.
+  there would wait for a transaction that the blocked loop can never finish. Plans (add, replace,
+  cancel) go to one single-worker executor, so they reach the store in the order they were committed:
+  a cancel never overtakes the add it cancels.
 - simulated (a ManualClock, in replay and tests): the APScheduler loop is not run; `run_due()` is called
   as the clock passes and fetches the due jobs from the same store, runs them and advances them with
   their trigger's `get_next_fire_time`, just as APScheduler does.
@@ -28,7 +30,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,6 +168,8 @@ class Scheduler:
         self._engine: Engine | None = None
         self._store: SQLAlchemyJobStore | None = None
         self._aps: _ThreadedAsyncIOScheduler | None = None
+        # One worker: plans applied live must keep their commit order (see the module docstring).
+        self._plans = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loudong-plans")
         self.loop: asyncio.AbstractEventLoop | None = None
         self.live = False
 
@@ -193,6 +197,8 @@ class Scheduler:
         self._aps.resume()
 
     async def close(self) -> None:
+        # Plans already committed are applied before the engine goes away, not lost.
+        await asyncio.to_thread(self._plans.shutdown, wait=True)
         if self._aps is not None and self.live:
             self._aps.pause()
             self._aps._stop_timer()  # we are on the loop: no wakeup after close
@@ -220,14 +226,18 @@ class Scheduler:
         """Called after a transaction that asked for jobs committed."""
         if not plans:
             return
-        if self.live and self.loop is not None:
-            # Never touch the job store on the event loop (see the module docstring).
-            future: Future[None] = asyncio.run_coroutine_threadsafe(
-                asyncio.to_thread(self._apply_now, list(plans)), self.loop
-            )
+        if self.live:
+            # Never touch the job store on the event loop (see the module docstring); the single worker
+            # applies plans in the order apply() was called.
+            future: Future[None] = self._plans.submit(self._apply_now, list(plans))
             future.add_done_callback(_log_failure)
             return
         self._apply_now(plans)
+
+    async def settled(self) -> None:
+        """Wait until every plan passed to apply() so far is in the job store (live; at once otherwise)."""
+        if self.live:
+            await asyncio.wrap_future(self._plans.submit(lambda: None))
 
     def next_run(self, key: str) -> datetime | None:
         job = self._require_store().lookup_job(key)
@@ -239,8 +249,9 @@ class Scheduler:
     def _apply_now(self, plans: Iterable[Plan]) -> None:
         for plan in plans:
             if plan.func is None:
+                # Through the scheduler, not the store: it holds the job-store lock its own loop takes.
                 with contextlib.suppress(JobLookupError):
-                    self._require_store().remove_job(plan.key)
+                    self._require_aps().remove_job(plan.key)
                 continue
             self._add(plan)
 
@@ -333,6 +344,11 @@ class Scheduler:
                 due = now + interval * counts[action.platform]
                 counts[action.platform] += 1
             await self._outbox.enqueue(session, [action], due)
+
+    def _require_aps(self) -> _ThreadedAsyncIOScheduler:
+        if self._aps is None:
+            raise RuntimeError("Scheduler.open() has not been called")
+        return self._aps
 
     def _require_store(self) -> SQLAlchemyJobStore:
         if self._store is None:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.clock import local
 from handlers.context import TickContext
 from handlers.contract import Action
-from handlers.notices import Community, notice_buildings, receipts, to_person
+from handlers.notices import Community, notice_buildings, receipts
+from handlers.outgoing import to_person
 from handlers.patrols import coverage_for, today
 from handlers.router import HandlerResult
 from storage import notices as notice_store
@@ -39,7 +40,9 @@ async def send_digests(tick: TickContext) -> HandlerResult:
         for person in await repos.persons_serving(tick.session, [unit.id], RECIPIENTS):
             if (unit.kind == UnitKind.GRID) != (person.role == Role.GRID_LEADER):
                 continue
-            action = to_person(person, await digest_text(tick.session, person, unit, now), None)
+            action = to_person(
+                person, await digest_text(tick.session, person, unit, now), None, any_account=True
+            )
             if action is not None:
                 actions.append(action)
     return actions

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import LOCAL_TZ, local, moment_text
 from handlers.context import Context, TickContext
-from handlers.contract import Action, Mention, SendToGroup, SendToUser
+from handlers.contract import Action, Mention, SendToGroup
+from handlers.outgoing import shorten, to_person
 from handlers.privacy import mask_pii
 from handlers.router import HandlerResult, Router
 from handlers.schedule import Weekly
@@ -69,7 +70,7 @@ class Community:
     @classmethod
     async def load(cls, session: AsyncSession, unit_id: int) -> Community | None:
         chain = await repos.unit_chain(session, unit_id)
-        root = next((unit for unit in chain if unit.kind == UnitKind.COMMUNITY), None)
+        root = repos.unit_of_kind(chain, UnitKind.COMMUNITY)
         if root is None:
             return None
         units = [unit for unit in await repos.list_units(session) if _under(unit, root.id)]
@@ -86,19 +87,8 @@ class Community:
 
 
 def _under(unit: Unit, ancestor_id: int) -> bool:
-    node: Unit | None = unit
-    while node is not None:
-        if node.id == ancestor_id:
-            return True
-        node = node.parent
-    return False
-
-
-def ancestor(unit: Unit, kind: UnitKind) -> Unit | None:
-    node: Unit | None = unit
-    while node is not None and node.kind != kind:
-        node = node.parent
-    return node
+    """Whether the unit is `ancestor_id` or below it (the community's units come with their parents)."""
+    return any(node.id == ancestor_id for node in repos.loaded_chain(unit) or [])
 
 
 def sender_home(ctx: Context) -> Unit | None:
@@ -329,7 +319,7 @@ def resolve_scope(community: Community, home: Unit | None, words: list[str]) -> 
     """The buildings a scope names, within what the sender may address (a grid leader: their grid)."""
     allowed = community.root
     if home is not None and home.kind in (UnitKind.GRID, UnitKind.MICRO_GRID):
-        allowed = ancestor(home, UnitKind.GRID) or home
+        allowed = repos.unit_of_kind(repos.loaded_chain(home) or [], UnitKind.GRID) or home
     found: dict[int, Unit] = {}
     for word in words:
         for name in _scope_names(word):
@@ -472,7 +462,7 @@ async def list_notices(ctx: Context) -> HandlerResult:
         return [ctx.reply("还没有发过通知。")]
     lines = ["最近的通知:"]
     for notice in notices:
-        lines.append(f"#{notice.id} {notice.scope} {_status_text(ctx, notice)} — {_shorten(notice.text, 20)}")
+        lines.append(f"#{notice.id} {notice.scope} {_status_text(ctx, notice)} — {shorten(notice.text, 20)}")
     return [ctx.reply("\n".join(lines))]
 
 
@@ -490,10 +480,6 @@ def _status_text(ctx: Context, notice: Notice) -> str:
     if notice.deadline_at is not None:
         parts.append(f"截止 {_day(notice.deadline_at)}")
     return ",".join(parts) or "待发送"
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @router.command("撤回通知", "/revoke", summary="撤回通知,不再发送", usage="撤回通知 #编号", roles=STAFF_ROLES)
@@ -574,7 +560,7 @@ async def visit_lists(
         count = sum(item.unreached for item in items)
         listing = ";".join(item.missing() for item in items)
         text = f"通知 #{notice.id} {before}仍有 {count} 户未回复:{listing}。请上门告知,尤其是独居老人。"
-        action = to_person(leader, text, notice.platform)
+        action = to_person(leader, text, notice.platform, any_account=True)
         if action is not None:
             actions.append(action)
     return actions
@@ -585,16 +571,6 @@ async def leader_of(session: AsyncSession, building: Unit) -> Person | None:
     ids = [unit.id for unit in chain if unit.kind in (UnitKind.MICRO_GRID, UnitKind.GRID)]
     persons = await repos.persons_serving(session, ids, [Role.MICRO_GRID_LEADER, Role.GRID_MEMBER])
     return persons[0] if persons else None
-
-
-def to_person(person: Person, text: str, platform: str | None) -> SendToUser | None:
-    """A private message on the given platform, or on the person's first account."""
-    account = (person.account_on(platform) if platform else None) or (
-        person.accounts[0] if person.accounts else None
-    )
-    if account is None:
-        return None
-    return SendToUser(platform=account.platform, user_id=account.external_id, text=mask_pii(text))
 
 
 # ---------------------------------------------------------------------------------------------------

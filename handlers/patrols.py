@@ -21,8 +21,9 @@ from handlers import requests as requests_capability
 from handlers.clock import local
 from handlers.context import Context, TickContext
 from handlers.contract import Action, SendToGroup
-from handlers.notices import Community, ancestor, groups_of, resolve_scope, sender_home, to_person
+from handlers.notices import Community, groups_of, resolve_scope, sender_home
 from handlers.notices import NoticeError as ScopeError
+from handlers.outgoing import to_person
 from handlers.privacy import mask_pii
 from handlers.router import HandlerResult, Router
 from storage import patrols as store
@@ -137,8 +138,13 @@ async def all_rotas(session: AsyncSession, grid_ids: list[int] | None = None) ->
 
 
 def _grid_id(building: Unit) -> int | None:
-    grid = ancestor(building, UnitKind.GRID)
+    grid = _grid_of(building)
     return grid.id if grid is not None else None
+
+
+def _grid_of(building: Unit) -> Unit | None:
+    """A building's grid, from its parents loaded with it (the community's units come so)."""
+    return repos.unit_of_kind(repos.loaded_chain(building) or [], UnitKind.GRID)
 
 
 async def _find_worker(session: AsyncSession, name: str, community: Community) -> Person | None:
@@ -171,8 +177,8 @@ async def plan_rota(ctx: Context) -> HandlerResult:
     patroller = await _find_worker(ctx.session, order.patroller, community)
     if patroller is None:
         return [ctx.reply(f"没有找到网格工作人员“{order.patroller}”,请用名册里的姓名。")]
-    grid = ancestor(buildings[0], UnitKind.GRID) if buildings else None
-    if grid is None or any(ancestor(b, UnitKind.GRID) is not grid for b in buildings):
+    grid = _grid_of(buildings[0]) if buildings else None
+    if grid is None or any(_grid_of(b) is not grid for b in buildings):
         return [ctx.reply("一个巡查安排只能包含同一个网格的楼栋,请分开安排。")]
     rota = PatrolRota(
         grid_id=grid.id,
@@ -365,7 +371,7 @@ async def morning_reminders(tick: TickContext) -> HandlerResult:
         person = await repos.get_person(tick.session, person_id)
         if person is None:
             continue
-        action = to_person(person, await _reminder_text(tick.session, rotas), None)
+        action = to_person(person, await _reminder_text(tick.session, rotas), None, any_account=True)
         if action is not None:
             actions.append(action)
     return actions

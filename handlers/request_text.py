@@ -141,11 +141,6 @@ def squeeze(text: str) -> str:
     return _PUNCTUATION.sub("", text)
 
 
-def shorten(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 # ---------------------------------------------------------------------------------------------------
 # Emergencies: which number to call and what to do meanwhile
 

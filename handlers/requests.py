@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import request_text as words
 from handlers.clock import moment_text
 from handlers.context import Context, TickContext, mention_of
-from handlers.contract import Action, Mention, SendToGroup, SendToUser
+from handlers.contract import Action, Mention, SendToGroup
+from handlers.outgoing import shorten, to_person
 from handlers.privacy import mask_pii
 from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTENTS, RequestPolicy
 from handlers.router import HandlerResult, Router
@@ -109,7 +110,7 @@ class Responsible:
         return {unit.id for unit in self.chain}
 
     def unit_of_kind(self, kind: UnitKind) -> Unit | None:
-        return next((unit for unit in self.chain if unit.kind == kind), None)
+        return repos.unit_of_kind(self.chain, kind)
 
     def nearest(self, role: Role, *, duty: bool = False, exclude: Sequence[Person] = ()) -> Person | None:
         """The nearest person of the role; ordinary staff before duty desks unless `duty`."""
@@ -237,13 +238,6 @@ def to_request_group(
     )
 
 
-def to_person(platform: str, person: Person, text: str) -> SendToUser | None:
-    account = person.account_on(platform)
-    if account is None:
-        return None
-    return SendToUser(platform=platform, user_id=account.external_id, text=mask_pii(text))
-
-
 def _in_request_group(ctx: Context, request: Request) -> bool:
     return (
         ctx.message.group_id is not None
@@ -270,7 +264,7 @@ def _announce(
 async def community_of(session: AsyncSession, unit_id: int | None) -> Unit | None:
     if unit_id is None:
         return None
-    return await store.ancestor_of_kind(session, unit_id, UnitKind.COMMUNITY)
+    return repos.unit_of_kind(await repos.unit_chain(session, unit_id), UnitKind.COMMUNITY)
 
 
 _POLICIES = "loudong.requests.policies"  # in a session's info: building id -> RequestPolicy
@@ -436,7 +430,7 @@ async def _note_resolved(ctx: Context, building: Unit, categories: set[str] | No
         EventKind.RESIDENT_UPDATE,
         ctx.clock.now(),
         actor=ctx.sender,
-        note=words.shorten(mask_pii(ctx.message.text), 80),
+        note=shorten(mask_pii(ctx.message.text), 80),
     )
     return []
 
@@ -517,7 +511,7 @@ async def _open_request(
         request,
         actor=ctx.sender,
         new=owner.name if owner is not None else None,
-        note=("巡查发现:" if patrol else "") + words.shorten(request.text, 80),
+        note=("巡查发现:" if patrol else "") + shorten(request.text, 80),
     )
     exclude = [p for p in (owner, ctx.sender if patrol else None) if p is not None]
     notify = _followers(responsible, rule.notify, category, exclude)
@@ -1046,7 +1040,7 @@ def _details(request: Request, events: Sequence[store.RequestEvent], now: dateti
     if due is not None:
         stage = "接单" if request.status == RequestStatus.NEW else "办结"
         facts.append(f"{stage}已超时" if due <= now else f"{stage}时限 {moment_text(due)}")
-    lines = [words.headline(request), " · ".join(facts), f"原话:{words.shorten(request.text, 60)}", "记录:"]
+    lines = [words.headline(request), " · ".join(facts), f"原话:{shorten(request.text, 60)}", "记录:"]
     for event in events:
         actor = event.actor.name if event.actor is not None else "楼栋助手"
         lines.append(f"{moment_text(event.at)} {actor} {words.event_text(event)}")
@@ -1249,7 +1243,7 @@ def _reopen(
     request.rating = None
     _stage_reset(request, now, policy, status=RequestStatus.IN_PROGRESS)
     note = (
-        f"{verdict.label}:{words.shorten(mask_pii(said), 60)}"
+        f"{verdict.label}:{shorten(mask_pii(said), 60)}"
         if words.squeeze(said) not in words.UNSATISFIED_WORDS
         else verdict.label
     )
@@ -1331,7 +1325,7 @@ def remind(session: AsyncSession, request: Request, policy: RequestPolicy, now: 
     text = f"{words.headline(request)}已超过 {words.duration_text(limit)}未{stage},请尽快处理。"
     if stage == "办结":
         text += f"处理好后请发“办结 {request.number} 处理结果”。"
-    private = to_person(request.platform, request.owner, text)
+    private = to_person(request.owner, text, request.platform, any_account=False)
     if private is not None:
         return [private]
     tags = Tags(request.platform, [])
@@ -1362,7 +1356,9 @@ async def escalate(
     posted = to_request_group(request, text, tags.mentions)
     if posted is not None:
         return [posted]
-    private = to_person(request.platform, person, f"{words.headline(request)} 超时未处理,已升级由您督办。")
+    private = to_person(
+        person, f"{words.headline(request)} 超时未处理,已升级由您督办。", request.platform, any_account=False
+    )
     return [private] if private is not None else []
 
 

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
+from sqlalchemy.orm.util import identity_key
 
 from storage.directory import person_sort_key
 from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
-from storage.roles import HIERARCHY, Role
+from storage.roles import HIERARCHY, Role, UnitKind
 from storage.sorting import natural_key
 
 # Parent hops loaded with a unit: a building reaches the street in four, and one more loads the
@@ -80,15 +81,53 @@ async def has_units(session: AsyncSession) -> bool:
     return await session.scalar(select(Unit.id).limit(1)) is not None
 
 
-async def unit_chain(session: AsyncSession, unit_id: int) -> list[Unit]:
-    """The unit, its parent, … up to the street; [] when there is no such unit."""
+def loaded_chain(unit: Unit) -> list[Unit] | None:
+    """The unit, its parent, … up to the street, from memory alone; None when a link of it is not loaded
+    (an async session cannot load it lazily) or the chain is longer than the hierarchy (a cycle)."""
     chain: list[Unit] = []
-    unit = await session.get(Unit, unit_id)
+    node: Unit | None = unit
+    while node is not None:
+        state = inspect(node)
+        if len(chain) == _CHAIN_DEPTH or state.expired or {"kind", "parent"} & state.unloaded:
+            return None
+        chain.append(node)
+        node = node.parent
+    return chain
+
+
+def unit_of_kind(chain: Iterable[Unit], kind: UnitKind) -> Unit | None:
+    """The first unit of `kind` in a chain: in a `unit_chain`, the unit itself or its nearest ancestor
+    of that kind (a building's community, a worker's grid)."""
+    return next((unit for unit in chain if unit.kind == kind), None)
+
+
+@functools.cache
+def _chain_option() -> _AbstractLoad:
+    # Building → street is four hops; the fifth loads the street's own (empty) parent.
+    load = joinedload(Unit.parent)
+    for _ in range(_CHAIN_DEPTH - 1):
+        load = load.joinedload(Unit.parent)
+    return load
+
+
+async def unit_chain(session: AsyncSession, unit_id: int) -> list[Unit]:
+    """The unit, its parent, … up to the street; [] when there is no such unit. From memory when the
+    session holds the whole chain (a group's building comes with it), else in one query.
+
+    The one way up the unit tree: `unit_of_kind` picks a kind out of it, and code holding units
+    loaded with their parents (`list_units`, a person's unit) uses `loaded_chain`."""
+    known = session.sync_session.identity_map.get(identity_key(Unit, unit_id))
+    if known is not None and (chain := loaded_chain(known)) is not None:
+        return chain
+    statement = select(Unit).where(Unit.id == unit_id).options(_chain_option())
+    unit = (await session.execute(statement)).unique().scalar()
+    chain = []
     while unit is not None and len(chain) < _CHAIN_DEPTH:  # a bound, in case of a cycle
         chain.append(unit)
         if unit.parent_id is None:
             break
-        # A loaded parent (a group's building comes with its chain) is walked; else one get.
+        # The query loaded the parents, unless the session already held a unit without its parent
+        # (a query does not overwrite a unit it holds): then one get, mostly from the identity map.
         unit = (
             unit.parent if "parent" not in inspect(unit).unloaded else await session.get(Unit, unit.parent_id)
         )

@@ -45,12 +45,12 @@ from sqlalchemy.orm import (
     selectinload,
 )
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
+from storage import repos
 from storage.memo import in_session
 from storage.models import Base, Person, StrEnumType, Unit
 from storage.repos import insert_unless_present
-from storage.roles import HIERARCHY, Role, UnitKind
+from storage.roles import Role, UnitKind
 
 
 class RequestStatus(StrEnum):
@@ -654,41 +654,6 @@ def _reported_in_building_query(by_category: bool, with_people: bool) -> Select[
     return _with_people(query) if with_people else query
 
 
-def _ancestor_in_memory(unit: Unit | None, kind: UnitKind) -> tuple[bool, Unit | None]:
-    """(True, the ancestor or None) when the chain from `unit` up is loaded; (False, None) when a part
-    of it would need the database (or `unit` is not in the session)."""
-    if unit is None:
-        return False, None
-    for _ in range(len(HIERARCHY) + 1):  # a bound, in case of a cycle
-        state = inspect(unit)
-        if state.expired or {"kind", "parent"} & state.unloaded:
-            return False, None
-        if unit.kind == kind:
-            return True, unit
-        unit = unit.parent
-        if unit is None:
-            return True, None
-    return False, None
-
-
-async def ancestor_of_kind(session: AsyncSession, unit_id: int, kind: UnitKind) -> Unit | None:
-    """The unit itself or its nearest ancestor of `kind` (e.g. a building's community): from memory when
-    the unit and its parents are in the session already (a group's building comes with them), else in
-    one query."""
-    known, found = _ancestor_in_memory(
-        session.sync_session.identity_map.get(identity_key(Unit, unit_id)), kind
-    )
-    if known:
-        return found
-    load = joinedload(Unit.parent)
-    for _ in range(len(HIERARCHY) - 2):
-        load = load.joinedload(Unit.parent)
-    unit = (await session.execute(select(Unit).where(Unit.id == unit_id).options(load))).unique().scalar()
-    while unit is not None and unit.kind != kind:
-        unit = unit.parent
-    return unit
-
-
 async def timeline(session: AsyncSession, request_id: int) -> list[RequestEvent]:
     query = (
         select(RequestEvent)
@@ -809,18 +774,16 @@ def summarise(requests: Iterable[Request], now: datetime) -> RequestStats:
 
 
 async def _ancestors_of_kind(session: AsyncSession, kind: UnitKind) -> tuple[dict[int, int], dict[int, Unit]]:
-    """For every building, its ancestor unit of `kind` (building id → unit id), and those units."""
-    units = {unit.id: unit for unit in (await session.execute(select(Unit))).scalars()}
+    """For every building, its ancestor unit of `kind` (building id → unit id), and every unit."""
+    units = await repos.list_units(session)  # with their parents: the chains are walked in memory
     owner_of: dict[int, int] = {}
-    for unit in units.values():
+    for unit in units:
         if unit.kind != UnitKind.BUILDING:
             continue
-        current: Unit | None = unit
-        while current is not None and current.kind != kind:
-            current = units.get(current.parent_id) if current.parent_id is not None else None
-        if current is not None:
-            owner_of[unit.id] = current.id
-    return owner_of, units
+        owner = repos.unit_of_kind(repos.loaded_chain(unit) or [], kind)
+        if owner is not None:
+            owner_of[unit.id] = owner.id
+    return owner_of, {unit.id: unit for unit in units}
 
 
 async def stats_per_unit(

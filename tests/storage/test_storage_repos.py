@@ -400,3 +400,18 @@ async def test_a_retry_holds_back_later_entries_to_the_same_target(
         await repos.mark_outbox_failed(session, failed, error="gone", retry_at=None)
     async with session_factory() as session:
         assert [entry.id for entry in await repos.due_outbox(session, NOW)] == [held, other, private]
+
+
+async def test_loaded_chain_only_from_memory(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """A unit loaded without its parents has no chain in memory (walking on would need a lazy load);
+    loaded with them, its chain is the unit_chain."""
+    async with session_factory() as session:
+        grid = await repos.find_unit(session, ["航海西路街道", "茜城花园社区", "第二网格"])
+        assert grid is not None
+        assert repos.loaded_chain(grid) is None
+    async with session_factory() as session:
+        (grid,) = [unit for unit in await repos.list_units(session, UnitKind.GRID) if unit.name == "第二网格"]
+        chain = repos.loaded_chain(grid)
+        assert chain is not None
+        assert chain == await repos.unit_chain(session, grid.id)
+    assert [unit.name for unit in chain] == ["第二网格", "茜城花园社区", "航海西路街道"]

@@ -216,12 +216,13 @@ async def test_reported_by_and_awaiting_followup(session_factory: async_sessionm
     assert {r.id for r in expired} == {own.id, joined.id}
 
 
-async def test_ancestor_of_kind(session_factory: async_sessionmaker[AsyncSession]) -> None:
+async def test_unit_of_kind_in_a_unit_chain(session_factory: async_sessionmaker[AsyncSession]) -> None:
     async with session_factory() as session:
         five = await building(session, "5号楼")
-        community = await store.ancestor_of_kind(session, five.id, UnitKind.COMMUNITY)
-        grid = await store.ancestor_of_kind(session, five.id, UnitKind.GRID)
-        itself = await store.ancestor_of_kind(session, five.id, UnitKind.BUILDING)
+        chain = await repos.unit_chain(session, five.id)
+        community = repos.unit_of_kind(chain, UnitKind.COMMUNITY)
+        grid = repos.unit_of_kind(chain, UnitKind.GRID)
+        itself = repos.unit_of_kind(chain, UnitKind.BUILDING)
     assert community is not None and community.name == "茜城花园社区"
     assert grid is not None and grid.name == "第二网格"
     assert itself is not None and itself.id == five.id
@@ -390,21 +391,23 @@ async def test_merge_candidates_leave_out_contradicting_places(
     assert [r.id for r in two_low] == [unit_two.id, anywhere.id]
 
 
-async def test_ancestor_of_kind_from_a_loaded_chain_or_the_database(
+async def of_kind(session: AsyncSession, unit_id: int, kind: UnitKind) -> Unit | None:
+    return repos.unit_of_kind(await repos.unit_chain(session, unit_id), kind)
+
+
+async def test_unit_chain_from_a_loaded_chain_or_the_database(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     async with session_factory() as session:
         group = await repos.find_group(session, "webchat", "b5")  # the building with its parents
         assert group is not None
-        from_memory = {kind: await store.ancestor_of_kind(session, group.unit_id, kind) for kind in UnitKind}
+        from_memory = {kind: await of_kind(session, group.unit_id, kind) for kind in UnitKind}
         community = from_memory[UnitKind.COMMUNITY]
         assert community is not None
         # Above the community nothing is a grid: None, as the query says.
-        assert await store.ancestor_of_kind(session, community.id, UnitKind.GRID) is None
+        assert await of_kind(session, community.id, UnitKind.GRID) is None
     async with session_factory() as session:
-        from_database = {
-            kind: await store.ancestor_of_kind(session, group.unit_id, kind) for kind in UnitKind
-        }
+        from_database = {kind: await of_kind(session, group.unit_id, kind) for kind in UnitKind}
     assert {kind: unit and unit.name for kind, unit in from_memory.items()} == {
         kind: unit and unit.name for kind, unit in from_database.items()
     }
