@@ -42,10 +42,6 @@ def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRS}
 
 
-# json.dumps(entry, ensure_ascii=False, default=str), with the encoder made once rather than per line.
-_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per line. The time is ours and never masked (its date would always look like a
     number worth masking); everything else is, when it may hold a phone or ID number."""
@@ -68,7 +64,7 @@ class JsonFormatter(logging.Formatter):
             entry[key] = str(value) if number and may_hold_pii(str(value)) else value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        rest = masked(_encode(entry))
+        rest = masked(json.dumps(entry, ensure_ascii=False, default=str))
         return f'{{"time": "{self._time(record.created)}", {rest[1:]}'
 
     def _time(self, created: float) -> str:
@@ -108,7 +104,7 @@ def configure_logging(level: str = "INFO", *, as_json: bool = True) -> None:
 class _Enqueue(logging.Handler):
     """Stands in on the root logger for the handlers a `LogWriter` took: puts the record on its queue."""
 
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord]) -> None:
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord | None]) -> None:
         super().__init__()
         self._records = records
 
@@ -132,23 +128,16 @@ def _fixed(record: logging.LogRecord) -> logging.LogRecord:
     return fixed
 
 
-# How often the writer thread wakes to write what was queued. Not on every record: waking a thread
-# per line (a futex, a switch of the GIL) cost more CPU than the line it took off the event loop.
-WRITE_INTERVAL = 0.05
-
-
 class LogWriter:
-    """Formats and writes the log records of the given handlers on a thread of its own, every
-    `interval` seconds, with one flush for all the lines queued meanwhile: the JSON line, its masking
-    and a flush per line were 5-6 % of a message's profile on the event loop (docs/benchmarks.md,
-    ninth round). Every record queued before `stop()` is written by the time it returns."""
+    """Formats and writes the log records of the given handlers on a thread of its own, and flushes
+    them once per batch of records rather than once a line: the JSON line, its masking and above all
+    the flush per line were 5-6 % of a message's CPU on the event loop (docs/benchmarks.md, ninth
+    round). Every record queued before `stop()` is written by the time it returns."""
 
-    def __init__(self, handlers: Sequence[logging.Handler], *, interval: float = WRITE_INTERVAL) -> None:
+    def __init__(self, handlers: Sequence[logging.Handler]) -> None:
         self.handlers = tuple(handlers)
-        self.interval = interval
-        self._records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         self.enqueue = _Enqueue(self._records)
-        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
 
     def start(self) -> None:
@@ -156,30 +145,25 @@ class LogWriter:
 
     def stop(self) -> None:
         """Write and flush what is queued, then end the thread."""
-        self._stopping.set()
         if self._thread.is_alive():
+            self._records.put(None)
             self._thread.join()
-        self._write_queued()  # anything queued after the thread's last look (or if it never ran)
 
     def _run(self) -> None:
         while True:
-            stopping = self._stopping.wait(self.interval)
-            self._write_queued()
-            if stopping:
-                return
-
-    def _write_queued(self) -> None:
-        written = False
-        while True:
-            try:
-                record = self._records.get_nowait()
-            except queue.Empty:
-                break
-            self._write(record)
-            written = True
-        if written:
+            batch = [self._records.get()]
+            while True:  # whatever else is queued by now goes out with the same flush
+                try:
+                    batch.append(self._records.get_nowait())
+                except queue.Empty:
+                    break
+            for record in batch:
+                if record is not None:
+                    self._write(record)
             for handler in self.handlers:
                 _flush(handler)
+            if None in batch:
+                return
 
     def _write(self, record: logging.LogRecord) -> None:
         for handler in self.handlers:
