@@ -99,11 +99,7 @@ async def dispatch_all(runtime: Runtime, messages: Sequence[Message], window: in
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from bot.logs import start_writing_off_loop, stop_writing_off_loop
-
     runtime = await onebot_load.open_bot(Path(tempfile.mkdtemp(prefix="dispatch-bench-")))
-    # As `Runtime.start` does (which the harness does not call): log lines written on their own thread.
-    start_writing_off_loop()
     try:
         next_id = 1
         warm = make_messages(args.warmup, seed=args.seed, chatter_only=args.chatter_only, first_id=next_id)
@@ -132,7 +128,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await profile_round(runtime, args, next_id)
     finally:
         await runtime.close()
-        stop_writing_off_loop()
     return {
         "messages_per_round": args.messages,
         "rounds": args.rounds,

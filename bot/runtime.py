@@ -18,7 +18,6 @@ from bot.adapters.base import Adapter, WebMounted
 from bot.collector import FullCollections
 from bot.config import Settings
 from bot.dispatcher import Classifier, Dispatcher
-from bot.logs import start_writing_off_loop, stop_writing_off_loop
 from bot.outbox import Outbox
 from bot.scheduler import Scheduler, standing_jobs
 from handlers import default_routers
@@ -56,7 +55,6 @@ class Runtime:
         self._ticker: asyncio.Task[None] | None = None
         self._checkpointer: WalCheckpointer | None = None
         self._full_collections = FullCollections()
-        self._writing_logs = False
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -168,10 +166,6 @@ class Runtime:
         self.outbox.register(adapter)
 
     async def start(self, *, serve_web: bool = True, tick: bool = True) -> None:
-        if not self._writing_logs:
-            # A line per message: formatted and written on a thread of its own while the bot serves.
-            start_writing_off_loop()
-            self._writing_logs = True
         for adapter in self.adapters:
             await adapter.start(self.dispatcher.dispatch)
         if serve_web and any(isinstance(adapter, WebMounted) for adapter in self.adapters):
@@ -238,7 +232,3 @@ class Runtime:
         if self._checkpointer is not None:
             await self._checkpointer.stop()
             self._checkpointer = None
-        if self._writing_logs:
-            # Last, so that what stopping logged is written too; every line queued is written by now.
-            stop_writing_off_loop()
-            self._writing_logs = False
