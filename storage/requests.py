@@ -525,13 +525,18 @@ def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Reque
     """The request of a `merge_candidates` row as an object of the session, without a query: the
     session's own if it has it already (as an ORM query would return), else one made from the row
     and attached as loaded (as `insert_request` leaves a new one), its relationships unloaded."""
-    present = session.sync_session.identity_map.get(identity_key(Request, candidate.id))
+    present = session.sync_session.identity_map.get(_request_key(candidate.id))
     if present is not None:
         return present  # type: ignore[no-any-return]
     request = Request(**candidate._mapping)
     make_transient_to_detached(request)
     session.add(request)
     return request
+
+
+def _request_key(request_id: int) -> Any:
+    """The session identity map's key of a request (the mapper's own, so that no other import is needed)."""
+    return inspect(Request).identity_key_from_primary_key((request_id,))
 
 
 @functools.cache
