@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,7 +23,7 @@ from bot.outbox import Outbox
 from handlers.clock import Clock
 from handlers.context import Context
 from handlers.contract import Action, Message
-from handlers.router import Command, Handler, Registry
+from handlers.router import Command, CommandMatch, Handler, Registry
 from storage import repos
 from storage.memo import ExpiringCache, in_session
 from storage.models import Group, Person
@@ -84,6 +84,15 @@ class _MessageFailed(Exception):
     def __init__(self, *, used_cache: bool) -> None:
         super().__init__()
         self.used_cache = used_cache
+
+
+class _Stored(NamedTuple):
+    """A message of a batch that needs the database, with what was found out about it beforehand."""
+
+    index: int  # in its batch
+    message: Message
+    command: CommandMatch | None
+    classification: Any  # None: not classified yet
 
 
 @dataclass
@@ -260,13 +269,16 @@ class Dispatcher:
         generation = self.directory_cache.generation
         handled: dict[int, tuple[Outcome, _Lookups]] = {}
         async with self._sessions() as session:
-            stored: list[tuple[int, Message, Any]] = []
+            stored: list[_Stored] = []
             for index, message in enumerate(messages):
-                classification, outcome = self._unconcerned(session, message)
+                # Matched once here for `_unconcerned` and `_route`: the pattern (every command word in
+                # one alternation) ran twice per message before.
+                command = self._registry.match_command(message.text)
+                classification, outcome = self._unconcerned(session, message, command)
                 if outcome is not None:
                     handled[index] = (outcome, _Lookups(generation))
                 else:
-                    stored.append((index, message, classification))
+                    stored.append(_Stored(index, message, command, classification))
             if stored:
                 async with session.begin():
                     await self._store(session, stored, handled, generation, now)
@@ -275,7 +287,7 @@ class Dispatcher:
     async def _store(
         self,
         session: AsyncSession,
-        stored: Sequence[tuple[int, Message, Any]],
+        stored: Sequence[_Stored],
         handled: dict[int, tuple[Outcome, _Lookups]],
         generation: int,
         now: datetime,
@@ -283,9 +295,9 @@ class Dispatcher:
         """The messages that need the database, in the session's transaction: marked as processed,
         handled, their actions stored; each outcome put in `handled` under its index."""
         fresh = await repos.mark_processed_many(
-            session, [(message.platform, message.message_id) for _, message, _ in stored], now
+            session, [(item.message.platform, item.message.message_id) for item in stored], now
         )
-        for index, message, classification in stored:
+        for index, message, command, classification in stored:
             lookups = _Lookups(generation)
             key = (message.platform, message.message_id)
             if key not in fresh:
@@ -293,20 +305,23 @@ class Dispatcher:
                 continue
             fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
             try:
-                outcome = await self._handle(session, message, lookups, classification)
+                outcome = await self._handle(session, message, lookups, command, classification)
                 if outcome.actions:
                     await self._outbox.enqueue(session, outcome.actions, now)
             except Exception as error:
                 raise _MessageFailed(used_cache=lookups.used_cache) from error
             handled[index] = (outcome, lookups)
 
-    def _unconcerned(self, session: AsyncSession, message: Message) -> tuple[Any, Outcome | None]:
+    def _unconcerned(
+        self, session: AsyncSession, message: Message, command: CommandMatch | None
+    ) -> tuple[Any, Outcome | None]:
         """(classification or None, the outcome) of a message that concerns no handler, told from cached
-        directory entries alone: no reply to the bot, no command, a known group (or one known not to be
-        ours) and a known sender, and no intent handler whose filter takes it. Such a message is not
-        marked as processed either: handling it again would change nothing. (None, None) or
-        (classification, None) when the database is needed."""
-        if message.reply_to is not None or self._registry.match_command(message.text) is not None:
+        directory entries alone: no reply to the bot, no command (`command`: the message's, matched
+        once for here and `_route`), a known group (or one known not to be ours) and a known sender,
+        and no intent handler whose filter takes it. Such a message is not marked as processed either:
+        handling it again would change nothing. (None, None) or (classification, None) when the
+        database is needed."""
+        if message.reply_to is not None or command is not None:
             return None, None
         group: Group | None = None
         if message.group_id is not None:
@@ -345,7 +360,12 @@ class Dispatcher:
             cache.persons.put(key, person)
 
     async def _handle(
-        self, session: AsyncSession, message: Message, lookups: _Lookups, classification: Any = None
+        self,
+        session: AsyncSession,
+        message: Message,
+        lookups: _Lookups,
+        command: CommandMatch | None,
+        classification: Any = None,
     ) -> Outcome:
         group: Group | None = None
         if message.group_id is not None:
@@ -356,7 +376,7 @@ class Dispatcher:
         # Cached group and sender stay detached until a handler is about to run (`_attach`): most
         # messages are chatter no handler takes, and copying them into the session is work.
         ctx = self._context(session, message, sender, group, classification)
-        outcome = await self._route(ctx)
+        outcome = await self._route(ctx, command)
         outcome.role = ctx.role.value
         outcome.building = ctx.building.name if ctx.building else None
         return outcome
@@ -412,12 +432,12 @@ class Dispatcher:
         lookups.persons[key] = person
         return person
 
-    async def _route(self, ctx: Context) -> Outcome:
+    async def _route(self, ctx: Context, match: CommandMatch | None) -> Outcome:
+        """`match`: the message's command, if it is one (`Registry.match_command`)."""
         if ctx.message.reply_to is not None:
             outcome = await self._route_reply(ctx)
             if outcome is not None:
                 return outcome
-        match = self._registry.match_command(ctx.message.text)
         if match is not None:
             ctx.args = match.args
             route = f"command:{match.command.name}"

@@ -315,7 +315,8 @@ async def intake(ctx: Context) -> HandlerResult:
     candidates = await store.merge_candidates(
         ctx.session, building.id, category, since, include_resolved=True, place=place
     )
-    match = _best_match(candidates, place, _object_words(classification))
+    found = _best_match(candidates, place, _object_words(classification))
+    match = store.candidate_request(ctx.session, found) if found is not None else None
     if match is not None and match.status == RequestStatus.RESOLVED:
         return await _not_fixed(ctx, await _with_owner(ctx, match), policy)
     if match is not None:
@@ -376,7 +377,7 @@ async def _find_building(session: AsyncSession, name: str, within_unit_id: int) 
     return None
 
 
-def _same_things(request: Request, objects: Sequence[str]) -> bool:
+def _same_things(request: store.MergeCandidate, objects: Sequence[str]) -> bool:
     """Reports naming different things (楼道灯 vs 电梯) are different problems; 灯 and 楼道灯 are one.
     A report that names nothing in particular may be about anything on record."""
     if not request.objects or not objects:
@@ -384,7 +385,7 @@ def _same_things(request: Request, objects: Sequence[str]) -> bool:
     return any(a in b or b in a for a in objects for b in request.objects)
 
 
-def _place_score(request: Request, place: tuple[str | None, ...]) -> int | None:
+def _place_score(request: store.MergeCandidate, place: tuple[str | None, ...]) -> int | None:
     """How well a report's place agrees with an open request's: None if they contradict."""
     score = 0
     for mine, theirs in zip(
@@ -398,8 +399,8 @@ def _place_score(request: Request, place: tuple[str | None, ...]) -> int | None:
 
 
 def _best_match(
-    candidates: Sequence[Request], place: tuple[str | None, ...], objects: Sequence[str]
-) -> Request | None:
+    candidates: Sequence[store.MergeCandidate], place: tuple[str | None, ...], objects: Sequence[str]
+) -> store.MergeCandidate | None:
     scored = [
         (score, r)
         for r in candidates
@@ -614,9 +615,9 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     place = (places.unit, places.floor, places.room)
     since = ctx.clock.now() - policy.merge_window_for(category)
     candidates = await store.merge_candidates(ctx.session, building.id, category, since, place=place)
-    match = _best_match(candidates, place, _object_words(classification))
-    if match is not None:
-        match = await store.load_owner(ctx.session, match)
+    found = _best_match(candidates, place, _object_words(classification))
+    if found is not None:
+        match = await store.load_owner(ctx.session, store.candidate_request(ctx.session, found))
         store.fill_place(match, place)
         store.add_event(
             ctx.session,

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Row,
     Select,
     String,
     Text,
@@ -488,6 +489,11 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
     return list((await session.execute(_with_people(query) if with_people else query)).scalars())
 
 
+MergeCandidate = Row[Any]
+"""A row of the requests table as `merge_candidates` reads it: every column, by its attribute's name
+(`id`, `status`, `objects`, `place_unit`, …); `candidate_request` makes it the request object."""
+
+
 async def merge_candidates(
     session: AsyncSession,
     building_id: int,
@@ -496,12 +502,15 @@ async def merge_candidates(
     *,
     include_resolved: bool = False,
     place: Sequence[str | None] | None = None,
-) -> list[Request]:
+) -> list[MergeCandidate]:
     """Open requests of this category in this building created since `since`, newest first; with
     `include_resolved`, also those marked 办结 and waiting for the 回访. With `place` (unit, floor,
     room), not those whose place contradicts it (both name a unit, floor or room and they differ):
-    they could never match. Only the request rows: every report in a busy building compares against
-    them, so people are loaded for the match alone (`load_owner`, `load_people`)."""
+    they could never match. Rows, not objects: every report compares against them and joins one at
+    most, and loading each row as an ORM object cost more than the query itself (docs/benchmarks.md,
+    ninth round); `candidate_request` makes the one that matched a request of the session, and
+    people are loaded for it alone (`load_owner`, `load_people`). Pending changes are flushed first,
+    as for an ORM query."""
     wanted = tuple(bool(value) for value in place) if place is not None else (False, False, False)
     query = _merge_candidates_query(include_resolved, *wanted)
     parameters = {"building_id": building_id, "category": category, "since": since}
@@ -509,28 +518,49 @@ async def merge_candidates(
         parameters.update(
             (name, value) for name, value in zip(("unit", "floor", "room"), place, strict=True) if value
         )
-    return list((await session.execute(query, parameters)).scalars())
+    return list((await session.execute(query, parameters)).all())
+
+
+def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
+    """The request of a `merge_candidates` row as an object of the session, without a query: the
+    session's own if it has it already (as an ORM query would return), else one made from the row
+    and attached as loaded (as `insert_request` leaves a new one), its relationships unloaded."""
+    present = session.sync_session.identity_map.get(_request_key(candidate.id))
+    if present is not None:
+        return present  # type: ignore[no-any-return]
+    request = Request(**candidate._mapping)
+    make_transient_to_detached(request)
+    session.add(request)
+    return request
+
+
+def _request_key(request_id: int) -> Any:
+    """The session identity map's key of a request (the mapper's own, so that no other import is needed)."""
+    return inspect(Request).identity_key_from_primary_key((request_id,))
 
 
 @functools.cache
-def _merge_candidates_query(
-    include_resolved: bool, unit: bool, floor: bool, room: bool
-) -> Select[tuple[Request]]:
+def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, room: bool) -> Select[Any]:
     """`merge_candidates`' statement for each combination of what the report names, built once: every
-    report asks, and building the statement cost as much as running it."""
+    report asks, and building the statement cost as much as running it. A Core select of the table,
+    each column labelled with its attribute's name (the same here, checked once)."""
+    table = Request.__table__
+    keys = [(prop.key, prop.columns[0]) for prop in inspect(Request).column_attrs]
+    assert all(table.c[column.key] is column for _, column in keys), "a column outside the table"
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
-    query = select(Request).where(
-        Request.building_id == bindparam("building_id"),
-        Request.category == bindparam("category"),
-        Request.status.in_(statuses),
-        Request.created_at >= bindparam("since"),
+    c = table.c
+    query = select(*(column.label(key) if key != column.key else column for key, column in keys)).where(
+        c.building_id == bindparam("building_id"),
+        c.category == bindparam("category"),
+        c.status.in_(statuses),
+        c.created_at >= bindparam("since"),
     )
-    columns = {"unit": Request.place_unit, "floor": Request.place_floor, "room": Request.place_room}
-    for name, named in zip(columns, (unit, floor, room), strict=True):
+    places = {"unit": c.place_unit, "floor": c.place_floor, "room": c.place_room}
+    for name, named in zip(places, (unit, floor, room), strict=True):
         if named:
-            column = columns[name]
+            column = places[name]
             query = query.where(or_(column.is_(None), column == "", column == bindparam(name)))
-    return query.order_by(Request.created_at.desc(), Request.id.desc())
+    return query.order_by(c.created_at.desc(), c.id.desc())
 
 
 async def load_people(session: AsyncSession, request: Request) -> Request:

@@ -15,7 +15,7 @@ from bot.runtime import Runtime
 from handlers.clock import ManualClock
 from handlers.context import Context
 from handlers.contract import Message
-from handlers.router import Router
+from handlers.router import CommandMatch, Router
 from storage import repos
 from storage.models import Account, OutboxEntry, Person, ProcessedMessage
 from storage.roles import Role
@@ -442,3 +442,25 @@ async def test_callers_are_not_left_waiting_when_the_dispatcher_is_cancelled(
     done, pending = await asyncio.wait(waiting, timeout=5)
     assert not pending
     assert all(task.cancelled() for task in done)
+
+
+async def test_a_message_is_matched_against_the_commands_once(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command pattern is one alternation of every command word: the dispatcher matches it once a
+    message and routes by that, a command and chatter alike."""
+    matched: list[str] = []
+    match_command = runtime.registry.match_command
+
+    def counting(text: str) -> CommandMatch | None:
+        matched.append(text)
+        return match_command(text)
+
+    monkeypatch.setattr(runtime.registry, "match_command", counting)
+    await runtime.dispatcher.dispatch(message(clock, "帮助", message_id="c1"))
+    await runtime.dispatcher.dispatch(message(clock, "今天天气不错", message_id="c2"))
+    await runtime.dispatcher.dispatch(message(clock, "今天天气真不错", message_id="c3"))  # sender cached now
+    await runtime.outbox.flush()
+    assert matched == ["帮助", "今天天气不错", "今天天气真不错"]
+    [help_reply] = platform.sent
+    assert "帮助" in help_reply.text

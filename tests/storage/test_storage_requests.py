@@ -31,6 +31,12 @@ async def person(session: AsyncSession, key: str) -> Person:
     return found
 
 
+async def only_candidate(session: AsyncSession, building_id: int, category: str, since: datetime) -> Request:
+    """The one merge candidate, as the request object intake makes of the one that matched."""
+    [row] = await store.merge_candidates(session, building_id, category, since)
+    return store.candidate_request(session, row)
+
+
 async def new_request(
     session: AsyncSession,
     *,
@@ -296,7 +302,7 @@ async def test_load_people_completes_a_merge_candidate(
         five = created.building_id
         assert five is not None
     async with session_factory() as session:
-        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        light = await only_candidate(session, five, "repair", NOW - timedelta(days=7))
         assert "reporter" in inspect(light).unloaded  # comparing places and objects needs no people
         full = await store.load_people(session, light)
         assert full is light
@@ -322,7 +328,7 @@ async def test_many_co_reporters_join_without_being_loaded(
         neighbour_ids = [p.id for p in neighbours]
     assert five is not None
     async with session_factory() as session, session.begin():
-        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        light = await only_candidate(session, five, "repair", NOW - timedelta(days=7))
         for i, neighbour_id in enumerate(neighbour_ids):
             neighbour = await session.get(Person, neighbour_id)
             assert neighbour is not None
@@ -353,15 +359,51 @@ async def test_load_owner_loads_what_a_reply_names(session_factory: async_sessio
         five = owned.building_id
         assert five is not None
     async with session_factory() as session:
-        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        light = await only_candidate(session, five, "repair", NOW - timedelta(days=7))
         loaded = await store.load_owner(session, light)
         assert loaded is light
         assert loaded.owner is not None and loaded.owner.name == "王师傅" and loaded.owner.accounts
         assert loaded.building is not None and loaded.building.name == "5号楼"
         assert {"reporter", "co_reporters"} <= inspect(loaded).unloaded  # no reporters
-        [none] = await store.merge_candidates(session, five, "noise", NOW - timedelta(days=7))
+        none = await only_candidate(session, five, "noise", NOW - timedelta(days=7))
         assert none.id == nobodys.id
         assert (await store.load_owner(session, none)).owner is None
+
+
+async def test_a_candidate_becomes_the_request_as_a_query_would_load_it(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Made from its row without a query, the request holds what loading it holds, is the session's
+    own copy when the session has one, and its changes are written like a loaded one's."""
+    from sqlalchemy import inspect
+
+    async with session_factory() as session, session.begin():
+        created = await new_request(session, place_unit="2单元", objects=["楼道灯"])
+        five, number = created.building_id, created.id
+        assert five is not None
+    since = NOW - timedelta(days=7)
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        assert loaded is not None
+        expected = {attr.key: getattr(loaded, attr.key) for attr in inspect(Request).column_attrs}
+    async with session_factory() as session, session.begin():
+        made = await only_candidate(session, five, "repair", since)
+        state = inspect(made)
+        assert state.persistent and not state.modified
+        assert {attr.key: getattr(made, attr.key) for attr in inspect(Request).column_attrs} == expected
+        assert {"owner", "reporter", "building", "co_reporters"} <= state.unloaded
+        assert (
+            store.candidate_request(
+                session, (await store.merge_candidates(session, five, "repair", since))[0]
+            )
+            is made
+        )
+        made.status = RequestStatus.CLOSED
+        # Pending changes are flushed before the candidates are read, as before an ORM query.
+        assert not await store.merge_candidates(session, five, "repair", since, include_resolved=True)
+    async with session_factory() as session:
+        again = await store.get_request(session, number)
+        assert again is not None and again.status == RequestStatus.CLOSED
 
 
 async def test_merge_candidates_leave_out_contradicting_places(
@@ -472,9 +514,7 @@ async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
         if co_reporters_loaded:
             request = await store.get_request(session, number)
         else:
-            [request] = await store.merge_candidates(
-                session, (await building(session, "5号楼")).id, "repair", NOW
-            )
+            request = await only_candidate(session, (await building(session, "5号楼")).id, "repair", NOW)
         assert request is not None
         li, zhang = await person(session, "li-shu"), await person(session, "zhang-ayi")
         joined = await store.add_plus_one(
@@ -506,7 +546,7 @@ async def test_add_plus_one_counts_on_the_database_not_on_a_stale_copy(
         number = (await new_request(session)).id
     async with session_factory() as session, session.begin():
         five = await building(session, "5号楼")
-        [request] = await store.merge_candidates(session, five.id, "repair", NOW)
+        request = await only_candidate(session, five.id, "repair", NOW)
         assert request.reporters_count == 1
         # What a +1 from elsewhere leaves in the row, unseen by this session's copy.
         connection = await session.connection()
@@ -531,7 +571,7 @@ async def test_load_owner_takes_its_own_copy_of_a_known_owner(
         assert five is not None
         known = detached_copy([await repos.get_person(session, (await person(session, "wang-shifu")).id)])
     async with session_factory() as session:
-        [light] = await store.merge_candidates(session, five, "repair", NOW - timedelta(days=7))
+        light = await only_candidate(session, five, "repair", NOW - timedelta(days=7))
         loaded = await store.load_owner(session, light, known=known)
         assert loaded.owner is not None and loaded.owner is not known[0] and loaded.owner in session
         assert loaded.owner.id == known[0].id and loaded.owner.accounts
