@@ -8,7 +8,8 @@ dictionary's maximum-probability path and no HMM: new-word discovery is not need
 jieba builds its prefix dictionary on first use (0.5-1 s, mostly unmarshalling 500k entries). The tokenizer
 state after the lexicon words are added is cached as a pickle in the temp directory, keyed by the jieba
 dictionary and the lexicon words, and loaded with the garbage collector paused, which is several times
-faster than jieba's own marshal cache.
+faster than jieba's own marshal cache. Only the `KEPT_CACHES` most recently used caches of a directory
+are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     import jieba
 
 _CACHE_VERSION = "1"
+_CACHE_PREFIX = "loudong-intents-jieba-"
+# Tokenizer caches kept per directory (~7 MB each, so at most ~220 MB): one per lexicon, so every edit of
+# a community's lexicon file (and every test lexicon: the suite uses a few dozen) would otherwise leave one
+# behind for good.
+KEPT_CACHES = 32
 
 
 def _jieba_identity() -> tuple[str, Path | None]:
@@ -60,7 +66,7 @@ def _cache_path(words: Iterable[str], cache_dir: Path | None) -> Path:
         digest.update(word.encode("utf-8"))
         digest.update(b"\0")
     directory = cache_dir or Path(tempfile.gettempdir())
-    return directory / f"loudong-intents-jieba-{digest.hexdigest()[:20]}.pkl"
+    return directory / f"{_CACHE_PREFIX}{digest.hexdigest()[:20]}.pkl"
 
 
 class Segmenter:
@@ -119,6 +125,7 @@ class Segmenter:
         for word in self._words:
             tokenizer.add_word(word)
         _write_cache(path, (tokenizer.FREQ, tokenizer.total))
+        prune_caches(path.parent)
         self._tokenizer = tokenizer
         self.loaded_from_cache = False
         return tokenizer.FREQ, tokenizer.total
@@ -185,6 +192,8 @@ def _read_cache(path: Path) -> tuple[dict[str, int], int] | None:
         data = path.read_bytes()
     except OSError:
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: the last a pruning removes
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -215,3 +224,22 @@ def _write_cache(path: Path, state: tuple[dict[str, int], int]) -> None:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def prune_caches(directory: Path, keep: int = KEPT_CACHES) -> list[Path]:
+    """Remove this user's tokenizer caches in `directory` but the `keep` most recently used (a cache hit
+    touches its file); return the removed paths."""
+    caches: list[tuple[float, Path]] = []
+    with contextlib.suppress(OSError):
+        for path in directory.glob(f"{_CACHE_PREFIX}*.pkl"):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                if not hasattr(os, "getuid") or stat.st_uid == os.getuid():
+                    caches.append((stat.st_mtime, path))
+    caches.sort(reverse=True)
+    removed = []
+    for _, path in caches[keep:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed

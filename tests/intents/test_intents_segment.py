@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from intents.segment import Segmenter
+from intents.segment import Segmenter, prune_caches
 
 SENTENCES = [
     "楼道灯坏了好几天了晚上黑乎乎的一直没人修",
@@ -48,3 +49,26 @@ def test_offsets_are_absolute(cache: Path) -> None:
     spans = segmenter.tokens(text, 3, len(text))
     assert spans[0][0] == 3 and spans[-1][1] == len(text)
     assert "".join(text[s:e] for s, e in spans) == "电梯坏了"
+
+
+def test_only_the_most_recently_used_caches_are_kept(tmp_path: Path) -> None:
+    # One ~7 MB cache per lexicon: an edited community lexicon must not leave its old caches behind.
+    caches = [tmp_path / f"loudong-intents-jieba-{i:02d}.pkl" for i in range(10)]
+    for age, path in enumerate(reversed(caches)):
+        path.write_bytes(b"x")
+        os.utime(path, (1_000_000 - age, 1_000_000 - age))
+    other = tmp_path / "notes.pkl"
+    other.write_bytes(b"x")
+    removed = prune_caches(tmp_path, keep=8)
+    assert sorted(removed) == caches[:2]  # the two least recently used
+    assert all(path.exists() for path in caches[2:]) and other.exists()
+
+
+def test_a_cache_hit_counts_as_use(tmp_path: Path) -> None:
+    Segmenter(["楼道灯"], cache_dir=tmp_path).load()
+    (path,) = tmp_path.glob("loudong-intents-jieba-*.pkl")
+    os.utime(path, (1, 1))
+    again = Segmenter(["楼道灯"], cache_dir=tmp_path)
+    again.load()
+    assert again.loaded_from_cache is True
+    assert path.stat().st_mtime > 1  # so a pruning keeps it over caches unused since
