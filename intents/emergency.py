@@ -60,7 +60,8 @@ def ngrams(norm: str, max_n: int = 3) -> set[str]:
 
 
 class EmergencyModel:
-    """Immutable once loaded; `score` is thread-safe."""
+    """Its weights and thresholds are fixed once loaded; `score` is thread-safe (the one mutable slot, the
+    last text scored, is replaced whole)."""
 
     __slots__ = ("_automaton", "_last", "bias", "max_n", "path", "threshold", "ticket_threshold", "weights")
 
