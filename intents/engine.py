@@ -116,8 +116,13 @@ _EMERGENCY_CONFIRM = 0.3
 # P(emergency) >= 0.35 (the next: a micro-wish at 0.35, emergency model 0.005), so 0.5 and 0.6, and an
 # emergency-model bar of 0.1 to 0.3, tie; ties go to the more conservative (0.7 misses the battery). No fold
 # gains a false emergency.
+# 0.1 (from 0.3) after held-out v17: its typhoon-torn window hanging over a kindergarten gate at home time (no
+# lexicon word, no danger sign) gets P(emergency) 0.99 from the intent model trained on it but 0.10 from the
+# emergency model, whose n-grams know no window torn loose; so the tuning part was no longer learnt. In the
+# leave-one-author-out CV of the eighteen folds no asked chitchat but a TV drama (kept out by the drill guard)
+# has P(emergency) >= 0.35, so 0.1 and 0.3 again tie on every fold; a missed emergency is the worse sin.
 _EMERGENCY_SURE = 0.6
-_EMERGENCY_SURE_SCORE = 0.3
+_EMERGENCY_SURE_SCORE = 0.1
 # An emergency the emergency model made of a keyword chitchat (no danger word the lexicon knows) is put to
 # the intent model, which returns it to chatter at P(chitchat + thanks + ack) of at least this (held-out
 # v13: a burnt sweet potato's smell, 焦糊味 开窗散一哈就好, emergency model 0.976, P(chatter) 0.998). In the
@@ -134,7 +139,17 @@ _VETO_MIN_CHARS = 8
 # a ticket had 20 or more (a micro-wish, a swing chain nearly worn through, a leaning tree …) and none it got
 # wrong had fewer, so 20 keeps all of the gain of the former bound of 8 (+0.007 macro-F1 on the blind folds)
 # while most no-hit chatter, which is short, skips the model (docs/benchmarks.md: no-hit speed).
-_NO_HIT_MIN_CHARS = 20
+# 18 (from 20) after held-out v17, whose short tickets in Cantonese-flavoured words stayed chitchat at 1.00.
+# In the leave-one-author-out CV of the eighteen folds (on the rows of the round's issue-rule commit) 18 makes
+# four no-hit tickets of four authors right (a school catchment, a dry tap, the elderly card, v17's broken
+# letterbox lock) and no false one; 16 two more (an overflowing bin, parking fees without a receipt), 14 and
+# 12 also two false tickets (a child's old clothes wanted, retirement musings as policy_query). The cost is
+# speed: on the tuning part's 440 no-hit messages 54k msg/s at 20, 50k at 18, 43k at 16, 31k at 12 (one core,
+# load 1.0-1.3); on the benchmark's no-hit set (held-out v17's 42, none of 18-19 characters) 117k at 20, 118k
+# at 18, 99k at 16. A gate on the model's ticket-leaning characters (unigrams whose best ticket weight beats
+# chitchat's by a margin) was tried: even at a margin of 6 it let 72 % of the 16-19 band through, so the
+# bound stays a plain length.
+_NO_HIT_MIN_CHARS = 18
 # Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
 # 0.97 (from 0.95) after held-out v14: a repair told after the fact by the fix
 # (电梯那个异响 今天师傅来换了个轮子 现在坐起来一点声音都冇得, confidence 0.96, P(chatter) 0.98) is asked.
