@@ -522,6 +522,11 @@ def test_v16_families(text: str, expected: Intent) -> None:
         ("得", Intent.ACK),
         ("唔该晒王姐 帮我拿了快递", Intent.THANKS),
         ("唔该看下 3楼走廊的灯坏了", Intent.REPAIR),  # 唔该 alone is also "please"
+        # wishes with other measure words and Cantonese elders; the Cantonese e-bike
+        ("孙女想要对新的羽毛球拍", Intent.MICRO_WISH),
+        ("阿婆想有张新的棉被 冬天太冷", Intent.MICRO_WISH),
+        ("好想有个周末能睡到自然醒", Intent.CHITCHAT),  # no one in need named
+        ("小区门口电单车乱停 路都挡住了", Intent.EBIKE),
     ],
 )
 def test_v17_families(text: str, expected: Intent) -> None:
