@@ -527,6 +527,12 @@ def test_v16_families(text: str, expected: Intent) -> None:
         ("阿婆想有张新的棉被 冬天太冷", Intent.MICRO_WISH),
         ("好想有个周末能睡到自然醒", Intent.CHITCHAT),  # no one in need named
         ("小区门口电单车乱停 路都挡住了", Intent.EBIKE),
+        # a supposition, children fighting, a door banged to scold: no emergency; with blood or a cry, one
+        ("楼道里堆满了纸箱 真出事往哪跑", Intent.CORRIDOR_CLUTTER),
+        ("两个孩子打架 家长在楼下吵起来了", Intent.DISPUTE),
+        ("两个孩子打架 一个头破血流了 快来人", Intent.EMERGENCY),
+        ("隔壁阿姨天天上来拍门骂人 说我家太吵", Intent.DISPUTE),
+        ("电梯卡住了 里面有人拍门喊救命", Intent.EMERGENCY),
     ],
 )
 def test_v17_families(text: str, expected: Intent) -> None:
