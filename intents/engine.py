@@ -594,8 +594,7 @@ class IntentEngine:
                 # negation, hypotheticals, hearsay, drills, jokes, figures of speech: `_unreal`) leave
                 # standing, is never turned into another label by a model's confidence. Until 2026-11-29 the
                 # intent model could veto one it was sure was chatter (`emergency_veto`); on held-out v17 it
-                # vetoed a real fire
-                # (对面天台晾衫的竹竿着了 火已经烧到旁边铁皮屋, P(chatter) 0.93).
+                # vetoed a real fire (对面天台晾衫的竹竿着了 火已经烧到旁边铁皮屋, P(chatter) 0.93).
                 return None
             # An emergency the emergency model made of a keyword ticket, in a message with a bill or laughter
             # (`unreal_marker`): the intent model may return it to the ticket or to chatter.
