@@ -10,8 +10,8 @@ Schema (every section optional in a community file)::
                           elsewhere, conditional; the markers the classifier and its second opinions
                           read: polite, interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
                           spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
-                          denied_danger, denied_whose, reassurance, contrast, call, cry, laughter, money,
-                          joke, advice
+                          denied_danger, denied_whose, reassurance, contrast, call, cry, summon, laughter,
+                          money, joke, advice
                           (lists of literal words; `remove` = [words] drops them from every cue list;
                           [cues.remove] <cue> = [words] from that one; [cues.replace] <cue> = [words]
                           sets a list outright, [] empties it)
@@ -141,6 +141,7 @@ class Cues:
     contrast: frozenset[str] = frozenset()  # after thanks, a new matter (谢谢物业,不过 …)
     call: frozenset[str] = frozenset()  # a call for help (咋办, 快来)
     cry: frozenset[str] = frozenset()  # cries for help that are also figures of speech (救命)
+    summon: frozenset[str] = frozenset()  # an ambulance or the police called for now (快叫救护车)
     laughter: frozenset[str] = frozenset()  # laughter (哈哈, 笑死, 😂)
     money: frozenset[str] = frozenset()  # bills and money (账单)
     joke: frozenset[str] = frozenset()  # with laughter: a joke, an exaggeration, a sale (打折)

@@ -488,3 +488,52 @@ def test_v15_families(text: str, expected: Intent) -> None:
 )
 def test_v16_families(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+# ------------------------------------------------------------------------------ v17 families (2026-11-29)
+# With the rule ("`emergency` words are never suppressed") no model vetoes a keyword emergency: the
+# lexicon itself tells jokes, hearsay, the past, classes, errands, one's own cooking and figures of speech.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("对面天台晾衣服的竹竿着了 火已经烧到旁边的棚子了", Intent.EMERGENCY),  # never vetoed by a model
+        ("股票又跌了 我要从楼顶跳下去 讲笑的", Intent.CHITCHAT),  # said in jest
+        ("老婆说再乱买东西她就要跳楼 别当真", Intent.CHITCHAT),
+        ("看了一眼这个月的房贷 我心脏病都要犯了", Intent.CHITCHAT),  # the mortgage
+        ("朋友圈说城西有栋楼着火了 不知真不真", Intent.CHITCHAT),  # hearsay, doubted
+        ("我外婆年轻时候在工厂遇到过一次失火 讲了好多遍", Intent.CHITCHAT),  # the past
+        ("假使半夜有人在电梯里被困 应该先打哪个电话", Intent.CHITCHAT),  # a supposition
+        ("今天上急救班 练了心肺复苏 手都酸了", Intent.CHITCHAT),  # a class
+        ("刚那辆救护车是接3楼阿姨去复查的 提前约的 别瞎猜", Intent.CHITCHAT),  # a planned errand
+        ("红烧鱼炖过头了 锅底糊了 满屋子都是烟 开窗散散就好", Intent.CHITCHAT),  # one's own cooking
+        ("这天热得我脑袋冒烟", Intent.CHITCHAT),  # a figure of speech
+        ("救命 报表明天就要交了还没做完", Intent.CHITCHAT),  # a bare cry, no danger sign
+        ("手机快没电了 救救我 谁有充电宝借一下", Intent.CHITCHAT),
+        ("救命 楼下有人拿刀追人", Intent.EMERGENCY),  # a cry with a danger sign
+        ("吃火锅吃到一半 老爷子突然倒地叫不醒 快打120", Intent.EMERGENCY),  # food, but an ambulance called
+        ("特别感谢物业小李 帮我把快递搬上楼", Intent.THANKS),  # 特别 negates nothing
+        ("帮我搬煤气罐上楼的小伙子 谢谢你", Intent.THANKS),  # a favour, not gas
+        # Cantonese acks and thanks (知道咗 = 知道了, 冇问题 = 没问题, 好嘅 = 好的, 唔该晒 = 谢谢了)
+        ("知道咗 周六在家", Intent.ACK),
+        ("冇问题 我会转告阿妈", Intent.ACK),
+        ("好嘅 收到", Intent.ACK),
+        ("得", Intent.ACK),
+        ("唔该晒王姐 帮我拿了快递", Intent.THANKS),
+        ("唔该看下 3楼走廊的灯坏了", Intent.REPAIR),  # 唔该 alone is also "please"
+        # wishes with other measure words and Cantonese elders; the Cantonese e-bike
+        ("孙女想要对新的羽毛球拍", Intent.MICRO_WISH),
+        ("阿婆想有张新的棉被 冬天太冷", Intent.MICRO_WISH),
+        ("好想有个周末能睡到自然醒", Intent.CHITCHAT),  # no one in need named
+        ("小区门口电单车乱停 路都挡住了", Intent.EBIKE),
+        # a supposition, children fighting, a door banged to scold: no emergency; with blood or a cry, one
+        ("楼道里堆满了纸箱 真出事往哪跑", Intent.CORRIDOR_CLUTTER),
+        ("两个孩子打架 家长在楼下吵起来了", Intent.DISPUTE),
+        ("两个孩子打架 一个头破血流了 快来人", Intent.EMERGENCY),
+        ("隔壁阿姨天天上来拍门骂人 说我家太吵", Intent.DISPUTE),
+        ("电梯卡住了 里面有人拍门喊救命", Intent.EMERGENCY),
+    ],
+)
+def test_v17_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected

@@ -18,7 +18,7 @@ from intents.intent_model import (
     features,
     load_intent_model,
 )
-from intents.model import QUIET_INTENTS, TICKET_INTENTS
+from intents.model import QUIET_INTENTS, TICKET_INTENTS, HitState
 from intents.train_intents import _Thresholds
 
 CLASSES = " ".join(i.value for i in Intent)
@@ -152,8 +152,9 @@ def test_thanks_and_acks_are_not_asked() -> None:
         assert not engine.intent_model_applies(result)
 
 
-# Keyword emergencies in jokes: demoted by the model (laughter or a video/news/elsewhere cue in the
-# message, and the model sure of chatter).
+# Emergency words in jokes: taken out by the lexicon (laughter or a video/news/elsewhere cue in the message
+# negates them; until the issue's rule that no model overrules a keyword emergency, the intent model demoted
+# them when sure of chatter).
 JOKES = [
     "救命哈哈哈 我家狗把沙发啃了个洞",
     "笑死 我儿子说他写作业写到晕倒了",
@@ -172,12 +173,12 @@ EMERGENCIES = [
 
 @pytest.mark.parametrize("text", JOKES)
 def test_a_joke_with_an_emergency_word_stays_chatter(text: str, without_opinion: IntentEngine) -> None:
-    assert without_opinion.classify(text).intent is Intent.EMERGENCY  # the keywords alone are fooled
+    keywords = without_opinion.classify(text)
+    assert keywords.intent in QUIET_INTENTS and keywords.negated
+    assert any(k.intent is Intent.EMERGENCY and k.state is HitState.NEGATED for k in keywords.keywords)
     result = classify(text)
     assert result.intent in QUIET_INTENTS
     assert not result.urgent
-    assert result.runner_up is Intent.EMERGENCY
-    assert any(k.role == "model" for k in result.keywords)
 
 
 @pytest.mark.parametrize("text", EMERGENCIES)
@@ -241,11 +242,13 @@ def test_a_short_message_with_no_lexicon_word_never_asks_the_model(without_opini
 
 
 def test_a_longer_message_with_no_lexicon_word_asks_the_model(without_opinion: IntentEngine) -> None:
-    # Words enough to describe a problem (20 characters that carry words): the model may propose a ticket
-    # the lexicon has no word for, or stay quiet. Shorter no-hit chatter stays on the fast path.
+    # Words enough to describe a problem (18 characters that carry words, 20 until held-out v17): the model
+    # may propose a ticket the lexicon has no word for, or stay quiet. Shorter no-hit chatter stays on the
+    # fast path.
     for text in (
         "周末天气不错 约几个老同学一块去西山爬山吧 有想去的吗",
         "后院那一溜破家具堆得跟小山似的 也不知道是哪家的东西",
+        "一楼信报箱的锁烂了 门关不埋 信件成日不见",  # 19 (held-out v17: a repair)
     ):
         result = without_opinion.classify(text)
         assert not result.keywords and result.runner_up is None
@@ -288,19 +291,39 @@ def test_a_keyword_less_emergency_is_caught_when_both_models_agree(without_opini
     assert any(k.role == "model" for k in result.keywords)
 
 
-# After held-out v12: a keyword emergency the emergency model scores under its threshold is put to the intent
-# model, which vetoes it when sure of chatter (`IntentEngine._disbelieved`).
-DISBELIEVED = [
+# After held-out v12 these keyword emergencies, which the emergency model scored under its threshold, were
+# put to the intent model, which vetoed them (`_disbelieved`, removed with the issue's rule that no model
+# overrules a keyword emergency): the lexicon now tells them itself, an ambulance on a planned errand (the
+# `drill` cues 提前约, 别多想) and a false alarm owned (the resolution 吓着大家).
+TOLD_AS_NO_EVENT = [
     "刚那辆120是来接楼上孕妇去待产的 提前约的 人好好的 大家别多想",
     "那会儿喊救命的是我家电视 声音开太大了 不好意思 吓着大家了",
 ]
 
 
-@pytest.mark.parametrize("text", DISBELIEVED)
-def test_a_keyword_emergency_neither_model_believes_is_vetoed(
-    text: str, without_opinion: IntentEngine
-) -> None:
-    assert without_opinion.classify(text).intent is Intent.EMERGENCY
+@pytest.mark.parametrize("text", TOLD_AS_NO_EVENT)
+def test_a_keyword_emergency_told_as_no_event_is_chatter(text: str, without_opinion: IntentEngine) -> None:
+    assert without_opinion.classify(text).intent in QUIET_INTENTS
     result = classify(text)
     assert result.intent in QUIET_INTENTS and not result.urgent
-    assert result.runner_up is Intent.EMERGENCY
+
+
+# The issue's rule: "`emergency` words are never suppressed". A keyword emergency the lexicon leaves standing
+# is never put to the intent model, whatever it would say (held-out v17's drying poles on fire were vetoed at
+# P(chatter) 0.93; the other two were vetoed by the models retrained on v17).
+KEYWORD_EMERGENCIES_THE_MODEL_DOUBTED = [
+    "对面天台晾衫的竹竿着了 火已经烧到旁边铁皮屋 风又大",
+    "上次电梯困人还没说法,今天又有人困在电梯里了",
+    "昨天就闻到煤气味 今天更大了 快来人",
+]
+
+
+@pytest.mark.parametrize("text", KEYWORD_EMERGENCIES_THE_MODEL_DOUBTED)
+def test_a_keyword_emergency_is_never_put_to_the_intent_model(
+    text: str, without_opinion: IntentEngine
+) -> None:
+    keywords = without_opinion.classify(text)
+    assert keywords.intent is Intent.EMERGENCY
+    assert not default_engine().intent_model_applies(keywords)
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY and result.urgent
