@@ -41,7 +41,7 @@ Classifier = Callable[[str], Any]  # intents.classify: text -> Classification
 # while the bot runs) is seen when entries expire, after this many seconds.
 DIRECTORY_CACHE_TTL = 60.0
 # Persons (and groups) kept at most, least recently used dropped first. An entry holds its own copy of
-# the unit chain, about a kilobyte: 10,000 covers a large community's active senders in ~10 MB.
+# the unit chain (up to five small frozen records): 10,000 covers a large community's active senders.
 DIRECTORY_CACHE_SIZE = 10_000
 
 # Messages handled in one transaction at most. A reply goes out when its batch commits, so this bounds
