@@ -129,6 +129,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await runtime.close()
     return {
+        "event_loop": onebot_load.event_loop_name(),
         "messages_per_round": args.messages,
         "rounds": args.rounds,
         "chatter_only": args.chatter_only,
@@ -187,6 +188,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--gap-ms", type=float, default=0.0, help="also window 1 with this many ms idle before each message"
     )
     parser.add_argument("--seed", type=int, default=6)
+    onebot_load.add_event_loop_option(parser)
     parser.add_argument("--profile", choices=["cumulative", "tottime"], help="also profile one round")
     parser.add_argument("--json", dest="json_path", help="also write the figures to this file")
     return parser.parse_args(argv)
@@ -194,7 +196,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    onebot_load.print_json(asyncio.run(measure(args)), args.json_path)
+    onebot_load.print_json(onebot_load.run_on_loop(measure(args), args.event_loop), args.json_path)
     return 0
 
 

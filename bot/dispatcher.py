@@ -25,8 +25,8 @@ from handlers.context import Context
 from handlers.contract import Action, Message
 from handlers.router import Command, CommandMatch, Handler, Registry
 from storage import repos
-from storage.memo import ExpiringCache, in_session
-from storage.models import Group, Person
+from storage.entries import GroupEntry, PersonEntry, group_entry, person_entry
+from storage.memo import ExpiringCache
 from storage.roles import UnitKind
 
 log = logging.getLogger("loudong.dispatch")
@@ -34,12 +34,14 @@ log = logging.getLogger("loudong.dispatch")
 Classifier = Callable[[str], Any]  # intents.classify: text -> Classification
 
 # Directory entries (groups with their unit chain, persons with accounts and unit chain) are cached
-# between messages: looking them up is most of a message's database work. This process drops the cache
+# between messages as plain data (`storage.entries`): looking them up is most of a message's database
+# work, and handlers relate rows to them by id, so no message copies them into its session. This process
+# drops the cache
 # whenever it imports a directory; an import run by another process (`python -m bot directory import`
 # while the bot runs) is seen when entries expire, after this many seconds.
 DIRECTORY_CACHE_TTL = 60.0
 # Persons (and groups) kept at most, least recently used dropped first. An entry holds its own copy of
-# the unit chain, some kilobytes: 10,000 covers a large community's active senders in tens of MB.
+# the unit chain (up to five small frozen records): 10,000 covers a large community's active senders.
 DIRECTORY_CACHE_SIZE = 10_000
 
 # Messages handled in one transaction at most. A reply goes out when its batch commits, so this bounds
@@ -50,15 +52,15 @@ BATCH_LIMIT = 32
 class DirectoryCache:
     """The groups and persons messages came from, as loaded and committed by earlier messages.
 
-    Entries are read, never changed, until a handler runs; its session then gets copies (`_attach`).
-    Entries are stored only
+    Entries are frozen plain data (`storage.entries`), shared by every message that needs them. Entries
+    are stored only
     after the transaction that loaded them committed, and only if the cache was not cleared meanwhile
     (an import while the message was handled), so the cache never holds what the database does not."""
 
     def __init__(self, *, size: int = DIRECTORY_CACHE_SIZE, ttl: float = DIRECTORY_CACHE_TTL) -> None:
-        # (platform, external id) -> a detached, committed ORM object, or None: known not to exist.
-        self.groups: ExpiringCache[tuple[str, str], Group | None] = ExpiringCache(ttl=ttl, size=size)
-        self.persons: ExpiringCache[tuple[str, str], Person | None] = ExpiringCache(ttl=ttl, size=size)
+        # (platform, external id) -> the committed entry, or None: known not to exist.
+        self.groups: ExpiringCache[tuple[str, str], GroupEntry | None] = ExpiringCache(ttl=ttl, size=size)
+        self.persons: ExpiringCache[tuple[str, str], PersonEntry | None] = ExpiringCache(ttl=ttl, size=size)
         self.generation = 0
 
     def clear(self) -> None:
@@ -73,8 +75,8 @@ class _Lookups:
 
     generation: int
     used_cache: bool = False
-    groups: dict[tuple[str, str], Group | None] = field(default_factory=dict)
-    persons: dict[tuple[str, str], Person] = field(default_factory=dict)
+    groups: dict[tuple[str, str], GroupEntry | None] = field(default_factory=dict)
+    persons: dict[tuple[str, str], PersonEntry] = field(default_factory=dict)
 
 
 class _MessageFailed(Exception):
@@ -117,14 +119,6 @@ class Outcome:
     building: str | None = None
     role: str | None = None
     marked: bool = True
-
-
-def _attach(ctx: Context) -> None:
-    """Give the handler the session's own copies of a cached group and sender (`in_session`): what a
-    handler does to them never reaches the cache."""
-    if ctx.group is not None:
-        ctx.group = in_session(ctx.session, ctx.group)
-    ctx.sender = in_session(ctx.session, ctx.sender)
 
 
 def _handler_name(handler: Handler) -> str:
@@ -323,7 +317,7 @@ class Dispatcher:
         database is needed."""
         if message.reply_to is not None or command is not None:
             return None, None
-        group: Group | None = None
+        group: GroupEntry | None = None
         if message.group_id is not None:
             found, group = self.directory_cache.groups.get((message.platform, message.group_id))
             if not found:
@@ -367,14 +361,12 @@ class Dispatcher:
         command: CommandMatch | None,
         classification: Any = None,
     ) -> Outcome:
-        group: Group | None = None
+        group: GroupEntry | None = None
         if message.group_id is not None:
             group = await self._find_group(session, message.platform, message.group_id, lookups)
             if group is None:
                 return Outcome(route="unknown-group")
         sender = await self._resolve_sender(session, message, group, lookups)
-        # Cached group and sender stay detached until a handler is about to run (`_attach`): most
-        # messages are chatter no handler takes, and copying them into the session is work.
         ctx = self._context(session, message, sender, group, classification)
         outcome = await self._route(ctx, command)
         outcome.role = ctx.role.value
@@ -385,8 +377,8 @@ class Dispatcher:
         self,
         session: AsyncSession,
         message: Message,
-        sender: Person,
-        group: Group | None,
+        sender: PersonEntry,
+        group: GroupEntry | None,
         classification: Any,
     ) -> Context:
         return Context(
@@ -401,34 +393,41 @@ class Dispatcher:
 
     async def _find_group(
         self, session: AsyncSession, platform: str, external_id: str, lookups: _Lookups
-    ) -> Group | None:
+    ) -> GroupEntry | None:
         key = (platform, external_id)
         found, cached = self.directory_cache.groups.get(key)
         if found:
             lookups.used_cache = True
             return cached
-        group = await repos.find_group(session, platform, external_id)
+        row = await repos.find_group(session, platform, external_id)
+        group = group_entry(row) if row is not None else None
         lookups.groups[key] = group
         return group
 
     async def _resolve_sender(
-        self, session: AsyncSession, message: Message, group: Group | None, lookups: _Lookups
-    ) -> Person:
+        self, session: AsyncSession, message: Message, group: GroupEntry | None, lookups: _Lookups
+    ) -> PersonEntry:
         key = (message.platform, message.sender_id)
         found, cached = self.directory_cache.persons.get(key)
         if found and cached is not None:
             lookups.used_cache = True
             return cached
-        person = await repos.find_person_by_account(session, message.platform, message.sender_id)
-        if person is None:
+        row = await repos.find_person_by_account(session, message.platform, message.sender_id)
+        if row is not None:
+            person = person_entry(row)
+        else:
             home = group.unit if group is not None and group.unit.kind == UnitKind.BUILDING else None
-            person = await repos.register_chat_person(
+            row = await repos.register_chat_person(
                 session,
                 platform=message.platform,
                 external_id=message.sender_id,
                 name=message.sender_name or message.sender_id,
                 unit=home,
             )
+            # Registered just now with the group's building as home (or found so, had another task
+            # registered the sender first): the entry takes the building's entry as it is.
+            same_home = home is not None and row.unit_id == home.id
+            person = person_entry(row, unit=home if same_home else None)
         lookups.persons[key] = person
         return person
 
@@ -477,7 +476,6 @@ class Dispatcher:
         return Outcome(intent=intent, confidence=confidence)
 
     async def _run(self, ctx: Context, handler: Handler, route: str) -> Outcome:
-        _attach(ctx)
         result: Sequence[Action] | None = await handler(ctx)
         if result is None:
             return Outcome(route=route)

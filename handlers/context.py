@@ -1,4 +1,9 @@
-"""What a handler gets: the message, who sent it and where, a database session and the clock."""
+"""What a handler gets: the message, who sent it and where, a database session and the clock.
+
+Who sent it and where are directory entries (`storage.entries`): plain frozen data the dispatcher keeps
+between messages, not objects of the handler's session. A handler relates rows to them by id
+(`reporter_id=ctx.sender.id`); one that needs the sender as an object of its session (to make them a
+request's owner) asks for it (`sender_row`)."""
 
 from __future__ import annotations
 
@@ -13,14 +18,16 @@ from handlers.clock import Clock
 from handlers.contract import Mention, Message, SendToGroup, SendToUser
 from handlers.privacy import mask_pii
 from handlers.schedule import Schedule
-from storage.models import Group, Person, Unit
+from storage import repos
+from storage.entries import GroupEntry, PersonEntry, UnitEntry
+from storage.models import Person
 from storage.roles import Role, UnitKind
 
 if TYPE_CHECKING:
     from handlers.router import Registry
 
 
-def mention_of(person: Person, platform: str) -> Mention | None:
+def mention_of(person: Person | PersonEntry, platform: str) -> Mention | None:
     """The person's @-handle on a platform, if they have an account there."""
     account = person.account_on(platform)
     return Mention(user_id=account.external_id, name=person.name) if account is not None else None
@@ -29,8 +36,8 @@ def mention_of(person: Person, platform: str) -> Mention | None:
 @dataclass
 class Context:
     message: Message
-    sender: Person
-    group: Group | None  # None for a private chat
+    sender: PersonEntry
+    group: GroupEntry | None  # None for a private chat
     session: AsyncSession
     clock: Clock
     registry: Registry
@@ -48,11 +55,11 @@ class Context:
         return Schedule(self.registry, self.session)
 
     @property
-    def unit(self) -> Unit | None:
+    def unit(self) -> UnitEntry | None:
         return self.group.unit if self.group else None
 
     @property
-    def building(self) -> Unit | None:
+    def building(self) -> UnitEntry | None:
         unit = self.unit
         return unit if unit is not None and unit.kind == UnitKind.BUILDING else None
 
@@ -63,7 +70,15 @@ class Context:
     def mention_sender(self) -> Mention:
         return Mention(user_id=self.message.sender_id, name=self.sender_name)
 
-    def mention(self, person: Person) -> Mention | None:
+    async def sender_row(self) -> Person:
+        """The sender as an object of this session (with accounts and unit), for a relationship that
+        needs one: one query unless the session holds it already."""
+        person = await repos.get_person(self.session, self.sender.id)
+        if person is None:
+            raise LookupError(f"person {self.sender.id} is no longer in the directory")
+        return person
+
+    def mention(self, person: Person | PersonEntry) -> Mention | None:
         """The person's @-handle on this message's platform, if they have an account there."""
         return mention_of(person, self.message.platform)
 

@@ -60,14 +60,16 @@ def place_text(building: str | None, unit: str | None, floor: str | None, room: 
     return "".join(parts)
 
 
-def request_place(request: Request) -> str:
-    building = request.building.name if request.building is not None else None
+def request_place(request: Request, building: str | None = None) -> str:
+    """`building`: its name, for a request just opened (whose building is related by id only)."""
+    if building is None and request.building is not None:
+        building = request.building.name
     return place_text(building, request.place_unit, request.place_floor, request.place_room)
 
 
-def headline(request: Request) -> str:
+def headline(request: Request, building: str | None = None) -> str:
     """#12 楼道灯报修(5号楼2单元)."""
-    place = request_place(request)
+    place = request_place(request, building)
     return f"{request.number} {request.summary}({place})" if place else f"{request.number} {request.summary}"
 
 

@@ -484,13 +484,11 @@ async def _open_request(
         status=RequestStatus.NEW,
         urgent=urgent,
         building_id=building.id,
-        building=building,
         place_unit=place[0],
         place_floor=place[1],
         place_room=place[2],
         text=mask_pii(text),
         reporter_id=ctx.sender.id,
-        reporter=ctx.sender,
         reporters_count=1,
         co_reporters=[],
         platform=ctx.message.platform,
@@ -525,7 +523,7 @@ async def _create(
     new = await _open_request(ctx, building, ctx.classification, place, policy, text=ctx.message.text)
     if category == EMERGENCY:
         return [_emergency_reply(ctx, new.request, new.responsible)]
-    return [_intake_reply(ctx, new.request, new.owner, new.notify)]
+    return [_intake_reply(ctx, new.request, building.name, new.owner, new.notify)]
 
 
 def _allowed_role(category: str, role: Role) -> bool:
@@ -540,9 +538,11 @@ def _followers(
     return list({p.id: p for p in found if p is not None}.values())
 
 
-def _intake_reply(ctx: Context, request: Request, owner: Person | None, notify: list[Person]) -> Action:
+def _intake_reply(
+    ctx: Context, request: Request, building: str, owner: Person | None, notify: list[Person]
+) -> Action:
     tags = Tags(ctx.message.platform, [])
-    text = f"收到,已登记 {words.headline(request)}"
+    text = f"收到,已登记 {words.headline(request, building)}"
     if owner is None:
         text += ",社区工作人员会尽快安排处理"
     else:
@@ -632,7 +632,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     new = await _open_request(ctx, building, classification, place, policy, text=note, patrol=True)
     request = new.request
     tags = Tags(ctx.message.platform, [])
-    place_text = words.request_place(request)
+    place_text = words.request_place(request, building.name)
     text = f"已登记 {request.number} {request.summary}({place_text},巡查发现)"
     if new.owner is not None:
         verb = "清理" if category in _CLEAN_UP else "处理"
@@ -764,7 +764,7 @@ async def accept(ctx: Context) -> HandlerResult:
             owner = request.owner.name if request.owner is not None else "社区"
             raise Refusal(f"{request.number} 不在您负责的范围内,由 {owner} 负责处理。")
         old = request.owner.name if request.owner is not None else None
-        _assign(ctx.session, request, ctx.sender)
+        _assign(ctx.session, request, await ctx.sender_row())
         store.add_event(
             ctx.session,
             request,

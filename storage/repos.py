@@ -20,6 +20,7 @@ from sqlalchemy.orm.strategy_options import _AbstractLoad
 from sqlalchemy.orm.util import identity_key
 
 from storage.directory import person_sort_key
+from storage.entries import UnitEntry, entry_chain
 from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
 from storage.roles import HIERARCHY, Role, UnitKind
 from storage.sorting import natural_key
@@ -81,9 +82,12 @@ async def has_units(session: AsyncSession) -> bool:
     return await session.scalar(select(Unit.id).limit(1)) is not None
 
 
-def loaded_chain(unit: Unit) -> list[Unit] | None:
+def loaded_chain(unit: Unit | UnitEntry) -> list[Unit] | None:
     """The unit, its parent, … up to the street, from memory alone; None when a link of it is not loaded
-    (an async session cannot load it lazily) or the chain is longer than the hierarchy (a cycle)."""
+    (an async session cannot load it lazily) or the chain is longer than the hierarchy (a cycle). A
+    directory entry (`storage.entries`) gives its own chain."""
+    if isinstance(unit, UnitEntry):
+        return entry_chain(unit)  # type: ignore[return-value]
     chain: list[Unit] = []
     node: Unit | None = unit
     while node is not None:
@@ -186,7 +190,7 @@ async def register_chat_person(
     platform: str,
     external_id: str,
     name: str,
-    unit: Unit | None,
+    unit: Unit | UnitEntry | None,
     role: Role = Role.RESIDENT,
 ) -> Person:
     """Record someone met in a chat (source "chat"). If the account is already known — another task

@@ -48,6 +48,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import repos
+from storage.entries import PersonEntry
 from storage.memo import in_session
 from storage.models import Base, Person, StrEnumType, Unit
 from storage.repos import insert_unless_present
@@ -228,7 +229,7 @@ def add_event(
     kind: EventKind,
     at: datetime,
     *,
-    actor: Person | None = None,
+    actor: Person | PersonEntry | None = None,
     old: str | None = None,
     new: str | None = None,
     note: str | None = None,
@@ -240,7 +241,13 @@ def add_event(
 
 
 def _event_values(
-    kind: EventKind, at: datetime, *, actor: Person | None, old: str | None, new: str | None, note: str | None
+    kind: EventKind,
+    at: datetime,
+    *,
+    actor: Person | PersonEntry | None,
+    old: str | None,
+    new: str | None,
+    note: str | None,
 ) -> dict[str, Any]:
     return {
         "at": at,
@@ -253,13 +260,19 @@ def _event_values(
 
 
 async def insert_request(
-    session: AsyncSession, request: Request, *, actor: Person | None, new: str | None, note: str | None
+    session: AsyncSession,
+    request: Request,
+    *,
+    actor: Person | PersonEntry | None,
+    new: str | None,
+    note: str | None,
 ) -> None:
     """Write a new request (built, not added to the session) and its `created` event as two Core
     INSERTs, and make the request a clean, persistent object of the session with its id, as a flush
     would have left it. Every report opens one, and the unit of work's planning of that flush cost more
-    than both statements. The request's relationships (building, reporter, owner) must be objects of
-    the session already: adding the request cascades to them."""
+    than both statements. The request's building and reporter are related by id (`building_id`,
+    `reporter_id`), its owner, if any, must be an object of the session already: adding the request
+    cascades to it."""
     connection = await session.connection()
     row = _new_row(request)
     request.id = (await connection.execute(_insert_statement(Request, returning_id=True), row)).scalar_one()
@@ -272,7 +285,7 @@ async def insert_request(
 async def add_plus_one(
     session: AsyncSession,
     request: Request,
-    person: Person,
+    person: Person | PersonEntry,
     at: datetime,
     *,
     place: Sequence[str | None] = (None, None, None),
@@ -391,7 +404,7 @@ def _default_value(column: Any) -> Any:
 def add_co_reporter(
     session: AsyncSession,
     request: Request,
-    person: Person,
+    person: Person | PersonEntry,
     at: datetime,
     *,
     message_id: str | None,
@@ -402,11 +415,15 @@ def add_co_reporter(
     row = RequestReporter(
         request_id=request.id,
         person_id=person.id,
-        person=person,
         message_id=message_id,
         text=text,
         created_at=at,
     )
+    # Related by id; the person object too when the session has it (a directory entry is not one).
+    key = inspect(Person).identity_key_from_primary_key((person.id,))
+    row_person = person if isinstance(person, Person) else session.sync_session.identity_map.get(key)
+    if row_person is not None:
+        row.person = row_person
     if "co_reporters" in inspect(request).unloaded:
         request.reporters_count += 1
     else:

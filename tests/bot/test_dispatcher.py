@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,9 @@ from handlers.context import Context
 from handlers.contract import Message
 from handlers.router import CommandMatch, Router
 from storage import repos
+from storage.entries import GroupEntry, PersonEntry
 from storage.models import Account, OutboxEntry, Person, ProcessedMessage
+from storage.requests import Request
 from storage.roles import Role
 
 if TYPE_CHECKING:
@@ -261,6 +264,30 @@ async def test_groups_and_senders_are_looked_up_once_then_cached(
     outcome = await runtime.dispatcher.dispatch(message(clock, "谢谢", user="zhang-ayi", message_id="c2"))
     assert outcome is not None and outcome.role == "resident" and outcome.building == "5号楼"
     assert (persons, groups) == ([], [])
+
+
+async def test_cached_directory_entries_are_plain_data_that_a_report_relates_to_by_id(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    await runtime.dispatcher.dispatch(message(clock, "大家好", user="zhang-ayi", message_id="e1"))
+    cache = runtime.dispatcher.directory_cache
+    _, sender = cache.persons.get(("webchat", "zhang-ayi"))
+    _, group = cache.groups.get(("webchat", "b5"))
+    assert isinstance(sender, PersonEntry) and isinstance(group, GroupEntry)
+    assert group.unit.name == "5号楼" and group.unit.parent is not None  # with its unit chain
+    account = sender.account_on("webchat")
+    assert account is not None and account.external_id == "zhang-ayi"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sender.name = "改名"  # type: ignore[misc]
+    report = await runtime.dispatcher.dispatch(
+        message(clock, "2单元楼道灯坏了,黑乎乎的", user="zhang-ayi", message_id="e2")
+    )
+    await runtime.outbox.flush()
+    assert report is not None and report.route == "intent:repair" and len(platform.sent) == 1
+    async with runtime.sessions() as session:
+        request = (await session.scalars(select(Request))).one()
+    assert (request.reporter_id, request.building_id) == (sender.id, group.unit_id)
+    assert cache.persons.get(("webchat", "zhang-ayi"))[1] is sender  # shared, not copied
 
 
 async def test_a_directory_import_reaches_the_next_message(
