@@ -566,6 +566,9 @@ def test_v17_families(text: str, expected: Intent) -> None:
         ("小区游泳池有个娃沉下去了 一直没浮上来", Intent.EMERGENCY),
         ("工地那个深坑里掉下去一个人 在下面喊", Intent.EMERGENCY),
         ("空调外机摇摇欲坠 下面就是人行道", Intent.SAFETY_HAZARD),
+        # a small thing dropped down a drain is no person in it
+        ("钥匙掉进下水道了 谁有磁铁", Intent.CHITCHAT),
+        ("小孩掉进下水道了 快来人", Intent.EMERGENCY),
         ("老伴走了 丧葬费怎么申请", Intent.POLICY_QUERY),
     ],
 )
