@@ -591,6 +591,7 @@ def test_v18_families(text: str, expected: Intent) -> None:
         ("听我姑讲 衡阳有栋楼电梯困了人 关了两个钟头", Intent.CHITCHAT),
         ("我同学那栋楼天天有人往下扔垃圾 她们物业也不管", Intent.CHITCHAT),
         ("亲戚住河西 他讲楼道里堆满了杂物", Intent.CHITCHAT),
+        ("同事家附近那个垃圾站臭死了", Intent.CHITCHAT),
         ("刚才那一声响是装修的师傅把板子放地上 冇得事", Intent.CHITCHAT),
         # a private appliance, a person at home making noise, a fee rise: none of the new rules fire
         ("我家制氧机坏了 哪里能修", Intent.CHITCHAT),
