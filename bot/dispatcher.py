@@ -274,14 +274,8 @@ class Dispatcher:
                 else:
                     stored.append(_Stored(index, message, command, classification))
             if stored:
-                # BEGIN goes with the dedupe marks, in one call into the session (`_store`); what
-                # `async with session.begin()` would do on the way out is done here.
-                try:
+                async with session.begin():
                     await self._store(session, stored, handled, generation, now)
-                except BaseException:
-                    await session.rollback()
-                    raise
-                await session.commit()
         return [handled[index] for index in range(len(messages))]
 
     async def _store(
@@ -292,10 +286,10 @@ class Dispatcher:
         generation: int,
         now: datetime,
     ) -> None:
-        """The messages that need the database, in a transaction of the session begun here: marked as
-        processed, handled, their actions stored; each outcome put in `handled` under its index."""
+        """The messages that need the database, in the session's transaction: marked as processed,
+        handled, their actions stored; each outcome put in `handled` under its index."""
         fresh = await repos.mark_processed_many(
-            session, [(item.message.platform, item.message.message_id) for item in stored], now, begin=True
+            session, [(item.message.platform, item.message.message_id) for item in stored], now
         )
         for index, message, command, classification in stored:
             lookups = _Lookups(generation)

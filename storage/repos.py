@@ -14,7 +14,7 @@ from sqlalchemy import Select, bindparam, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased, joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 from sqlalchemy.orm.util import identity_key
@@ -295,15 +295,12 @@ async def mark_processed(session: AsyncSession, platform: str, message_id: str, 
 
 
 async def mark_processed_many(
-    session: AsyncSession, keys: Sequence[tuple[str, str]], now: datetime, *, begin: bool = False
+    session: AsyncSession, keys: Sequence[tuple[str, str]], now: datetime
 ) -> set[tuple[str, str]]:
     """Remember inbound message ids, (platform, message id) each; returns those seen for the first time
     (a key given twice counts once). A redelivery is absorbed by the database (ON CONFLICT DO NOTHING),
-    so the transaction stays usable. `begin`: begin the session's transaction first, in the same call
-    into the session (the caller then commits or rolls it back)."""
+    so the transaction stays usable."""
     if not keys:
-        if begin:
-            await session.begin()
         return set()
     rows = [
         {"platform": platform, "message_id": message_id, "received_at": now} for platform, message_id in keys
@@ -315,21 +312,11 @@ async def mark_processed_many(
         ("platform", "message_id"),
     )
     if statement is None:
-        if begin:
-            await session.begin()
         return await _mark_processed_one_by_one(session, rows)
     # One statement for a whole batch, on the session's connection, as Core: the ORM's insert machinery
-    # costs more than the insert. Run as one call into the sync session (with the BEGIN, if asked): each
-    # awaited call of an AsyncSession or AsyncConnection is a greenlet spawn of its own.
-    return await session.run_sync(_mark_processed, statement, rows, begin)
-
-
-def _mark_processed(
-    session: Session, statement: Any, rows: list[dict[str, Any]], begin: bool
-) -> set[tuple[str, str]]:
-    if begin:
-        session.begin()
-    inserted = session.connection().execute(statement, rows)
+    # costs more than the insert.
+    connection = await session.connection()
+    inserted = await connection.execute(statement, rows)
     return {(platform, message_id) for platform, message_id in inserted}
 
 
@@ -399,12 +386,8 @@ async def insert_outbox(
         {**action, "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
         for action in actions
     ]
-    return await session.run_sync(_insert_outbox, rows if len(rows) > 1 else rows[0])
-
-
-def _insert_outbox(session: Session, rows: Any) -> list[int]:
-    # In one call into the sync session: connection() and execute() awaited are a greenlet spawn each.
-    result = session.connection().execute(_insert_outbox_statement(), rows)
+    connection = await session.connection()
+    result = await connection.execute(_insert_outbox_statement(), rows if len(rows) > 1 else rows[0])
     return [int(entry_id) for entry_id in result.scalars()]
 
 

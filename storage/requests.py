@@ -39,7 +39,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import (
     Mapped,
-    Session,
     joinedload,
     make_transient_to_detached,
     mapped_column,
@@ -274,19 +273,13 @@ async def insert_request(
     than both statements. The request's building and reporter are related by id (`building_id`,
     `reporter_id`), its owner, if any, must be an object of the session already: adding the request
     cascades to it."""
+    connection = await session.connection()
     row = _new_row(request)
+    request.id = (await connection.execute(_insert_statement(Request, returning_id=True), row)).scalar_one()
     event = _event_values(EventKind.CREATED, request.created_at, actor=actor, old=None, new=new, note=note)
-    # Both statements in one call into the sync session (each awaited call is a greenlet spawn).
-    request.id = await session.run_sync(_insert_request_rows, row, event)
+    await connection.execute(_insert_statement(RequestEvent), {"request_id": request.id, **event})
     make_transient_to_detached(request)  # as if loaded: the values set are the row's
     session.add(request)
-
-
-def _insert_request_rows(session: Session, row: dict[str, Any], event: dict[str, Any]) -> int:
-    connection = session.connection()
-    request_id: int = connection.execute(_insert_statement(Request, returning_id=True), row).scalar_one()
-    connection.execute(_insert_statement(RequestEvent), {"request_id": request_id, **event})
-    return request_id
 
 
 async def add_plus_one(
@@ -317,6 +310,7 @@ async def add_plus_one(
         fill_place(request, place)
         add_event(session, request, EventKind.PLUS_ONE, at, actor=person, new=str(request.reporters_count))
         return True
+    connection = await session.connection()
     reporter = {
         "request_id": request.id,
         "person_id": person.id,
@@ -325,51 +319,26 @@ async def add_plus_one(
         "created_at": at,
     }
     unless_present = insert_unless_present(
-        session.get_bind().dialect.name, RequestReporter, ("request_id", "person_id"), ("id",)
+        connection.dialect.name, RequestReporter, ("request_id", "person_id"), ("id",)
     )
-    insert_reporter = unless_present
     if unless_present is None:  # no ON CONFLICT here: ask first
         if await is_reporter(session, request, person.id):
             return False
-        insert_reporter = _insert_statement(RequestReporter)
-    changes: dict[str, Any] = {**_filled_place(request, place), "updated_at": at}
-    # The three statements in one call into the sync session (each awaited call is a greenlet spawn).
-    counted = await session.run_sync(
-        _plus_one_rows, insert_reporter, reporter, changes, person, check=unless_present is not None
-    )
-    if counted is None:
+        await connection.execute(_insert_statement(RequestReporter), reporter)
+    elif (await connection.execute(unless_present, reporter)).first() is None:
         return False
-    changes["reporters_count"] = counted
+    changes: dict[str, Any] = {**_filled_place(request, place), "updated_at": at}
+    # The count is incremented by the database, not written from ours: two +1s committed at once by two
+    # processes (PostgreSQL) must both count.
+    counted = await connection.execute(_plus_one_statement(), {"request_id": request.id, **changes})
+    changes["reporters_count"] = counted.scalar_one()
+    event = _event_values(
+        EventKind.PLUS_ONE, at, actor=person, old=None, new=str(changes["reporters_count"]), note=None
+    )
+    await connection.execute(_insert_statement(RequestEvent), {"request_id": request.id, **event})
     for key, value in changes.items():
         set_committed_value(request, key, value)
     return True
-
-
-def _plus_one_rows(
-    session: Session,
-    insert_reporter: Any,
-    reporter: dict[str, Any],
-    changes: dict[str, Any],
-    actor: Person | PersonEntry,
-    *,
-    check: bool,
-) -> int | None:
-    """The co-reporter row, the count and the `plus_one` event; None, nothing written, if the row was
-    there already (`check`: the insert returns a row only if it inserted one)."""
-    connection = session.connection()
-    inserted = connection.execute(insert_reporter, reporter)
-    if check and inserted.first() is None:
-        return None
-    request_id = reporter["request_id"]
-    # The count is incremented by the database, not written from ours: two +1s committed at once by two
-    # processes (PostgreSQL) must both count.
-    values = {"request_id": request_id, **changes}
-    counted: int = connection.execute(_plus_one_statement(), values).scalar_one()
-    event = _event_values(
-        EventKind.PLUS_ONE, changes["updated_at"], actor=actor, old=None, new=str(counted), note=None
-    )
-    connection.execute(_insert_statement(RequestEvent), {"request_id": request_id, **event})
-    return counted
 
 
 _PLACE_COLUMNS = ("place_unit", "place_floor", "place_room")
