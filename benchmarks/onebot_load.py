@@ -228,6 +228,7 @@ class PhaseResult:
     bot_cpu_pct: float = 0.0  # of one core
     generator_cpu_s: float = 0.0
     settled: bool = True
+    started_at: float = 0.0  # time.perf_counter() (CLOCK_MONOTONIC: the same in both processes)
 
 
 @dataclass
@@ -530,6 +531,7 @@ class LoadGenerator:
         offered = None if rate is None else round(count / self.offered_seconds, 1)
         return PhaseResult(
             name=name,
+            started_at=started,
             events=count,
             seconds=round(seconds, 3),
             events_per_s=round(count / seconds, 1),
@@ -889,6 +891,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     counters = context.Array("q", COUNTERS, lock=False)
     receive, send = context.Pipe(duplex=False)
     port = free_port()
+    full_collections = FullCollectionLog()
     with tempfile.TemporaryDirectory(prefix="loudong-bench-") as scratch:
         trace = Trace() if args.trace else None
         runtime = await start_bot(
@@ -922,7 +925,55 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             await drain_outbox(runtime)
             database = await database_figures(runtime)
             await runtime.close()
-    return summarise(result, database, args)
+            full_collections.stop()
+    summary = summarise(result, database, args)
+    summary["bot_full_collections"] = full_collections.named(result.phases)
+    return summary
+
+
+class FullCollectionLog:
+    """Every full (generation 2) garbage collection of the bot's process while the benchmark runs: seconds
+    after the bot started, how long it took (ms) and how many objects it freed. A gc callback, called
+    only when a collection runs: free otherwise."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.collections: list[tuple[float, float, float, int]] = []
+        self._origin = time.perf_counter()
+        self._started = 0.0
+        gc.callbacks.append(self._seen)
+
+    def _seen(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        else:
+            self.collections.append(
+                (self._started, self._started - self._origin, now - self._started, info["collected"])
+            )
+
+    def named(self, phases: Sequence[PhaseResult]) -> list[tuple[str, float, float, int]]:
+        """(the phase it fell in, seconds after the bot started, ms, objects freed) each."""
+
+        def phase(at: float) -> str:
+            for candidate in phases:
+                if candidate.started_at <= at <= candidate.started_at + candidate.seconds:
+                    return candidate.name
+            return "-"
+
+        return [
+            (phase(at), round(after, 1), round(took * 1000, 1), freed)
+            for at, after, took, freed in self.collections
+        ]
+
+    def stop(self) -> None:
+        import gc
+
+        if self._seen in gc.callbacks:
+            gc.callbacks.remove(self._seen)
 
 
 def receive_result(receive: Connection, generator: multiprocessing.process.BaseProcess) -> LoadResult:
@@ -1039,6 +1090,8 @@ def print_table(summary: dict[str, Any]) -> None:
         print("  ".join(f"{cell:>{width}}" for cell, (_, _, width) in zip(cells, columns, strict=True)))
     growth = summary["rss_growth_25_to_100_mb"]
     print(f"bot RSS MB: {summary['bot_rss_mb']}  (growth 25%→100% of throughput: {growth})")
+    if "bot_full_collections" in summary:
+        print(f"bot full collections (phase, s after start, ms, freed): {summary['bot_full_collections']}")
     print(f"database: {summary['database']}")
     print(f"bot counters: {summary['bot_counters']}")
     verdict = "yes" if summary["exactly_once"] else "NO"

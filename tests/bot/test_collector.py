@@ -45,3 +45,33 @@ async def test_the_schedule_runs_full_collections_itself() -> None:
     finally:
         await schedule.stop()
         gc.callbacks.remove(seen)
+
+
+async def test_the_warm_state_is_frozen_once_after_one_collection(monkeypatch: Any) -> None:
+    import bot.collector
+
+    monkeypatch.setattr(bot.collector, "_warm_frozen", False)
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(info["collected"])
+
+    gc.callbacks.append(seen)
+    schedule = FullCollections(interval=3600, warm_after=0.01)
+    schedule.start()
+    try:
+        async with asyncio.timeout(2):
+            while not bot.collector._warm_frozen:  # noqa: ASYNC110 - the collector has no event to wait on
+                await asyncio.sleep(0.005)
+        assert full  # collected first, then frozen
+        assert gc.get_freeze_count() > 0
+        collections = len(full)
+        again = FullCollections(interval=3600, warm_after=0.01)  # a second runtime: frozen once per process
+        again.start()
+        await asyncio.sleep(0.05)
+        await again.stop()
+        assert len(full) == collections  # no second warm collection (and freeze)
+    finally:
+        await schedule.stop()
+        gc.callbacks.remove(seen)
