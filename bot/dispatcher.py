@@ -36,9 +36,8 @@ Classifier = Callable[[str], Any]  # intents.classify: text -> Classification
 # Directory entries (groups with their unit chain, persons with accounts and unit chain) are cached
 # between messages as plain data (`storage.entries`): looking them up is most of a message's database
 # work, and handlers relate rows to them by id, so no message copies them into its session. This process
-# drops the cache
-# whenever it imports a directory; an import run by another process (`python -m bot directory import`
-# while the bot runs) is seen when entries expire, after this many seconds.
+# drops the cache whenever it imports a directory; an import run by another process (`python -m bot
+# directory import` while the bot runs) is seen when entries expire, after this many seconds.
 DIRECTORY_CACHE_TTL = 60.0
 # Persons (and groups) kept at most, least recently used dropped first. An entry holds its own copy of
 # the unit chain (up to five small frozen records): 10,000 covers a large community's active senders.

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import Select, bindparam, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -82,12 +82,16 @@ async def has_units(session: AsyncSession) -> bool:
     return await session.scalar(select(Unit.id).limit(1)) is not None
 
 
-def loaded_chain(unit: Unit | UnitEntry) -> list[Unit] | None:
+@overload
+def loaded_chain(unit: Unit) -> list[Unit] | None: ...
+@overload
+def loaded_chain(unit: UnitEntry) -> list[UnitEntry] | None: ...
+def loaded_chain(unit: Unit | UnitEntry) -> list[Unit] | list[UnitEntry] | None:
     """The unit, its parent, … up to the street, from memory alone; None when a link of it is not loaded
     (an async session cannot load it lazily) or the chain is longer than the hierarchy (a cycle). A
     directory entry (`storage.entries`) gives its own chain."""
     if isinstance(unit, UnitEntry):
-        return entry_chain(unit)  # type: ignore[return-value]
+        return entry_chain(unit)
     chain: list[Unit] = []
     node: Unit | None = unit
     while node is not None:
@@ -99,7 +103,11 @@ def loaded_chain(unit: Unit | UnitEntry) -> list[Unit] | None:
     return chain
 
 
-def unit_of_kind(chain: Iterable[Unit], kind: UnitKind) -> Unit | None:
+# A unit of the session or a directory entry (`storage.entries`): a chain is made of one or the other.
+_AnyUnit = TypeVar("_AnyUnit", Unit, UnitEntry)
+
+
+def unit_of_kind(chain: Iterable[_AnyUnit], kind: UnitKind) -> _AnyUnit | None:
     """The first unit of `kind` in a chain: in a `unit_chain`, the unit itself or its nearest ancestor
     of that kind (a building's community, a worker's grid)."""
     return next((unit for unit in chain if unit.kind == kind), None)
