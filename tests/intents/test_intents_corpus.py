@@ -23,8 +23,8 @@ from intents.train_intents import BLIND, LATER
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
-# The source under which the set in the held-out file was folded into the tuning part: v20 (heldout20; v21 was
-# folded in with it, as heldout21, from the blind-set folder, and was never in this file). A fold appends there.
+# The source under which the set in the held-out file was folded into the tuning part: v20 (heldout20; v21
+# was folded in with it, as heldout21, from the blind-set folder, and was never in this file).
 FOLDED = "heldout20"
 assert FOLDED in LATER
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
