@@ -635,6 +635,8 @@ def test_v19_emergency_signs_by_keywords(text: str) -> None:
         ("我同事说他们武清那个小区有人往下扔过酒瓶子 后来让派出所给找着了", Intent.CHITCHAT),
         ("我表姐她们霸州那院里天天有人在楼道里充电瓶 她愁得要搬家", Intent.CHITCHAT),
         ("之前楼道里那辆电动车 人家已经挪车棚去了", Intent.CHITCHAT),
+        ("抖音看到有人把电瓶车推进电梯 电梯里头充电 爆炸了 太可怕了", Intent.CHITCHAT),
+        ("楼道里有人推电瓶车进电梯充电 太危险了", Intent.EBIKE),
         # ... while a fainting with an ambulance called, and a fire here, stay emergencies
         ("我妈被气得晕倒了 快叫救护车", Intent.EMERGENCY),
         ("厨房着了 烧起来了 快来人", Intent.EMERGENCY),
