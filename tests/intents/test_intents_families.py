@@ -618,3 +618,48 @@ def test_v19_families(text: str, expected: Intent) -> None:
 )
 def test_v19_emergency_signs_by_keywords(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v20 and v21: figures of speech that name an emergency word (a body part about to
+        # catch fire with 得; a smell, a taste or anger as the cause of what is said), hearsay asked about, a
+        # compound in another town, something already moved
+        ("我这嗓子干得快着了 一上午说了八百句话", Intent.CHITCHAT),
+        ("这天热得快着了 空调也不管用", Intent.CHITCHAT),
+        ("八市的海蛎煎香到我快晕过去 太好呷了", Intent.CHITCHAT),
+        ("房东又涨房租 气得我直哆嗦", Intent.CHITCHAT),
+        ("朋友圈在传泉州有家茶叶店烧起来 是真的吗 不是我们这条街", Intent.CHITCHAT),
+        ("群里在传隔壁街有人晕倒了 真的假的", Intent.CHITCHAT),
+        ("我同事说他们武清那个小区有人往下扔过酒瓶子 后来让派出所给找着了", Intent.CHITCHAT),
+        ("我表姐她们霸州那院里天天有人在楼道里充电瓶 她愁得要搬家", Intent.CHITCHAT),
+        ("之前楼道里那辆电动车 人家已经挪车棚去了", Intent.CHITCHAT),
+        ("抖音看到有人把电瓶车推进电梯 电梯里头充电 爆炸了 太可怕了", Intent.CHITCHAT),
+        ("楼道里有人推电瓶车进电梯充电 太危险了", Intent.EBIKE),
+        # ... while a fainting with an ambulance called, and a fire here, stay emergencies
+        ("我妈被气得晕倒了 快叫救护车", Intent.EMERGENCY),
+        ("厨房着了 烧起来了 快来人", Intent.EMERGENCY),
+        # a knock-down alone, a drill, a fish that is only food: no emergency
+        ("地铁口人太多 差点让人挤倒了", Intent.CHITCHAT),
+        ("今天学校搞防踩踏演练 孩子回来跟我讲了一晚上", Intent.CHITCHAT),
+        ("河豚好吃 就是贵", Intent.CHITCHAT),
+    ],
+)
+def test_v20_v21_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # after held-out v20 and v21, by the keywords alone: a crowd crush told by its signs, poisoning by a
+        # food known to poison told by numbness, weakness and slowing speech
+        "超市鸡蛋特价 一位老太太让人挤倒了 后边的还往前推 踩她身上了 她在底下喊",
+        "演唱会散场 一个小孩被挤倒了 后面的人还在往前挤 踩着他了",
+        "楼下阿伯自己杀了一条河豚煮汤 现在嘴巴舌头都麻 手举不太起 讲话越来越慢",
+        "昨天吃了野生菌 今天手脚发麻 走路站不稳 老伴讲话也说不清了",
+    ],
+)
+def test_v20_v21_emergency_signs_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
