@@ -3,10 +3,9 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v20 (evaluated 2026-11-29 09:49
-UTC, at 0bb5726), folded into the tuning part since (`source: heldout20`, with v21 as heldout21). Between
-folding one held-out set into the tuning part and receiving the next, the held-out tests skip (a folded set
-stays in the file until the next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v22 (evaluated 2026-11-29 10:21
+UTC, at d1957dd). Between folding one held-out set into the tuning part and receiving the next, the held-out
+tests skip (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -23,10 +22,9 @@ from intents.train_intents import BLIND, LATER
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
-# The source under which the set in the held-out file was folded into the tuning part: v20 (heldout20; v21
-# was folded in with it, as heldout21, from the blind-set folder, and was never in this file).
-FOLDED = "heldout20"
-assert FOLDED in LATER
+# The source under which the last blind held-out set was folded into the tuning part (the trainer's last
+# later author: a fold appends there).
+FOLDED = LATER[-1]
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
 # families2 to families5 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
@@ -100,33 +98,34 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on v20 (0.938), v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927),
-    # v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875) nor v17 (0.837).
+    # Met on v22 (0.951), v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948),
+    # v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7
+    # (0.875) nor v17 (0.837).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v20's one blind evaluation (at 0bb5726): a change that loses ground on them
+    # The figures of held-out v22's one blind evaluation (at d1957dd): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.938 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 4 / 150 + 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.951 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 2 / 150 + 1e-9, heldout.as_text()
     assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on v20, v19 and v18 (4/150 = 2.7 % each) and v15 (2.0 %); not on v17 (4.7 %), v16 (4.0 %),
-    # v14 (3.3 %).
+    # Met on v22 (2/150 = 1.3 %), v20, v19 and v18 (4/150 = 2.7 % each) and v15 (2.0 %); not on v21 and
+    # v16 (4.0 %), v17 (4.7 %), v14 (3.3 %).
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v20: emergency recall 19/20 (v19 19/20, v18 19/20, v17 "
-    "16/20). Missed: puffer-fish poisoning told by its signs, a numb mouth and tongue, weak arms, slowing "
-    "speech (chitchat 0.81); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v22: emergency recall 19/20 (v21, v20, v19, v18 19/20 each). "
+    "Missed: two students on a kayak that lost its paddle, drifting out to sea and waving (elder_care 0.76); "
+    "see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
