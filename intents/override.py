@@ -11,13 +11,15 @@ engine asks it only about a message it did not already call an emergency, with a
 `OVERRIDE_MIN_CHARS` word characters, that is not hypothetical, past, hearsay, resolved, a drill or a joke
 (engine.py: `IntentEngine.override_applies`).
 
-This module scores the rule exactly as scikit-learn does, from the weights `python -m intents.train_override`
-writes (scikit-learn is needed to train only; here numpy reads them): every occurrence of every character
-1-3-gram of the normalised text is looked up in the vocabulary (a dict: a pass of an Aho-Corasick automaton
-over 121k n-grams is no faster, and building it took 0.4 s at load), each vocabulary n-gram weighs
-(1 + ln count) x idf, the vector is L2-normalised over them, and the 17 scores are its dot product with the
-weight rows plus the intercepts. Only whether `emergency` is the largest matters. The weights are stored in
-thousandths (integers): out of fold over the corpus and on the v15-v22 rows this gives the decision of
+This module scores the rule exactly as scikit-learn does, from the weights `python -m
+intents.train_override` writes (scikit-learn is needed to train only; here numpy reads them): every
+occurrence of every character 1-3-gram of the normalised text is looked up in the vocabulary, each n-gram
+as one 64-bit integer key (its code points side by side) found by one numpy `searchsorted` in the sorted
+keys of the vocabulary (no n-gram string is built: a dict of the n-gram strings took twice the time, and
+an Aho-Corasick automaton over 121k n-grams 0.2-0.4 s to build at load), each vocabulary n-gram weighs (1
++ ln count) x idf, the vector is L2-normalised over them, and the 17 scores are its dot product with the
+weight rows plus the intercepts. Only whether `emergency` is the largest matters. The weights are stored
+in thousandths (integers): out of fold over the corpus and on the v15-v22 rows this gives the decision of
 scikit-learn's `predict` for every message (`python -m intents.train_override --agreement`).
 
 File format (`override_model.txt.gz`: gzip of text, one line per field, by column, so that it loads in a few
@@ -45,9 +47,6 @@ import gzip
 import math
 import warnings
 import zlib
-from collections import Counter
-from collections.abc import Iterable
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -56,16 +55,57 @@ from intents.model import Intent
 
 FORMAT = "loudong-override-tfidf-svm/1"
 DEFAULT_OVERRIDE_MODEL_PATH = Path(__file__).with_name("override_model.txt.gz")
-_ADD = str.__add__
+# An n-gram of up to three characters as one 64-bit key: the code points (< 2**21) side by side, and a tag
+# in the top bits telling the lengths apart (a trigram uses bits 0-62 and has neither tag bit).
+_SHIFT = np.uint64(21)
+_SHIFT2 = np.uint64(42)
+_TAG2 = np.uint64(1 << 63)
+_TAG1 = np.uint64((1 << 63) | (1 << 62))
 # The override's confidence: the softmax of its 17 scores times this (the intent model's temperature;
 # the SVM's scores are margins, not log-odds).
 TEMPERATURE = 5.0
-# Sublinear tf, 1 + ln(count), as scikit-learn computes it (np.log); 1.0 for the usual count of 1.
-_TF = [0.0, 1.0, *(1.0 + math.log(c) for c in range(2, 256))]
 
 
-def _tf(count: int) -> float:
-    return _TF[count] if count < 256 else 1.0 + math.log(count)
+def _text_keys(codes: np.ndarray, max_n: int) -> np.ndarray:
+    """The keys of every 1..max_n-gram at every position of a text given as its code points (uint64)."""
+    parts = [codes | _TAG1]
+    if max_n >= 2:
+        parts.append((codes[:-1] << _SHIFT) | codes[1:] | _TAG2)
+    if max_n >= 3:
+        parts.append((codes[:-2] << _SHIFT2) | (codes[1:-1] << _SHIFT) | codes[2:])
+    return np.concatenate(parts)
+
+
+def _gram_keys(grams: list[str]) -> np.ndarray:
+    """The key of each n-gram (one to three characters), computed for all at once."""
+    if not grams:
+        return np.zeros(0, dtype=np.uint64)
+    if min(map(len, grams)) < 1 or max(map(len, grams)) > 3:
+        raise ValueError("n-grams must have one to three characters")
+    joined = "\t".join(grams)  # no n-gram holds a tab (a normalised text has none)
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    tabs = np.flatnonzero(codes == 9)
+    if len(tabs) != len(grams) - 1:
+        raise ValueError("an n-gram holds a tab")
+    starts = np.concatenate(([0], tabs + 1))
+    lengths = np.concatenate((tabs, [len(codes)])) - starts
+    last = len(codes) - 1
+    c0 = codes[starts]
+    c1 = codes[np.minimum(starts + 1, last)]
+    c2 = codes[np.minimum(starts + 2, last)]
+    return np.where(
+        lengths == 1,
+        c0 | _TAG1,
+        np.where(lengths == 2, (c0 << _SHIFT) | c1 | _TAG2, (c0 << _SHIFT2) | (c1 << _SHIFT) | c2),
+    )
+
+
+def _tfidf(idf: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each n-gram's (1 + ln count) x idf, as scikit-learn's sublinear tf times idf (most counts are 1)."""
+    v = idf.take(rows)
+    if counts.max() > 1:
+        v = (np.log(counts) + 1.0) * v
+    return v
 
 
 _HEADER = ("format", "classes", "documents", "max_n", "scale", "bias", "grams", "df")
@@ -81,8 +121,8 @@ class OverrideModel:
     __slots__ = (
         "_bias",
         "_emergency",
-        "_idf",
-        "_index",
+        "_keys",
+        "_rows",
         "bias",
         "classes",
         "df",
@@ -125,34 +165,46 @@ class OverrideModel:
         self.path = path
         # scikit-learn's smooth idf, computed as it does (float64).
         self.idf = np.log((documents + 1) / (df.astype(np.float64) + 1)) + 1.0
-        self._idf = self.idf.tolist()
         self._bias = bias.tolist()
-        self._index = dict(zip(grams, range(len(grams)), strict=True))
+        if max_n > 3:
+            raise ValueError("max_n must be at most 3 (an n-gram is one 64-bit key)")
+        # Each n-gram as one integer key (`_KEYS`), sorted, with the weight row of each: a text's n-grams are
+        # looked up by one numpy searchsorted, not a dict lookup per n-gram string built in Python.
+        keys = _gram_keys(grams)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._rows = order
+        if len(keys) > 1 and bool((self._keys[1:] == self._keys[:-1]).any()):
+            raise ValueError("an n-gram twice")
         self._emergency = classes.index(Intent.EMERGENCY)
 
-    def counts(self, norm: str) -> Counter[int]:
-        """Weight row -> occurrences, of the vocabulary n-grams in the normalised text (scikit-learn's char
-        analyzer: every 1..max_n-gram at every position). The k-grams are made by `map` from the
-        (k-1)-grams and the text shifted (C loops, no slicing in Python)."""
-        levels: list[Iterable[str]] = [norm]
-        grams: Iterable[str] = norm
-        for k in range(2, self.max_n + 1):
-            grams = list(map(_ADD, grams, norm[k - 1 :]))
-            levels.append(grams)
-        found = Counter(map(self._index.get, chain.from_iterable(levels)))
-        found.pop(None, None)  # type: ignore[call-overload]
-        return found
+    def found(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
+        """The weight rows of the vocabulary n-grams in the normalised text and how often each occurs
+        (scikit-learn's char analyzer: every 1..max_n-gram at every position), rows ascending."""
+        raw = norm.encode("utf-32-le", "surrogatepass")  # code points, a lone surrogate too
+        codes = np.frombuffer(raw, dtype=np.uint32).astype(np.uint64)
+        keys = _text_keys(codes, self.max_n)
+        vocabulary = self._keys
+        pos = np.searchsorted(vocabulary, keys)
+        pos[pos == len(vocabulary)] = 0
+        rows = np.sort(self._rows[pos[vocabulary[pos] == keys]])
+        if not rows.size:
+            return rows, rows
+        # np.unique's work, without its generality (half the time): the first of each run of equal rows.
+        first = np.empty(rows.size, dtype=bool)
+        first[0] = True
+        np.not_equal(rows[1:], rows[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        return rows[starts], np.diff(starts, append=rows.size)
 
     def scores(self, norm: str) -> list[float]:
         """The 17 decision values of the SVM for normalised text, in the order of `classes`."""
-        return self._scores(self.counts(norm))
+        return self._scores(*self.found(norm))
 
-    def _scores(self, found: Counter[int]) -> list[float]:
-        if not found:
+    def _scores(self, rows: np.ndarray, counts: np.ndarray) -> list[float]:
+        if not rows.size:
             return list(self._bias)
-        rows = list(found)
-        idf = self._idf
-        v = np.array([idf[r] * _tf(c) for r, c in found.items()])
+        v = _tfidf(self.idf, rows, counts)
         summed = (v @ self.weights.take(rows, axis=0)).tolist()
         inv = 1.0 / (self.scale * math.sqrt(float(v @ v)))
         return [s * inv + b for s, b in zip(summed, self._bias, strict=True)]
@@ -167,8 +219,8 @@ class OverrideModel:
         `TEMPERATURE`, as the intent model's: a confidence for the result, not a calibrated one) and the
         `count` n-grams of the text (no space in them; words of two or three characters before single
         ones) that speak most for emergency against the runner-up intent: (n-gram, first start, weight)."""
-        found = self.counts(norm)
-        s = self._scores(found)
+        rows, counts = self.found(norm)
+        s = self._scores(rows, counts)
         e = self._emergency
         if s.index(max(s)) != e:
             return None
@@ -177,13 +229,13 @@ class OverrideModel:
         p = exps[e] / sum(exps)
         rest = [*s[:e], -math.inf, *s[e + 1 :]]
         second = rest.index(max(rest))
-        weights, grams, idf = self.weights, self.grams, self._idf
         # Each n-gram's share of the emergency score's lead, as in the scores: tf x idf over the L2 norm.
-        inv = 1.0 / (self.scale * math.sqrt(sum((idf[r] * _tf(c)) ** 2 for r, c in found.items())))
+        v = _tfidf(self.idf, rows, counts)
+        lead = self.weights[rows, e].astype(np.float64) - self.weights[rows, second]
+        shares = (lead * v / (self.scale * math.sqrt(float(v @ v)))).tolist()
         ranked = []
-        for r, c in found.items():
-            gram = grams[r]
-            w = (int(weights[r, e]) - int(weights[r, second])) * idf[r] * _tf(c) * inv
+        for r, w in zip(rows.tolist(), shares, strict=True):
+            gram = self.grams[r]
             if w > 0 and " " not in gram:
                 ranked.append((len(gram) < 2, -w, gram))
         ranked.sort()
@@ -266,8 +318,8 @@ def parse_override_model(text: str, path: Path) -> OverrideModel:
         if not value.isdigit() or int(value) < 1:
             raise OverrideModelError(f"{path}:{lineno}: {key} must be a positive integer")
         numbers[key] = int(value)
-    if numbers["max_n"] > 5:
-        raise OverrideModelError(f"{path}:{fields['max_n'][0]}: max_n must be in 1..5")
+    if numbers["max_n"] > 3:
+        raise OverrideModelError(f"{path}:{fields['max_n'][0]}: max_n must be in 1..3")
     lineno, value = fields["bias"]
     try:
         bias = [float(b) for b in value.split(" ")]

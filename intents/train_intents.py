@@ -292,7 +292,8 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     and engine.model_made(result)
                     and content_chars(result.text) >= _VETO_MIN_CHARS,
                     override.emergency(result.text),
-                    not result.resolved and engine.emergency_guards(result.text, quiet=False) is not None,
+                    not result.resolved
+                    and engine.emergency_guards(result.text, quiet=False, blank=False) is not None,
                     content_chars(result.text),
                 )
             )

@@ -96,7 +96,7 @@ def test_scores_are_the_formula() -> None:
     [
         (lambda t: t.replace("loudong-override-tfidf-svm/1", "other/2"), "not an override model"),
         (lambda t: t.replace("documents\t10\n", ""), "missing documents"),
-        (lambda t: t.replace("max_n\t3", "max_n\t9"), ":6: max_n must be in 1..5"),
+        (lambda t: t.replace("max_n\t3", "max_n\t9"), ":6: max_n must be in 1..3"),
         (lambda t: t.replace("classes\trepair", "classes\tok"), ":4: 'ok' is not a valid Intent"),
         (lambda t: t.replace("df\t3 5 1", "df\t3 5"), ":10: expected 3 integers"),
         (lambda t: t.replace("df\t3 5 1", "df\t3 5 11"), ":10: document frequencies"),
