@@ -168,8 +168,8 @@ class OverrideModel:
         self._bias = bias.tolist()
         if max_n > 3:
             raise ValueError("max_n must be at most 3 (an n-gram is one 64-bit key)")
-        # Each n-gram as one integer key (`_KEYS`), sorted, with the weight row of each: a text's n-grams are
-        # looked up by one numpy searchsorted, not a dict lookup per n-gram string built in Python.
+        # Each n-gram as one integer key (`_gram_keys`), sorted, with the weight row of each: a text's
+        # n-grams are looked up by one numpy searchsorted, not a dict lookup per n-gram string.
         keys = _gram_keys(grams)
         order = np.argsort(keys, kind="stable")
         self._keys = keys[order]
