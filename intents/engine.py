@@ -24,6 +24,13 @@ Pipeline for one message:
    step 5); thanks, acks and short messages with no lexicon word at all (the fast path) never ask it.
    A chitchat it was asked about becomes an emergency when both second opinions see one
    (`emergency_agreed`), danger character or not.
+10. Baseline emergency override, the third opinion (override.py; `override_applies`, `overridden`): a
+   result that is not an emergency becomes one when the TF-IDF + LinearSVC baseline (the rule registered
+   before held-out v15, shipped after v22) puts emergency first, in a message of at least
+   `OVERRIDE_MIN_CHARS` word characters that is not resolved and passes the emergency second opinion's
+   guards (no joke, hypothetical or past event, drill, hearsay); urgent, the engine's intent as runner-up,
+   the override's strongest n-grams reported as keywords with role "model". `classify_opinions` is the
+   engine without it.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from intents.model import (
     _keyword_hit,
 )
 from intents.normalize import normalize
+from intents.override import DEFAULT_OVERRIDE_MODEL_PATH, OverrideModel, load_override_model
 from intents.places import extract_places
 from intents.segment import Segmenter
 
@@ -164,6 +172,14 @@ _OBJECTS_ONLY_PROPOSE = 0.5
 # How many of the model's strongest n-grams a second-opinion result reports as its keywords.
 _MODEL_EVIDENCE = 3
 _MODEL_ROLE = "model"
+# The baseline emergency override (override.py, `IntentEngine.override_applies`) reads only messages with at
+# least this many characters that carry words (`content_chars`): the shortest true emergency it alone caught
+# out of fold in the leave-one-author-out CV of the twenty-three folds (2026-11-29, after held-out v22), the
+# kayak drifting out to sea (海边有俩学生划皮划艇 桨掉了 …, 29); the other, the scavenger in a garbage
+# compactor, has 51, and the five it caught on the blind sets v18-v22 have 29 to 54. From 0 to 29 the
+# bound only drops false tickets (all folds 28/3065 -> 21/3065: a bare 111, 打雪仗, a child who calls me
+# 阿婆 …), and it keeps most messages (all the short chatter) from ever being scored.
+OVERRIDE_MIN_CHARS = 29
 
 
 class _Markers:
@@ -380,10 +396,12 @@ class IntentEngine:
         cache_dir: Path | None = None,
         emergency_model: EmergencyModel | None = None,
         intent_model: IntentModel | None = None,
+        override_model: OverrideModel | None = None,
     ) -> None:
         self.lexicon = lexicon
         self.emergency_model = emergency_model
         self.intent_model = intent_model
+        self.override_model = override_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
         objects: dict[str, list[int]] = {}
@@ -454,22 +472,27 @@ class IntentEngine:
         warm: bool = False,
         emergency_model: EmergencyModel | str | Path | None = DEFAULT_EMERGENCY_MODEL_PATH,
         intent_model: IntentModel | str | Path | None = DEFAULT_INTENT_MODEL_PATH,
+        override_model: OverrideModel | str | Path | None = DEFAULT_OVERRIDE_MODEL_PATH,
     ) -> IntentEngine:
         """The shipped lexicon with community files layered on it. `warm=True` loads the tokenizer now
         instead of on the first message that needs it. `emergency_model`: the second opinion's weights
         (the shipped file by default; None turns the second opinion off); `intent_model` likewise for the
-        intent second opinion."""
+        intent second opinion, `override_model` for the baseline emergency override (the third opinion)."""
         model = emergency_model
         if isinstance(model, str | Path):
             model = load_emergency_model(model)
         opinion = intent_model
         if isinstance(opinion, str | Path):
             opinion = load_intent_model(opinion)
+        override = override_model
+        if isinstance(override, str | Path):
+            override = load_override_model(override)
         engine = cls(
             load_lexicon(extra_lexicon_paths, include_default=include_default),
             cache_dir=cache_dir,
             emergency_model=model,
             intent_model=opinion,
+            override_model=override,
         )
         if warm:
             engine.warm()
@@ -497,6 +520,54 @@ class IntentEngine:
     # ------------------------------------------------------------------------------------ classify
 
     def classify(self, text: str) -> Classification:
+        result = self.classify_opinions(text)
+        if result.intent is _EMERGENCY or self.override_model is None or not self.override_applies(result):
+            return result
+        return self.overridden(result) or result
+
+    def override_applies(self, result: Classification) -> bool:
+        """Whether the baseline emergency override (the third opinion) is asked about the engine's result:
+        not an emergency already, at least `OVERRIDE_MIN_CHARS` characters that carry words (the length
+        first: counting is dearer), not resolved, and past the emergency second opinion's guards
+        (`emergency_guards`: no joke, benign cause, hypothetical or past event, drill or lesson, hearsay or
+        elsewhere)."""
+        if result.intent is _EMERGENCY or result.resolved:
+            return False
+        text = result.text
+        if len(text) < OVERRIDE_MIN_CHARS or content_chars(text) < OVERRIDE_MIN_CHARS:
+            return False
+        return self.emergency_guards(text, quiet=False, blank=False) is not None
+
+    def overridden(self, result: Classification) -> Classification | None:
+        """The engine's result made an emergency when the override's top intent is emergency (else None):
+        urgent, the engine's intent as runner-up, confidence the override's softmax P(emergency), and the
+        override's strongest n-grams for emergency in the text as keywords with role "model", as the
+        emergency model's emergencies report theirs (`_second_opinion`)."""
+        model = self.override_model
+        if model is None:
+            return None
+        opinion = model.opinion(result.text, _MODEL_EVIDENCE)
+        if opinion is None:
+            return None
+        p, evidence = opinion
+        hits = tuple(
+            _keyword_hit(gram, start, start + len(gram), _EMERGENCY, _MODEL_ROLE, _ACTIVE, round(w, 4))
+            for gram, start, w in sorted(evidence, key=lambda e: (e[1], e[1] + len(e[0])))
+        )
+        values = dict(result.__dict__)
+        values.update(
+            {
+                "intent": _EMERGENCY,
+                "confidence": round(min(1.0, max(0.0, p)), 4),
+                "keywords": result.keywords + hits,
+                "runner_up": result.intent,
+                "urgent": True,
+            }
+        )
+        return _build_classification(values)
+
+    def classify_opinions(self, text: str) -> Classification:
+        """The keywords with both second opinions, without the baseline emergency override."""
         result = self.classify_emergency(text)
         opinion = self.intent_model
         if opinion is None:
@@ -785,15 +856,20 @@ class IntentEngine:
         *,
         quiet: bool = True,
         advice: bool | None = None,
+        blank: bool = True,
     ) -> str | None:
         """The text the emergency model reads (`second_opinion_text`), or None when the message is a joke,
         a benign look-alike (`_benign`), a hypothetical, a drill or a lesson, hearsay or elsewhere (the
         lexicon's cues, anywhere in the message), or, for a `quiet` keyword result, names a chronic ailment:
         the guards of `second_opinion_gate`, without its danger signs. `advice`: whether advice against a
-        spark matches (`_Markers.spark_advice`), if known."""
+        spark matches (`_Markers.spark_advice`), if known. `blank=False`: the text as it is rather than
+        with its block words blanked (for a caller that needs only the verdict: the block-word regex costs
+        about 90 µs on a long message)."""
         m = self._markers
         if m.guard.search(norm) is None:
             # None of the guards' words, so none of the guards below (most messages): one regex pass.
+            if not blank:
+                return norm
             return self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
         if m.joke.search(norm) is not None:
             return None
@@ -811,6 +887,8 @@ class IntentEngine:
             return None
         if self._elsewhere is not None and _said(self._elsewhere, norm):
             return None
+        if not blank:
+            return norm
         return self.second_opinion_text(norm) if found is None else _blank_blocks(norm, found)
 
     def classify_keywords(self, text: str) -> Classification:

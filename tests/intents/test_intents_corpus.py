@@ -4,8 +4,9 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v22 (evaluated 2026-11-29 10:21
-UTC, at d1957dd). Between folding one held-out set into the tuning part and receiving the next, the held-out
-tests skip (a folded set stays in the file until the next blind set replaces it)."""
+UTC, at d1957dd), folded into the tuning part since (`source: heldout22`). Between folding one held-out set
+into the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the
+next blind set replaces it)."""
 
 from __future__ import annotations
 

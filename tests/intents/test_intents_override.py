@@ -1,0 +1,246 @@
+"""The baseline emergency override (intents/override.py), the engine's third opinion: the file loader, the
+scores against scikit-learn's, `--check`, and the hard cases of its use in `IntentEngine.classify` (asked
+only about a long enough message the engine did not call an emergency, past the emergency guards). The
+phrasings below were written for this test and are in no corpus file."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from intents import Intent, IntentEngine, default_engine, normalize
+from intents.engine import OVERRIDE_MIN_CHARS
+from intents.intent_model import content_chars
+from intents.override import (
+    DEFAULT_OVERRIDE_MODEL_PATH,
+    OverrideModel,
+    OverrideModelError,
+    dump_bytes,
+    load_override_model,
+    parse_override_model,
+)
+
+needs_sklearn = pytest.mark.skipif(
+    importlib.util.find_spec("sklearn") is None, reason="training needs scikit-learn (the bench extra)"
+)
+
+# Emergencies told only by their signs (no danger word the lexicon knows, and neither second opinion sure):
+# the keywords and both second opinions leave them a ticket or chatter; the override catches them.
+SIGNS_ONLY = [
+    ("海上有几个学生划橡皮艇出去了 桨都掉了 一直往外漂 越来越小 人在上面挥衣服", Intent.CHITCHAT),
+    ("江心有条小木船 划船的老汉桨断了 船越漂越远 都快看不见了 他在上头挥手喊", Intent.ELDER_CARE),
+    ("俺看见海边有俩娃坐着充气垫子 被风刮出去老远了 越漂越远 在上面挥手", Intent.CHITCHAT),
+]
+# The same scene supposed, seen on TV and laughed at, drilled, or heard of elsewhere: the override's top
+# intent is still emergency, but its guards (those of the emergency second opinion) keep it out.
+NOT_EVENTS = [
+    "假如海边有俩学生划皮划艇 桨掉了 越漂越远 都快看不见了 人在上面挥手 咋办",
+    "哈哈 电视上演俩学生划皮划艇 桨掉了 越漂越远 都快看不见了 人在上面挥手 笑死",
+    "今天演练 假设海边有俩学生划皮划艇 桨掉了 越漂越远 都快看不见了 人在上面挥手",
+    "听说隔壁小区有俩学生划皮划艇 桨掉了 越漂越远 都快看不见了 人在上面挥手",
+]
+
+
+def _tiny() -> OverrideModel:
+    classes = tuple(Intent)
+    weights = np.zeros((3, len(classes)), dtype=np.int16)
+    e = classes.index(Intent.EMERGENCY)
+    weights[0, e], weights[1, 0], weights[2, e] = 900, 400, -300
+    bias = np.full(len(classes), -0.5)
+    return OverrideModel(["火", "好", "火 "], np.array([3, 5, 1]), weights, bias, 10, classes=classes)
+
+
+def _b64(*weights: int) -> str:
+    return base64.b64encode(np.array(weights, dtype="<i2").tobytes()).decode("ascii")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "override.txt.gz"
+    path.write_bytes(dump_bytes(text))
+    return path
+
+
+def test_shipped_model_loads() -> None:
+    model = load_override_model()
+    assert model.path == DEFAULT_OVERRIDE_MODEL_PATH
+    assert set(model.classes) == set(Intent)
+    assert model.weights.shape == (len(model.grams), len(Intent))
+    assert all(1 <= len(g) <= model.max_n for g in model.grams)
+    assert default_engine().override_model is not None
+    assert DEFAULT_OVERRIDE_MODEL_PATH.stat().st_size < 3 * 2**20  # the file stays small
+
+
+def test_scores_are_the_formula() -> None:
+    """(1 + ln count) x idf per vocabulary n-gram, L2-normalised, times the weights, plus the bias."""
+    model = _tiny()
+    idf = [np.log(11 / 4) + 1, np.log(11 / 6) + 1]
+    v = np.array([(1 + np.log(2)) * idf[0], idf[1]])  # 火 twice, 好 once; 火好 is no vocabulary n-gram
+    expected = (v @ model.weights[:2].astype(float)) / 1000 / np.linalg.norm(v) + model.bias
+    assert np.allclose(model.scores("火好火"), expected)
+    assert model.emergency("火火") and not model.emergency("好好")
+    assert model.scores("水") == model.bias.tolist()  # no vocabulary n-gram: the bias alone
+    assert model.opinion("好", 3) is None
+    p, evidence = model.opinion("火 好", 3) or (0.0, [])
+    # Emergency first, so above a uniform 1/17; the evidence leaves out the n-gram with a space.
+    assert 1 / 17 < p <= 1.0 and [(g, s) for g, s, _ in evidence] == [("火", 0)] and evidence[0][2] > 0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("loudong-override-tfidf-svm/1", "other/2"), "not an override model"),
+        (lambda t: t.replace("documents\t10\n", ""), "missing documents"),
+        (lambda t: t.replace("max_n\t3", "max_n\t9"), ":6: max_n must be in 1..3"),
+        (lambda t: t.replace("classes\trepair", "classes\tok"), ":4: 'ok' is not a valid Intent"),
+        (lambda t: t.replace("df\t3 5 1", "df\t3 5"), ":10: expected 3 integers"),
+        (lambda t: t.replace("df\t3 5 1", "df\t3 5 11"), ":10: document frequencies"),
+        (
+            lambda t: re.sub("\nemergency\t[^\n]*", "\nemergency\t900 0 -300", t),
+            ":19: weights are not base64",
+        ),
+        (
+            lambda t: re.sub("\nemergency\t[^\n]*", "\nemergency\t" + _b64(900, 0), t),
+            ":19: expected 3 weights, got 2",
+        ),
+        (lambda t: t.replace("\nack\t", "\nack "), "expected 'key<TAB>value'"),
+        (lambda t: t.replace("grams\t火\t好", "grams\t火\t火"), ":9: an n-gram empty or twice"),
+        (lambda t: t + "ack\t1 2 3\n", ":28: 'ack' twice"),
+        (lambda t: re.sub("\nrepair\t[^\n]*", "", t), "no weights for repair"),
+    ],
+)
+def test_loader_names_the_bad_line(tmp_path: Path, edit: Any, message: str) -> None:
+    text = _tiny().dumps("a header\nof two lines")
+    assert f"\nemergency\t{_b64(900, 0, -300)}\n" in text and f"\nrepair\t{_b64(0, 400, 0)}\n" in text
+    path = _write(tmp_path, edit(text))
+    with pytest.raises(OverrideModelError) as excinfo:
+        load_override_model(path)
+    assert str(path) in str(excinfo.value)
+    assert message in str(excinfo.value)
+
+
+def test_missing_or_not_gzipped_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(OverrideModelError, match=r"nowhere\.gz"):
+        load_override_model(tmp_path / "nowhere.gz")
+    plain = tmp_path / "plain.gz"
+    plain.write_text(_tiny().dumps(), encoding="utf-8")
+    with pytest.raises(OverrideModelError, match=r"plain\.gz: cannot read"):
+        load_override_model(plain)
+
+
+def test_dumps_loads_round_trip(tmp_path: Path) -> None:
+    model = _tiny()
+    path = _write(tmp_path, model.dumps("a header"))
+    loaded = load_override_model(path)
+    assert loaded.grams == model.grams and np.array_equal(loaded.weights, model.weights)
+    assert np.array_equal(loaded.df, model.df) and np.allclose(loaded.bias, model.bias)
+    assert loaded.dumps("a header") == model.dumps("a header")
+    assert parse_override_model(model.dumps(), path).scores("火好") == model.scores("火好")
+
+
+@needs_sklearn
+def test_scores_agree_with_scikit_learn() -> None:
+    """The shipped form scores as the pipeline it was built from (weights in thousandths)."""
+    from intents import train_override
+
+    texts = ["楼下着火了 快打119", "有人晕倒了 叫不醒", "电梯坏了 没人修", "楼道灯不亮了", "谢谢物业", "收到"]
+    texts += [t + " 快" for t in texts]
+    labels = [Intent.EMERGENCY] * 2 + [Intent.REPAIR] * 2 + [Intent.THANKS, Intent.ACK]
+    labels *= 2
+    model = train_override.train(texts, labels)
+    pipe = train_override._pipeline(0).fit(texts, [str(x) for x in labels])
+    probes = ["楼上冒烟了 快来人", "灯坏了", "谢谢", "今晚吃啥 好的好的好的", ""]
+    exact = pipe.decision_function(probes)
+    order = [list(pipe.classes_).index(c.value) for c in model.classes]
+    for probe, row in zip(probes, exact, strict=True):
+        assert np.allclose(model.scores(normalize(probe)), row[order], atol=2e-3)
+        assert model.emergency(normalize(probe)) == (pipe.predict([probe])[0] == "emergency")
+
+
+@needs_sklearn
+def test_shipped_model_is_reproducible(capsys: pytest.CaptureFixture[str]) -> None:
+    from intents import train_override
+
+    assert train_override.main(["--check"]) == 0, capsys.readouterr().out
+
+
+def test_check_fails_on_a_stale_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from intents import train_override
+
+    monkeypatch.setattr(train_override, "build", lambda: "a fresh model\n")  # no retrain
+    stale = _write(tmp_path, "format\tloudong-override-tfidf-svm/1\n")
+    assert train_override.main(["--check", "--output", str(stale)]) == 1
+    assert "differs" in capsys.readouterr().out
+    assert train_override.main(["--check", "--output", str(tmp_path / "none.gz")]) == 1
+
+
+@pytest.mark.parametrize(("text", "engine_intent"), SIGNS_ONLY)
+def test_an_emergency_told_only_by_signs_is_caught(text: str, engine_intent: Intent) -> None:
+    engine = default_engine()
+    before = engine.classify_opinions(text)
+    assert before.intent is engine_intent
+    result = engine.classify(text)
+    assert result.intent is Intent.EMERGENCY and result.urgent
+    assert result.runner_up is engine_intent
+    assert 0.5 < result.confidence <= 1.0
+    # Honest: the engine's own keywords, then the override's n-grams as "model" hits, each at its place.
+    assert result.keywords[: len(before.keywords)] == before.keywords
+    added = result.keywords[len(before.keywords) :]
+    assert 1 <= len(added) <= 3
+    for hit in added:
+        assert hit.role == "model" and hit.intent is Intent.EMERGENCY and hit.weight > 0
+        assert result.text[hit.start : hit.end] == hit.word
+    assert engine.model_made(result) is (engine_intent is Intent.CHITCHAT)
+
+
+@pytest.mark.parametrize("text", NOT_EVENTS)
+def test_a_supposed_drilled_joked_or_heard_of_emergency_is_not_made_one(text: str) -> None:
+    engine = default_engine()
+    assert engine.override_model is not None
+    assert engine.override_model.emergency(normalize(text))  # the model alone would say emergency
+    result = engine.classify(text)
+    assert not engine.override_applies(engine.classify_opinions(text))
+    assert result.intent is not Intent.EMERGENCY
+
+
+class _Spy:
+    def __init__(self, model: OverrideModel) -> None:
+        self.model = model
+        self.asked: list[str] = []
+
+    def opinion(self, norm: str, count: int) -> Any:
+        self.asked.append(norm)
+        return self.model.opinion(norm, count)
+
+
+def test_a_short_message_is_never_scored() -> None:
+    engine = IntentEngine.load()
+    assert engine.override_model is not None
+    spy = _Spy(engine.override_model)
+    engine.override_model = spy  # type: ignore[assignment]
+    short = ["今晚吃啥", "收到", "小区门口新开了家面馆 味道还行 就是有点贵 下次还去"]
+    assert all(content_chars(normalize(t)) < OVERRIDE_MIN_CHARS for t in short)
+    for text in short:
+        engine.classify(text)
+    assert spy.asked == []
+    # An emergency already is never asked about either; a long enough message is.
+    engine.classify("楼下着火了 浓烟往上窜 三楼还有人没出来 快打119 快来人啊 救命啊 有没有人")
+    assert spy.asked == []
+    long = "小区门口新开了家面馆 味道还行 就是有点贵 老板说下个月还要搞活动 到时候大家一起去尝尝"
+    assert content_chars(normalize(long)) >= OVERRIDE_MIN_CHARS
+    assert engine.classify(long).intent is not Intent.EMERGENCY
+    assert spy.asked == [normalize(long)]
+
+
+def test_without_the_override_the_engine_is_as_before() -> None:
+    engine = IntentEngine.load(override_model=None)
+    text, intent = SIGNS_ONLY[0]
+    assert engine.classify(text).intent is intent
+    assert engine.classify(text) == engine.classify_opinions(text)
