@@ -22,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from storage.directory import person_sort_key
 from storage.entries import UnitEntry, entry_chain
 from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
+from storage.prepared import Prepared
 from storage.roles import HIERARCHY, Role, UnitKind
 from storage.sorting import natural_key
 
@@ -375,28 +376,35 @@ async def prune_processed(session: AsyncSession, before: datetime) -> int:
 # Outbox ---------------------------------------------------------------------------------------------
 
 
+_OUTBOX_KEYS = (
+    *("platform", "target_kind", "target_id", "text", "mentions", "reply_to", "origin"),
+    *("status", "attempts", "created_at", "next_attempt_at"),
+)
+
+
 @functools.cache
-def _insert_outbox_statement() -> Any:
+def _insert_outbox() -> Prepared:
     table = OutboxEntry.__table__
-    # sort_by_parameter_order: the ids come back in the order of the rows, also for several at once.
-    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    return Prepared(table.insert().returning(table.c.id), _OUTBOX_KEYS)
 
 
 async def insert_outbox(
     session: AsyncSession, actions: Sequence[dict[str, Any]], *, now: datetime
 ) -> list[int]:
     """Store actions to send, due at once: the rows (platform, target_kind, target_id, text, mentions,
-    reply_to, origin) inserted as Core on the session's connection; their ids in order. The caller keeps
-    what it stored, so no ORM object is built and nothing is flushed."""
+    reply_to, origin) inserted on the session's connection, one prepared statement each (nearly always
+    one: a reply), in order; their ids in that order. The caller keeps what it stored, so no ORM object
+    is built and nothing is flushed."""
     if not actions:
         return []
-    rows = [
-        {**action, "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
-        for action in actions
-    ]
     connection = await session.connection()
-    result = await connection.execute(_insert_outbox_statement(), rows if len(rows) > 1 else rows[0])
-    return [int(entry_id) for entry_id in result.scalars()]
+    insert = _insert_outbox()
+    ids = []
+    for action in actions:
+        row = {**action, "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
+        [(entry_id,)] = await insert.rows(connection, row)
+        ids.append(int(entry_id))
+    return ids
 
 
 async def pending_outbox_targets(session: AsyncSession) -> list[tuple[int, str, str, str]]:
