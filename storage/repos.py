@@ -7,14 +7,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
 from sqlalchemy import Select, bindparam, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 from sqlalchemy.orm.util import identity_key
@@ -22,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from storage.directory import person_sort_key
 from storage.entries import UnitEntry, entry_chain
 from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
+from storage.prepared import Prepared, prepared
 from storage.roles import HIERARCHY, Role, UnitKind
 from storage.sorting import natural_key
 
@@ -203,7 +204,77 @@ async def register_chat_person(
 ) -> Person:
     """Record someone met in a chat (source "chat"). If the account is already known — another task
     may have registered the same sender a moment ago — that person is returned instead. (No lookup
-    first: the caller has just looked and missed, and the insert's unique violation tells the rest.)"""
+    first: the caller has just looked and missed, and the account's unique constraint tells the rest.)
+
+    Two prepared statements (`storage.prepared`), the person and the account `ON CONFLICT DO NOTHING`;
+    when the account turns out taken, the person row just written is deleted again and the account's
+    person returned. Every first-time sender is registered, and the unit of work's flush of a person
+    with an account in a savepoint cost ~2 ms (docs/benchmarks.md, twelfth round)."""
+    connection = await session.connection()
+    claim = insert_unless_present(connection.dialect.name, Account, ("platform", "external_id"), ("id",))
+    if claim is None:
+        return await _register_in_savepoint(session, platform, external_id, name, unit, role)
+    person = Person(
+        key=None,
+        name=name,
+        role=role,
+        title=None,
+        unit_id=unit.id if unit is not None else None,
+        phone=None,
+        source="chat",
+        created_at=datetime.now(UTC),
+    )
+    row = {key: getattr(person, key) for key in _PERSON_KEYS}
+    [(person.id,)] = await _insert_person().rows(connection, row)
+    account = Account(person_id=person.id, platform=platform, external_id=external_id, display_name=name)
+    claimed = await prepared(claim, _ACCOUNT_KEYS).rows(
+        connection, {k: getattr(account, k) for k in _ACCOUNT_KEYS}
+    )
+    if not claimed:
+        await _delete_person().rows(connection, {"person_id": person.id})
+        found = await find_person_by_account(session, platform, external_id)
+        if found is None:
+            raise LookupError(f"account {platform}:{external_id} neither free nor found")
+        return found
+    [(account.id,)] = claimed
+    # Loaded as the person queries load it, without reading back what was just written: every column
+    # was given, the account is the one above, and the unit (with its parents) is the caller's, read only
+    # (set as loaded, so that it is not added to this session if it belongs to none).
+    make_transient_to_detached(person)
+    make_transient_to_detached(account)
+    set_committed_value(person, "accounts", [account])
+    set_committed_value(account, "person", person)
+    session.add(person)
+    set_committed_value(person, "unit", unit)
+    return person
+
+
+_PERSON_KEYS = ("key", "name", "role", "title", "unit_id", "phone", "source", "created_at")
+_ACCOUNT_KEYS = ("person_id", "platform", "external_id", "display_name")
+
+
+@functools.cache
+def _insert_person() -> Prepared:
+    table = Person.__table__
+    return Prepared(table.insert().returning(table.c.id), _PERSON_KEYS)
+
+
+@functools.cache
+def _delete_person() -> Prepared:
+    table = Person.__table__
+    return Prepared(table.delete().where(table.c.id == bindparam("person_id")), ("person_id",))
+
+
+async def _register_in_savepoint(
+    session: AsyncSession,
+    platform: str,
+    external_id: str,
+    name: str,
+    unit: Unit | UnitEntry | None,
+    role: Role,
+) -> Person:
+    """`register_chat_person` on a backend without ON CONFLICT: through the unit of work, in a SAVEPOINT,
+    so that losing the race leaves the caller's transaction usable."""
     person = Person(
         key=None,
         name=name,
@@ -215,7 +286,6 @@ async def register_chat_person(
         accounts=[Account(platform=platform, external_id=external_id, display_name=name)],
     )
     try:
-        # A SAVEPOINT, so that losing the race leaves the caller's transaction usable.
         async with session.begin_nested():
             session.add(person)
     except IntegrityError:
@@ -223,9 +293,6 @@ async def register_chat_person(
         if found is None:
             raise
         return found
-    # Loaded as the person queries load it, without reading back what was just written: every column
-    # was given, the accounts are the ones above, and the unit (with its parents) is the caller's,
-    # read only (set as loaded, so that it is not added to this session if it belongs to none).
     set_committed_value(person, "unit", unit)
     return person
 
@@ -375,28 +442,35 @@ async def prune_processed(session: AsyncSession, before: datetime) -> int:
 # Outbox ---------------------------------------------------------------------------------------------
 
 
+_OUTBOX_KEYS = (
+    *("platform", "target_kind", "target_id", "text", "mentions", "reply_to", "origin"),
+    *("status", "attempts", "created_at", "next_attempt_at"),
+)
+
+
 @functools.cache
-def _insert_outbox_statement() -> Any:
+def _insert_outbox() -> Prepared:
     table = OutboxEntry.__table__
-    # sort_by_parameter_order: the ids come back in the order of the rows, also for several at once.
-    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    return Prepared(table.insert().returning(table.c.id), _OUTBOX_KEYS)
 
 
 async def insert_outbox(
     session: AsyncSession, actions: Sequence[dict[str, Any]], *, now: datetime
 ) -> list[int]:
     """Store actions to send, due at once: the rows (platform, target_kind, target_id, text, mentions,
-    reply_to, origin) inserted as Core on the session's connection; their ids in order. The caller keeps
-    what it stored, so no ORM object is built and nothing is flushed."""
+    reply_to, origin) inserted on the session's connection, one prepared statement each (nearly always
+    one: a reply), in order; their ids in that order. The caller keeps what it stored, so no ORM object
+    is built and nothing is flushed."""
     if not actions:
         return []
-    rows = [
-        {**action, "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
-        for action in actions
-    ]
     connection = await session.connection()
-    result = await connection.execute(_insert_outbox_statement(), rows if len(rows) > 1 else rows[0])
-    return [int(entry_id) for entry_id in result.scalars()]
+    insert = _insert_outbox()
+    ids = []
+    for action in actions:
+        row = {**action, "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
+        [(entry_id,)] = await insert.rows(connection, row)
+        ids.append(int(entry_id))
+    return ids
 
 
 async def pending_outbox_targets(session: AsyncSession) -> list[tuple[int, str, str, str]]:

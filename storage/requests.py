@@ -24,7 +24,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Row,
     Select,
     String,
     Text,
@@ -51,6 +50,7 @@ from storage import repos
 from storage.entries import PersonEntry
 from storage.memo import in_session
 from storage.models import Base, Person, StrEnumType, Unit
+from storage.prepared import Prepared, prepared
 from storage.repos import insert_unless_present
 from storage.roles import Role, UnitKind
 
@@ -275,9 +275,9 @@ async def insert_request(
     cascades to it."""
     connection = await session.connection()
     row = _new_row(request)
-    request.id = (await connection.execute(_insert_statement(Request, returning_id=True), row)).scalar_one()
+    [(request.id,)] = await _insert(Request, tuple(row), returning_id=True).rows(connection, row)
     event = _event_values(EventKind.CREATED, request.created_at, actor=actor, old=None, new=new, note=note)
-    await connection.execute(_insert_statement(RequestEvent), {"request_id": request.id, **event})
+    await _insert_event().rows(connection, {"request_id": request.id, **event})
     make_transient_to_detached(request)  # as if loaded: the values set are the row's
     session.add(request)
 
@@ -324,18 +324,19 @@ async def add_plus_one(
     if unless_present is None:  # no ON CONFLICT here: ask first
         if await is_reporter(session, request, person.id):
             return False
-        await connection.execute(_insert_statement(RequestReporter), reporter)
-    elif (await connection.execute(unless_present, reporter)).first() is None:
+        await _insert(RequestReporter, tuple(reporter)).rows(connection, reporter)
+    elif not await prepared(unless_present, tuple(reporter)).rows(connection, reporter):
         return False
     changes: dict[str, Any] = {**_filled_place(request, place), "updated_at": at}
     # The count is incremented by the database, not written from ours: two +1s committed at once by two
     # processes (PostgreSQL) must both count.
-    counted = await connection.execute(_plus_one_statement(), {"request_id": request.id, **changes})
-    changes["reporters_count"] = counted.scalar_one()
+    [(changes["reporters_count"],)] = await _plus_one().rows(
+        connection, {"request_id": request.id, **changes}
+    )
     event = _event_values(
         EventKind.PLUS_ONE, at, actor=person, old=None, new=str(changes["reporters_count"]), note=None
     )
-    await connection.execute(_insert_statement(RequestEvent), {"request_id": request.id, **event})
+    await _insert_event().rows(connection, {"request_id": request.id, **event})
     for key, value in changes.items():
         set_committed_value(request, key, value)
     return True
@@ -355,23 +356,31 @@ def _filled_place(request: Request, place: Sequence[str | None]) -> dict[str, st
 
 
 @functools.cache
-def _insert_statement(model: type[Base], *, returning_id: bool = False) -> Any:
-    """A model's INSERT (… RETURNING id), built once."""
+def _insert(model: type[Base], keys: tuple[str, ...], *, returning_id: bool = False) -> Prepared:
+    """A model's INSERT of the columns `keys` (… RETURNING id), prepared once."""
     table = model.__table__
-    return table.insert().returning(table.c.id) if returning_id else table.insert()
+    return Prepared(table.insert().returning(table.c.id) if returning_id else table.insert(), keys)
+
+
+def _insert_event() -> Prepared:
+    return _insert(RequestEvent, _EVENT_KEYS)
+
+
+_EVENT_KEYS = ("request_id", "at", "actor_id", "kind", "old", "new", "note")  # `_event_values` and the id
 
 
 @functools.cache
-def _plus_one_statement() -> Any:
-    """UPDATE requests SET reporters_count = reporters_count + 1 and the columns given WHERE id =
-    :request_id RETURNING the new count, built once."""
+def _plus_one() -> Prepared:
+    """UPDATE requests SET reporters_count = reporters_count + 1 and the place and time WHERE id =
+    :request_id RETURNING the new count, prepared once."""
     table = Request.__table__
-    return (
+    statement = (
         table.update()
         .where(table.c.id == bindparam("request_id"))
         .values(reporters_count=table.c.reporters_count + 1)
         .returning(table.c.reporters_count)
     )
+    return Prepared(statement, ("request_id", *_PLACE_COLUMNS, "updated_at"))
 
 
 def _new_row(instance: Base) -> dict[str, Any]:
@@ -506,9 +515,28 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
     return list((await session.execute(_with_people(query) if with_people else query)).scalars())
 
 
-MergeCandidate = Row[Any]
-"""A row of the requests table as `merge_candidates` reads it: every column, by its attribute's name
-(`id`, `status`, `objects`, `place_unit`, …); `candidate_request` makes it the request object."""
+@dataclass(frozen=True, slots=True)
+class MergeCandidate:
+    """A request as `merge_candidates` reads it: what intake compares a report with, and every column
+    by its attribute's name, from which `candidate_request` makes the request object."""
+
+    id: int
+    objects: list[Any]
+    place_unit: str | None
+    place_floor: str | None
+    place_room: str | None
+    columns: dict[str, Any]
+
+    @classmethod
+    def of(cls, columns: dict[str, Any]) -> MergeCandidate:
+        return cls(
+            columns["id"],
+            columns["objects"],
+            columns["place_unit"],
+            columns["place_floor"],
+            columns["place_room"],
+            columns,
+        )
 
 
 async def merge_candidates(
@@ -535,7 +563,11 @@ async def merge_candidates(
         parameters.update(
             (name, value) for name, value in zip(("unit", "floor", "room"), place, strict=True) if value
         )
-    return list((await session.execute(query, parameters)).all())
+    if session.sync_session.autoflush:
+        await session.flush()  # as an ORM query would: this transaction's changes count
+    rows = await query.rows(await session.connection(), parameters)
+    keys = _candidate_keys()
+    return [MergeCandidate.of(dict(zip(keys, row, strict=True))) for row in rows]
 
 
 def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
@@ -545,7 +577,7 @@ def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Reque
     present = session.sync_session.identity_map.get(_request_key(candidate.id))
     if present is not None:
         return present  # type: ignore[no-any-return]
-    request = Request(**candidate._mapping)
+    request = Request(**candidate.columns)
     make_transient_to_detached(request)
     session.add(request)
     return request
@@ -557,19 +589,18 @@ def _request_key(request_id: int) -> Any:
 
 
 @functools.cache
-def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, room: bool) -> Select[Any]:
-    """`merge_candidates`' statement for each combination of what the report names, built once: every
-    report asks, and building the statement cost as much as running it. A Core select of the table,
-    each column labelled with its attribute's name (the same here, checked once)."""
+def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, room: bool) -> Prepared:
+    """`merge_candidates`' statement for each combination of what the report names, prepared once: every
+    report asks, and building the statement cost as much as running it. A Core select of the table's
+    columns in `_candidate_keys` order; the statuses as equalities (a prepared statement takes no
+    expanding IN; SQLite reads `x = a OR x = b` as `x IN (a, b)`)."""
     table = Request.__table__
-    keys = [(prop.key, prop.columns[0]) for prop in inspect(Request).column_attrs]
-    assert all(table.c[column.key] is column for _, column in keys), "a column outside the table"
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
     c = table.c
-    query = select(*(column.label(key) if key != column.key else column for key, column in keys)).where(
+    query = select(*(c[key] for key in _candidate_keys())).where(
         c.building_id == bindparam("building_id"),
         c.category == bindparam("category"),
-        c.status.in_(statuses),
+        or_(*(c.status == status for status in statuses)),
         c.created_at >= bindparam("since"),
     )
     places = {"unit": c.place_unit, "floor": c.place_floor, "room": c.place_room}
@@ -577,7 +608,19 @@ def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, roo
         if named:
             column = places[name]
             query = query.where(or_(column.is_(None), column == "", column == bindparam(name)))
-    return query.order_by(c.created_at.desc(), c.id.desc())
+    query = query.order_by(c.created_at.desc(), c.id.desc())
+    named = [name for name, wanted in zip(places, (unit, floor, room), strict=True) if wanted]
+    return Prepared(query, ("building_id", "category", "since", *named))
+
+
+@functools.cache
+def _candidate_keys() -> tuple[str, ...]:
+    """The request's column attributes, each named as its column (checked once): a candidate's columns
+    are the keywords its Request is made with."""
+    keys = tuple(prop.key for prop in inspect(Request).column_attrs)
+    table = Request.__table__
+    assert all(key in table.c and inspect(Request).attrs[key].columns[0] is table.c[key] for key in keys)
+    return keys
 
 
 async def load_people(session: AsyncSession, request: Request) -> Request:

@@ -334,3 +334,12 @@ def inline_connector(
         return InlineConnection(sqlite3.connect(*args, **kwargs), turns)
 
     return connect
+
+
+def inline_sqlite3(dbapi_connection: Any) -> sqlite3.Connection | None:
+    """The sqlite3 connection under one of this module's adapted connections (a pooled connection's
+    `dbapi_connection`), for statements run on the driver directly (`storage.prepared`); None for a
+    connection of any other driver."""
+    if isinstance(dbapi_connection, _SyncConnection):
+        return dbapi_connection._inline._conn
+    return None

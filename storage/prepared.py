@@ -1,0 +1,146 @@
+"""The hot statements of a report, compiled once and run straight on the SQLite driver.
+
+Through SQLAlchemy's async connection a one-row INSERT cost ~110-150 µs of CPU here against ~14 µs for the
+same SQL on the sqlite3 cursor (docs/benchmarks.md, twelfth round): the execution context, the result
+object, the greenlet hop, each built per statement. A report runs four or five such statements (its merge
+candidates, the request or the +1, their event, the reply's outbox row), and they were about a third of
+its CPU. A `Prepared` statement is still written as SQLAlchemy Core, and SQLAlchemy still compiles it, types
+its parameters and results, and wraps driver errors; it only does the per-statement work once:
+
+- on the bot's own SQLite connections (`storage.sqlite_inline`) the compiled SQL runs on the session's
+  sqlite3 connection, inside the session's transaction, with each parameter and result column passed
+  through its type's processors as SQLAlchemy would, and a driver error raised as SQLAlchemy's
+  (`IntegrityError` stays `sqlalchemy.exc.IntegrityError`);
+- on any other driver (PostgreSQL) it is an ordinary `AsyncConnection.execute`.
+
+What it accepts is narrow on purpose: one set of named parameters per call, exactly the `keys` it was
+made with (no column left to a Python-side default, no expanding IN); anything else is refused when the
+statement is first compiled, so a test of the statement finds it."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from storage.sqlite_inline import inline_sqlite3
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A statement compiled for the SQLite driver: its SQL, and where each positional value comes from."""
+
+    sql: str
+    # Per `?`, in order: the caller's key and the bind processor of its type (None: passed as it is), or
+    # (None, the value, None) for a value the statement holds, processed already.
+    binds: tuple[tuple[str | None, Any, Processor | None], ...]
+    results: tuple[Processor | None, ...]  # per result column
+    processes_results: bool
+
+
+class Prepared:
+    """A Core statement (an INSERT, UPDATE or SELECT, with or without RETURNING) run with named
+    parameters, exactly `keys`, and returning its rows as tuples."""
+
+    def __init__(self, statement: ClauseElement, keys: Sequence[str]) -> None:
+        self.statement = statement
+        self.keys = tuple(keys)
+        self._compiled: dict[type[Dialect], _Compiled] = {}
+
+    async def rows(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement with one set of parameters; the rows it returns ([] for none)."""
+        if len(parameters) != len(self.keys):
+            raise ValueError(f"{self} takes exactly {self.keys}, given {tuple(parameters)}")
+        sync = connection.sync_connection  # None only before the connection is started
+        # Not in a transaction yet: SQLAlchemy's execute begins one (on SQLite, BEGIN IMMEDIATE and this
+        # process's write turn), which the driver alone would not.
+        in_transaction = sync is not None and sync.in_transaction()
+        driver = inline_sqlite3(sync.connection.dbapi_connection) if in_transaction and sync else None
+        if driver is None:
+            result = await connection.execute(self.statement, dict(parameters))
+            return [tuple(row) for row in result] if result.returns_rows else []
+        compiled = self._for(connection.dialect)
+        values = tuple(
+            fixed if key is None else parameters[key] if process is None else process(parameters[key])
+            for key, fixed, process in compiled.binds
+        )
+        cursor = driver.cursor()
+        try:
+            cursor.execute(compiled.sql, values)
+            rows = cursor.fetchall()
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(
+                compiled.sql, values, error, sqlite3.Error, dialect=connection.dialect
+            ) from error
+        finally:
+            cursor.close()
+        if not compiled.processes_results:
+            return rows
+        processors = compiled.results
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, processors, strict=True)
+            )
+            for row in rows
+        ]
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(type(dialect))
+        if compiled is None:
+            compiled = self._compiled[type(dialect)] = self._compile(dialect)
+        return compiled
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiler = self.statement.compile(dialect=dialect, column_keys=list(self.keys))
+        assert isinstance(compiler, SQLCompiler)
+        if compiler.positiontup is None:
+            raise ValueError(f"{self}: the dialect's parameters are not positional")
+        if compiler.insert_prefetch or compiler.update_prefetch:
+            missing = [column.key for column in (*compiler.insert_prefetch, *compiler.update_prefetch)]
+            raise ValueError(f"{self}: columns {missing} would take Python-side defaults; pass them")
+        unused = set(self.keys) - set(compiler.positiontup)
+        if unused:
+            raise ValueError(f"{self}: keys {sorted(unused)} are not parameters of the statement")
+        binds: list[tuple[str | None, Any, Processor | None]] = []
+        for name in compiler.positiontup:
+            bind = compiler.binds[name]
+            if bind.expanding:
+                raise ValueError(f"{self}: {name} is an expanding IN; write it as equalities")
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if name in self.keys:
+                binds.append((name, None, process))
+            elif bind.required:
+                raise ValueError(f"{self}: parameter {name} has no value and is not among the keys")
+            else:
+                binds.append((None, bind.value if process is None else process(bind.value), None))
+        columns = getattr(self.statement, "exported_columns", ())
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+        return _Compiled(
+            sql=compiler.string,
+            binds=tuple(binds),
+            results=results,
+            processes_results=any(process is not None for process in results),
+        )
+
+    def __repr__(self) -> str:
+        return f"Prepared({str(self.statement).splitlines()[0][:60]!r}…)"
+
+
+@functools.cache
+def prepared(statement: ClauseElement, keys: tuple[str, ...]) -> Prepared:
+    """The one `Prepared` of a statement built once elsewhere (`repos.insert_unless_present`) for these
+    keys, so that it is compiled once."""
+    return Prepared(statement, keys)
