@@ -879,7 +879,8 @@ class IntentEngine:
         def supposed(lo: int, hi: int) -> bool:
             return any(polite.match(norm, m.end()) is None for m in conditional.finditer(norm, lo, hi))
 
-        _negate_after_cue(norm, hits, conditional, _HYPOTHETICAL_REACH, supposed)
+        if conditional.search(norm) is not None:
+            _negate_after_cue(norm, hits, _HYPOTHETICAL_REACH, supposed)
 
     def _elsewhere_hits(self, norm: str, hits: list[_Hit]) -> None:
         """Problem words after a cue of a video, the news or another compound in their clause (抖音刷到外地
@@ -887,9 +888,9 @@ class IntentEngine:
         咱楼上天天往下扔东西)."""
         elsewhere = self._elsewhere
         assert elsewhere is not None
-        _negate_after_cue(
-            norm, hits, elsewhere, _ELSEWHERE_REACH, lambda lo, hi: _said(elsewhere, norm[lo:hi])
-        )
+        if elsewhere.search(norm) is None:
+            return  # no cue anywhere (most messages), so none in a clause or in the first clause either
+        _negate_after_cue(norm, hits, _ELSEWHERE_REACH, lambda lo, hi: _said(elsewhere, norm[lo:hi]))
         # A story opened by an elsewhere cue in the first clause (电视上播的 南方有个小孩从楼上往下扔
         # 玩具砸伤人了; 听说隔壁小区有人扔了个…，把人家车顶砸瘪了) goes on in the clauses after it, up to
         # the first one back here (the `here` cue: 咱楼上天天往下扔东西).
@@ -915,7 +916,12 @@ class IntentEngine:
         urgent = [h for h in hits if (h.pattern.is_urgent or h.pattern.danger) and h.state is _ACTIVE]
         if not urgent:
             return
-        if self._unreal_marker(norm, summoned=True):
+        # Every cue below but a bill (laughter, elsewhere, food, pet, denial, drill and hypothetical cues) is
+        # a word of the emergency guards' flat list (`_Markers.guard`): with none of them in the message
+        # (most messages with 电梯 or 摔), one regex pass instead of about eight tells that none applies.
+        markers = self._markers
+        guarded = markers.guard.search(norm) is not None
+        if (guarded or markers.money.search(norm) is not None) and self._unreal_marker(norm, summoned=True):
             # Laughter, a story from elsewhere, or (unless an ambulance or the police is called for: the
             # `summon` cue) a bill or a benign cause (spice, overeating, a pet, the danger denied) anywhere in
             # the message: its emergency words tell no emergency here. The intent model used to judge these
@@ -932,14 +938,14 @@ class IntentEngine:
             for h in urgent:
                 h.state = _NEGATED
             return
-        if self._drill is not None and _said(self._drill, norm):
+        if guarded and self._drill is not None and _said(self._drill, norm):
             for h in urgent:
                 h.state = _NEGATED
             return
         hypothetical = self._hypothetical
         if hypothetical is not None:
             supposed = False
-            for h in urgent:
+            for h in urgent if guarded else ():
                 lo = _clause_start(norm, h.start, _HYPOTHETICAL_REACH)
                 hi = _clause_end(norm, h.end, _HYPOTHETICAL_AFTER)
                 if hypothetical.search(norm, lo, hi) is not None:
@@ -952,7 +958,7 @@ class IntentEngine:
                 if (
                     h.state is _ACTIVE
                     and (supposed or (conditional is not None and conditional.search(norm, 0, h.start)))
-                    and _asks_what_to_do(norm, h, self._markers.advice)
+                    and _asks_what_to_do(norm, h, markers.advice)
                 ):
                     h.state = _NEGATED
 
@@ -1733,13 +1739,9 @@ def _confidence(score: float, second: float, steepness: float) -> float:
     return (1.0 - math.exp(-steepness * score)) * math.sqrt(score / (score + second))
 
 
-def _negate_after_cue(
-    norm: str, hits: list[_Hit], cue: re.Pattern[str], reach: int, cued: Callable[[int, int], bool]
-) -> None:
+def _negate_after_cue(norm: str, hits: list[_Hit], reach: int, cued: Callable[[int, int], bool]) -> None:
     """Negate the active problem and danger hits whose clause, up to `reach` characters before the hit,
-    `cued(clause start, hit start)` says is governed by the cue (which is looked for once first)."""
-    if cue.search(norm) is None:
-        return
+    `cued(clause start, hit start)` says is governed by the cue (which the caller found in the message)."""
     for h in hits:
         problem = h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger)
         if problem and cued(_clause_start(norm, h.start, reach), h.start):
