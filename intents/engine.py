@@ -238,6 +238,7 @@ class _Markers:
         # Likewise every match of `spark_advice` contains a spark action or switch, and every guard of
         # `IntentEngine.emergency_guards` (joke, chronic, benign, hypothetical, drill, elsewhere cues) one
         # of these words (a denial, 不是 or a reassurance): most messages have none, and skip the searches.
+        # `IntentEngine._unreal` relies on it as well (laughter, elsewhere, benign, drill, hypothetical).
         self.spark = _any_of(cues.spark_actions | cues.spark_switches)
         self.guard = _any_of(
             cues.laughter
@@ -1730,7 +1731,7 @@ def _group(words: frozenset[str]) -> str:
     position are prefixes of one another, and the trie tries them longest first (a word's continuations
     before its end, greedily, as `?` does), as the flat alternation sorted longest first did; so every
     search, match, `finditer` and `sub`, and every backtrack into the group inside a larger pattern,
-    sees the same words in the same order (tests/intents/test_intents_cue_trie.py). Children are in
+    sees the same words in the same order (tests/intents/test_intents_cue_regexes.py). Children are in
     code-point order: the pattern does not depend on set order."""
     if not words:
         return "(?:(?!))"

@@ -1,12 +1,14 @@
-"""The cue regexes are tries (`intents.engine._group`): they must match exactly as the flat alternation
-sorted longest first did, alone and inside larger patterns that backtrack into them."""
+"""What the speed work on the cue regexes relies on: the tries of `intents.engine._group` match exactly
+as the flat alternation sorted longest first did, alone and inside larger patterns that backtrack into
+them; and the emergency guards' flat list (`_Markers.guard`) covers every cue `IntentEngine._unreal`
+skips when it finds none of its words."""
 
 from __future__ import annotations
 
 import random
 import re
 
-from intents.engine import _group
+from intents.engine import _group, default_engine
 
 
 def _flat(words: frozenset[str]) -> str:
@@ -57,3 +59,14 @@ def test_trie_group_shape() -> None:
     assert _group(frozenset({"没有", "没", "不是", "不管", "未", "不"})) == "(?:不(?:是|管)?|未|没(?:有)?)"
     assert _group(frozenset({"a"})) == "(?:a)"
     assert re.compile(_group(frozenset())).search("anything") is None
+
+
+def test_guard_covers_the_cues_unreal_skips() -> None:
+    engine = default_engine()
+    cues = engine.lexicon.cues
+    guard = engine._markers.guard
+    skipped = cues.laughter | cues.elsewhere | cues.food | cues.pet | cues.reassurance
+    skipped |= cues.drill | cues.hypothetical | {"不是"}
+    assert skipped
+    for word in skipped:
+        assert guard.search(word) is not None, word
