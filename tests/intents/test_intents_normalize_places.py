@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from intents import Places, classify, extract_places, normalize
+from intents import Places, classify, extract_places, normalize, places
 
 
 @pytest.mark.parametrize(
@@ -46,3 +48,16 @@ def test_places(text: str, expected: Places) -> None:
 
 def test_places_from_full_width_input() -> None:
     assert classify("５号楼３单元电梯坏了").places == Places(building="5号楼", unit="3单元")
+
+
+def test_place_hints_are_necessary() -> None:
+    """`extract_places` skips _FLOOR and _ROOM when their hints find nothing: every match of theirs must
+    contain a match of the hint."""
+    rng = random.Random(9)
+    alphabet = "0123456789一二十两负地下楼层号单元栋# -.:/%米"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16)))
+        if places._FLOOR.search(text):
+            assert places._FLOOR_HINT.search(text), text
+        if places._ROOM.search(text):
+            assert places._ROOM_HINT.search(text), text
