@@ -1748,13 +1748,19 @@ def _group(words: frozenset[str]) -> str:
 def _trie_pattern(node: dict[str, dict]) -> str:
     """The regex of a trie node of `_group`: its children's characters each followed by their own regex,
     made optional (greedy: longer words first) when a word also ends at the node."""
-    branches = [re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
+    branches = [_escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
     if not branches:
         return ""
     if len(branches) > 1:
         body = "(?:" + "|".join(branches) + ")"
         return body + "?" if "" in node else body
     return f"(?:{branches[0]})?" if "" in node else branches[0]
+
+
+def _escape(char: str) -> str:
+    """`re.escape` of one character, which leaves letters and digits (every Chinese character) as they are:
+    a call saved per trie node at load (about a sixth of building the tries)."""
+    return char if char.isalnum() else re.escape(char)
 
 
 _NOTHING = re.compile("(?!)")
