@@ -309,21 +309,22 @@ class _Pattern:
         self.courtesy_only = bool(rules) and roles == {_COURTESY} and not signals_of
         self.is_resolution = _RESOLUTION in roles
         self.is_problem = bool(signals_of) or bool(roles & {_PROBLEM, _URGENT})
-        self.is_urgent = _URGENT in roles or any(lexicon.cooccur[i].urgent for i in signals_of)
+        # (The `any` generators are asked only about non-empty tuples: most words take part in no
+        # co-occurrence, and an engine builds a few thousand patterns at load.)
+        urgent_signal = bool(signals_of) and any(lexicon.cooccur[i].urgent for i in signals_of)
+        self.is_urgent = _URGENT in roles or urgent_signal
         # The object of an urgent co-occurrence (摔 with 快来人): a hypothetical in its clause (差点摔了)
         # takes it out of the pair.
-        self.danger = any(lexicon.cooccur[i].urgent for i in objects_of)
+        self.danger = bool(objects_of) and any(lexicon.cooccur[i].urgent for i in objects_of)
         # Says an emergency (an emergency keyword, or a term of an urgent co-occurrence): what the lexicon's
         # own figure-of-speech, joke, hearsay and benign-cause rules take out (`IntentEngine._unreal`).
         self.emergency = (
-            self.danger
-            or any(r.intent is _EMERGENCY for r in rules)
-            or any(lexicon.cooccur[i].urgent for i in signals_of)
+            self.danger or urgent_signal or (bool(rules) and any(r.intent is _EMERGENCY for r in rules))
         )
         # Negation and state matter for problems, resolutions and co-occurrence signals.
         self.needs_context = self.is_problem or self.is_resolution
         # Needs a look at its neighbours before it counts (a Latin word, an anchored or whole-message word).
-        self.placed = word.isascii() or any(r.anchored or r.whole for r in rules)
+        self.placed = word.isascii() or (bool(rules) and any(r.anchored or r.whole for r in rules))
         self.variants: dict[tuple[tuple[KeywordRule, ...], bool], _Pattern] = {}
         self.tail_offsets: tuple[int, ...] | None = None
         self.whole_only = (
