@@ -254,6 +254,7 @@ class _Markers:
         # Likewise every match of `spark_advice` contains a spark action or switch, and every guard of
         # `IntentEngine.emergency_guards` (joke, chronic, benign, hypothetical, drill, elsewhere cues) one
         # of these words (a denial, 不是 or a reassurance): most messages have none, and skip the searches.
+        # `IntentEngine._unreal` relies on it as well (laughter, elsewhere, benign, drill, hypothetical).
         self.spark = _any_of(cues.spark_actions | cues.spark_switches)
         self.guard = _any_of(
             cues.laughter
@@ -324,21 +325,22 @@ class _Pattern:
         self.courtesy_only = bool(rules) and roles == {_COURTESY} and not signals_of
         self.is_resolution = _RESOLUTION in roles
         self.is_problem = bool(signals_of) or bool(roles & {_PROBLEM, _URGENT})
-        self.is_urgent = _URGENT in roles or any(lexicon.cooccur[i].urgent for i in signals_of)
+        # (The `any` generators are asked only about non-empty tuples: most words take part in no
+        # co-occurrence, and an engine builds a few thousand patterns at load.)
+        urgent_signal = bool(signals_of) and any(lexicon.cooccur[i].urgent for i in signals_of)
+        self.is_urgent = _URGENT in roles or urgent_signal
         # The object of an urgent co-occurrence (摔 with 快来人): a hypothetical in its clause (差点摔了)
         # takes it out of the pair.
-        self.danger = any(lexicon.cooccur[i].urgent for i in objects_of)
+        self.danger = bool(objects_of) and any(lexicon.cooccur[i].urgent for i in objects_of)
         # Says an emergency (an emergency keyword, or a term of an urgent co-occurrence): what the lexicon's
         # own figure-of-speech, joke, hearsay and benign-cause rules take out (`IntentEngine._unreal`).
         self.emergency = (
-            self.danger
-            or any(r.intent is _EMERGENCY for r in rules)
-            or any(lexicon.cooccur[i].urgent for i in signals_of)
+            self.danger or urgent_signal or (bool(rules) and any(r.intent is _EMERGENCY for r in rules))
         )
         # Negation and state matter for problems, resolutions and co-occurrence signals.
         self.needs_context = self.is_problem or self.is_resolution
         # Needs a look at its neighbours before it counts (a Latin word, an anchored or whole-message word).
-        self.placed = word.isascii() or any(r.anchored or r.whole for r in rules)
+        self.placed = word.isascii() or (bool(rules) and any(r.anchored or r.whole for r in rules))
         self.variants: dict[tuple[tuple[KeywordRule, ...], bool], _Pattern] = {}
         self.tail_offsets: tuple[int, ...] | None = None
         self.whole_only = (
@@ -432,8 +434,7 @@ class IntentEngine:
         # digit (kept by `_strip_marks`) is none of them, and needs no stripping to tell.
         self._whole_first = frozenset(word[0] for word in self._whole)
         cues = lexicon.cues
-        question = sorted(cues.question, key=len, reverse=True)
-        self._question = re.compile("|".join(map(re.escape, question))) if question else None
+        self._question = _alternation(cues.question)
         self._end_chars = tuple(sorted(cues.end, key=len, reverse=True))
         # The cues themselves (and the negation characters): a token can only be a cue if the cue occurs
         # in the text, so if none occurs just before a hit, its negation state needs no tokens.
@@ -957,7 +958,8 @@ class IntentEngine:
         def supposed(lo: int, hi: int) -> bool:
             return any(polite.match(norm, m.end()) is None for m in conditional.finditer(norm, lo, hi))
 
-        _negate_after_cue(norm, hits, conditional, _HYPOTHETICAL_REACH, supposed)
+        if conditional.search(norm) is not None:
+            _negate_after_cue(norm, hits, _HYPOTHETICAL_REACH, supposed)
 
     def _elsewhere_hits(self, norm: str, hits: list[_Hit]) -> None:
         """Problem words after a cue of a video, the news or another compound in their clause (抖音刷到外地
@@ -965,9 +967,9 @@ class IntentEngine:
         咱楼上天天往下扔东西)."""
         elsewhere = self._elsewhere
         assert elsewhere is not None
-        _negate_after_cue(
-            norm, hits, elsewhere, _ELSEWHERE_REACH, lambda lo, hi: _said(elsewhere, norm[lo:hi])
-        )
+        if elsewhere.search(norm) is None:
+            return  # no cue anywhere (most messages), so none in a clause or in the first clause either
+        _negate_after_cue(norm, hits, _ELSEWHERE_REACH, lambda lo, hi: _said(elsewhere, norm[lo:hi]))
         # A story opened by an elsewhere cue in the first clause (电视上播的 南方有个小孩从楼上往下扔
         # 玩具砸伤人了; 听说隔壁小区有人扔了个…，把人家车顶砸瘪了) goes on in the clauses after it, up to
         # the first one back here (the `here` cue: 咱楼上天天往下扔东西).
@@ -993,7 +995,12 @@ class IntentEngine:
         urgent = [h for h in hits if (h.pattern.is_urgent or h.pattern.danger) and h.state is _ACTIVE]
         if not urgent:
             return
-        if self._unreal_marker(norm, summoned=True):
+        # Every cue below but a bill (laughter, elsewhere, food, pet, denial, drill and hypothetical cues) is
+        # a word of the emergency guards' flat list (`_Markers.guard`): with none of them in the message
+        # (most messages with 电梯 or 摔), one regex pass instead of about eight tells that none applies.
+        markers = self._markers
+        guarded = markers.guard.search(norm) is not None
+        if (guarded or markers.money.search(norm) is not None) and self._unreal_marker(norm, summoned=True):
             # Laughter, a story from elsewhere, or (unless an ambulance or the police is called for: the
             # `summon` cue) a bill or a benign cause (spice, overeating, a pet, the danger denied) anywhere in
             # the message: its emergency words tell no emergency here. The intent model used to judge these
@@ -1010,14 +1017,14 @@ class IntentEngine:
             for h in urgent:
                 h.state = _NEGATED
             return
-        if self._drill is not None and _said(self._drill, norm):
+        if guarded and self._drill is not None and _said(self._drill, norm):
             for h in urgent:
                 h.state = _NEGATED
             return
         hypothetical = self._hypothetical
         if hypothetical is not None:
             supposed = False
-            for h in urgent:
+            for h in urgent if guarded else ():
                 lo = _clause_start(norm, h.start, _HYPOTHETICAL_REACH)
                 hi = _clause_end(norm, h.end, _HYPOTHETICAL_AFTER)
                 if hypothetical.search(norm, lo, hi) is not None:
@@ -1030,7 +1037,7 @@ class IntentEngine:
                 if (
                     h.state is _ACTIVE
                     and (supposed or (conditional is not None and conditional.search(norm, 0, h.start)))
-                    and _asks_what_to_do(norm, h, self._markers.advice)
+                    and _asks_what_to_do(norm, h, markers.advice)
                 ):
                     h.state = _NEGATED
 
@@ -1793,11 +1800,46 @@ def _any_of(words: frozenset[str]) -> re.Pattern[str]:
 
 
 def _group(words: frozenset[str]) -> str:
-    """A non-capturing group matching any of the words (literal, longest first, ties in code-point order,
-    so the pattern does not depend on set order), or one that matches nothing."""
+    """A non-capturing group matching any of the words (literal, the longest one that matches first), or
+    one that matches nothing.
+
+    The group is a trie: 不(?:是|管)?|未|没(?:有)? rather than 不是|不管|没有|不|未|没. A flat alternation
+    makes the regex engine try every word in turn at each position where some word could start (about
+    11 µs for the emergency guards' 400 words over a 40-character message); a trie, only the words that
+    share what the text has there (about half that). Matching is unchanged: the words that match at one
+    position are prefixes of one another, and the trie tries them longest first (a word's continuations
+    before its end, greedily, as `?` does), as the flat alternation sorted longest first did; so every
+    search, match, `finditer` and `sub`, and every backtrack into the group inside a larger pattern,
+    sees the same words in the same order (tests/intents/test_intents_cue_regexes.py). Children are in
+    code-point order: the pattern does not depend on set order."""
     if not words:
         return "(?:(?!))"
-    return "(?:" + "|".join(map(re.escape, sorted(words, key=lambda w: (-len(w), w)))) + ")"
+    root: dict[str, dict] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here ("" is no character, so no child's key)
+    pattern = _trie_pattern(root)
+    return pattern if len(root) > 1 else f"(?:{pattern})"  # one group either way
+
+
+def _trie_pattern(node: dict[str, dict]) -> str:
+    """The regex of a trie node of `_group`: its children's characters each followed by their own regex,
+    made optional (greedy: longer words first) when a word also ends at the node."""
+    branches = [_escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    if len(branches) > 1:
+        body = "(?:" + "|".join(branches) + ")"
+        return body + "?" if "" in node else body
+    return f"(?:{branches[0]})?" if "" in node else branches[0]
+
+
+def _escape(char: str) -> str:
+    """`re.escape` of one character, which leaves letters and digits (every Chinese character) as they are:
+    a call saved per trie node at load (about a sixth of building the tries)."""
+    return char if char.isalnum() else re.escape(char)
 
 
 _NOTHING = re.compile("(?!)")
@@ -1811,13 +1853,9 @@ def _confidence(score: float, second: float, steepness: float) -> float:
     return (1.0 - math.exp(-steepness * score)) * math.sqrt(score / (score + second))
 
 
-def _negate_after_cue(
-    norm: str, hits: list[_Hit], cue: re.Pattern[str], reach: int, cued: Callable[[int, int], bool]
-) -> None:
+def _negate_after_cue(norm: str, hits: list[_Hit], reach: int, cued: Callable[[int, int], bool]) -> None:
     """Negate the active problem and danger hits whose clause, up to `reach` characters before the hit,
-    `cued(clause start, hit start)` says is governed by the cue (which is looked for once first)."""
-    if cue.search(norm) is None:
-        return
+    `cued(clause start, hit start)` says is governed by the cue (which the caller found in the message)."""
     for h in hits:
         problem = h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger)
         if problem and cued(_clause_start(norm, h.start, reach), h.start):

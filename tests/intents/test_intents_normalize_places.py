@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from intents import Places, classify, extract_places, normalize
+from intents import Places, classify, extract_places, normalize, places
 
 
 @pytest.mark.parametrize(
@@ -46,3 +48,25 @@ def test_places(text: str, expected: Places) -> None:
 
 def test_places_from_full_width_input() -> None:
     assert classify("５号楼３单元电梯坏了").places == Places(building="5号楼", unit="3单元")
+
+
+def test_place_hints_and_starts_change_no_match() -> None:
+    """`extract_places` skips _FLOOR and _ROOM when their hints find nothing, and searches _UNIT, _FLOOR and
+    _ROOM from a little before the first 单元 or hint: the same matches as a search of the whole text."""
+    rng = random.Random(9)
+    alphabet = "0123456789一二十两负地下楼层号单元栋# -.:/%米"
+
+    def spans(matches: object) -> list[tuple[tuple[int, int], tuple[str | None, ...]]]:
+        return [(m.span(), m.groups()) for m in matches]  # type: ignore[attr-defined]
+
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16)))
+        floor, room = places._FLOOR_HINT.search(text), places._ROOM_HINT.search(text)
+        whole_floor, whole_room = spans(places._FLOOR.finditer(text)), spans(places._ROOM.finditer(text))
+        assert whole_floor == (
+            spans(places._FLOOR.finditer(text, max(0, floor.start() - places._REACH))) if floor else []
+        ), text
+        assert whole_room == (spans(places._ROOM.finditer(text, room.start())) if room else []), text
+        at = text.find("单元")
+        unit = places._UNIT.search(text, max(0, at - places._REACH)) if at >= 0 else None
+        assert spans(filter(None, [places._UNIT.search(text)])) == spans(filter(None, [unit])), text
