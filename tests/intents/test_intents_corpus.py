@@ -3,10 +3,10 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v22 (evaluated 2026-11-29 10:21
-UTC, at d1957dd), folded into the tuning part since (`source: heldout22`). Between folding one held-out set
-into the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the
-next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v24 (evaluated 2026-11-29
+11:45 UTC, at 744332a; held-out v23 was evaluated at the same engine, and is folded in from the blind-set
+folder). Between folding one held-out set into the tuning part and receiving the next, the held-out tests
+skip (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -99,34 +99,34 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on v22 (0.951), v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948),
-    # v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7
-    # (0.875) nor v17 (0.837).
+    # Met on v24 (0.965), v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935),
+    # v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918),
+    # v8 (0.952); not on v7 (0.875) nor v17 (0.837).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v22's one blind evaluation (at d1957dd): a change that loses ground on them
+    # The figures of held-out v24's one blind evaluation (at 744332a): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.951 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 2 / 150 + 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.965 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 4 / 150 + 1e-9, heldout.as_text()
     assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on v22 (2/150 = 1.3 %), v20, v19 and v18 (4/150 = 2.7 % each) and v15 (2.0 %); not on v21 and
-    # v16 (4.0 %), v17 (4.7 %), v14 (3.3 %).
+    # Met on v24 (4/150 = 2.7 %), v22 (2/150 = 1.3 %), v20, v19 and v18 (2.7 % each) and v15 (2.0 %); not
+    # on v23 and v14 (5/150 = 3.3 %), v21 and v16 (4.0 %), v17 (4.7 %).
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v22: emergency recall 19/20 (v21, v20, v19, v18 19/20 each). "
-    "Missed: two students on a kayak that lost its paddle, drifting out to sea and waving (elder_care 0.76); "
-    "see tests/data/README.md",
+    reason="issue 3 target not met on held-out v24: emergency recall 19/20 (met on v23, evaluated at the "
+    "same engine; v22, v21, v20, v19, v18 19/20 each). Missed: knocking and muffled cries from the boot of a "
+    "parked car, its owner away (noise 0.83); see tests/data/README.md",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
     assert heldout.emergency_recall == 1.0, heldout.as_text()
