@@ -1,7 +1,10 @@
 """The outbox: every outbound action is stored in the same transaction as the work that produced it,
 then sent by a worker that marks it sent. Unsent actions survive a crash and go out on the next start;
 failures are retried with exponential backoff and logged; an action that keeps failing is given up
-("dead") after `max_attempts` and logged as an error.
+("dead") after `max_attempts` and logged as an error. An action for a platform no adapter of this
+process serves is given up at its first attempt (kept as "dead", one error line naming the platform):
+no retry can reach it. A platform that is served but disconnected fails like any other send (its
+adapter waits a little for the connection, then raises) and is retried.
 
 Two ways out, one source of truth. The rows are what counts: a crash, a retry, an action stored by
 another process are all found by reading them (`due_outbox`), at start, every `idle_poll` seconds and
@@ -76,6 +79,7 @@ class _Result:
     sent_message_id: str | None = None
     error: str | None = None
     permanent: bool = False
+    unserved: bool = False  # no adapter in this process serves the action's platform
 
 
 def to_action(entry: OutboxEntry) -> SendToGroup | SendToUser:
@@ -405,7 +409,10 @@ class Outbox:
         failed = partial(_Result, item)
         adapter = self._adapters.get(item.action.platform)
         if adapter is None:
-            return failed(error=f"no adapter for platform {item.action.platform!r}")
+            platform = item.action.platform
+            return failed(
+                error=f"no adapter for platform {platform!r} in this bot", permanent=True, unserved=True
+            )
         try:
             receipt = await adapter.send(item.action)
         except SendError as error:
@@ -459,7 +466,12 @@ class Outbox:
 
     def _log_failure(self, result: _Result, retry_at: datetime | None) -> None:
         fields = {"outbox_id": result.item.entry_id, "error": result.error}
-        if retry_at is None:
+        if result.unserved:
+            log.error(
+                "outbound message undeliverable: no adapter for its platform in this bot; not retried",
+                extra={**fields, "platform": result.item.action.platform},
+            )
+        elif retry_at is None:
             log.error("outbound message given up", extra=fields)
         else:
             log.warning("outbound message failed; will retry", extra={**fields, "retry_at": retry_at})

@@ -90,6 +90,8 @@ class Runtime:
         await self.scheduler.open(standing_jobs(self.settings))
 
     def _connected_platforms(self) -> frozenset[str] | None:
+        """The platforms of the adapters this process runs (handlers.schedule.Backend), connected now
+        or not; None before any adapter is added."""
         return frozenset(adapter.platform for adapter in self.adapters) or None
 
     async def import_directory(self, path: str) -> str:

@@ -33,6 +33,7 @@ async def send_digests(tick: TickContext) -> HandlerResult:
     now = tick.clock.now()
     if tick.scheduled_for is not None and now - tick.scheduled_for > STALE_AFTER:
         return []
+    served = tick.schedule.connected_platforms()
     actions: list[Action] = []
     for unit in await repos.list_units(tick.session):
         if unit.kind not in (UnitKind.GRID, UnitKind.MICRO_GRID):
@@ -40,9 +41,8 @@ async def send_digests(tick: TickContext) -> HandlerResult:
         for person in await repos.persons_serving(tick.session, [unit.id], RECIPIENTS):
             if (unit.kind == UnitKind.GRID) != (person.role == Role.GRID_LEADER):
                 continue
-            action = to_person(
-                person, await digest_text(tick.session, person, unit, now), None, any_account=True
-            )
+            text = await digest_text(tick.session, person, unit, now)
+            action = to_person(person, text, None, any_account=True, served=served)
             if action is not None:
                 actions.append(action)
     return actions

@@ -520,9 +520,14 @@ async def receipt(ctx: Context) -> HandlerResult:
         return [ctx.reply(f"通知 #{notice.id} 还没有发出,暂无回执。")]
     buildings = await notice_buildings(ctx.session, notice)
     found = await receipts(ctx.session, notice, buildings)
-    lists = await visit_lists(ctx.session, notice, found, ctx.clock.now())
-    text = receipt_text(notice, found) + ("未回复住户已私信各微网格长上门告知。" if lists else "")
-    return [ctx.reply(text), *lists]
+    visits = await visit_lists(
+        ctx.session, notice, found, ctx.clock.now(), ctx.schedule.connected_platforms()
+    )
+    text = receipt_text(notice, found) + ("未回复住户已私信各微网格长上门告知。" if visits.actions else "")
+    if visits.unreachable:
+        names = "、".join(leader.name for leader in visits.unreachable)
+        text += f"{names} 在本机器人所在的平台上没有账号,未能私信,请另行转告。"
+    return [ctx.reply(text), *visits.actions]
 
 
 def receipt_text(notice: Notice, found: list[BuildingReceipt]) -> str:
@@ -542,11 +547,23 @@ async def notice_buildings(session: AsyncSession, notice: Notice) -> list[Unit]:
     return sorted(units, key=lambda unit: natural_key(unit.name))
 
 
+@dataclass
+class VisitLists:
+    actions: list[Action]
+    # Leaders with no account on a platform this bot serves: their list was not sent.
+    unreachable: list[Person]
+
+
 async def visit_lists(
-    session: AsyncSession, notice: Notice, found: list[BuildingReceipt], now: datetime
-) -> list[Action]:
+    session: AsyncSession,
+    notice: Notice,
+    found: list[BuildingReceipt],
+    now: datetime,
+    served: frozenset[str] | None,
+) -> VisitLists:
     """Privately to each micro-grid leader (or the grid's member when the micro-grid has none): the
-    households of their buildings that have not replied, to visit door to door."""
+    households of their buildings that have not replied, to visit door to door; on the notice's platform
+    or else any other this bot serves (`served`)."""
     by_leader: dict[int, tuple[Person, list[BuildingReceipt]]] = {}
     for item in found:
         if item.unreached <= 0:
@@ -554,16 +571,18 @@ async def visit_lists(
         leader = await leader_of(session, item.building)
         if leader is not None:
             by_leader.setdefault(leader.id, (leader, []))[1].append(item)
-    actions: list[Action] = []
+    visits = VisitLists([], [])
     before = "截止前" if notice.deadline_at is not None and now <= notice.deadline_at else ""
     for leader, items in by_leader.values():
         count = sum(item.unreached for item in items)
         listing = ";".join(item.missing() for item in items)
         text = f"通知 #{notice.id} {before}仍有 {count} 户未回复:{listing}。请上门告知,尤其是独居老人。"
-        action = to_person(leader, text, notice.platform, any_account=True)
+        action = to_person(leader, text, notice.platform, any_account=True, served=served)
         if action is not None:
-            actions.append(action)
-    return actions
+            visits.actions.append(action)
+        else:
+            visits.unreachable.append(leader)
+    return visits
 
 
 async def leader_of(session: AsyncSession, building: Unit) -> Person | None:
@@ -706,4 +725,5 @@ async def remind_notice(tick: TickContext, notice_id: int) -> HandlerResult:
     found = await receipts(tick.session, notice, buildings)
     behind = [item.building for item in found if item.rate is not None and item.rate < REPOST_BELOW]
     actions = await _post(tick, notice, behind, late=False, kind=DeliveryKind.REPOST)
-    return [*actions, *await visit_lists(tick.session, notice, found, now)]
+    visits = await visit_lists(tick.session, notice, found, now, tick.schedule.connected_platforms())
+    return [*actions, *visits.actions]

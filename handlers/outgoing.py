@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Set
+
 from handlers.contract import SendToUser
 from handlers.privacy import mask_pii
-from storage.models import Person
+from storage.models import Account, Person
+
+log = logging.getLogger("loudong.outgoing")
 
 
-def to_person(person: Person, text: str, platform: str | None, *, any_account: bool) -> SendToUser | None:
+def to_person(
+    person: Person,
+    text: str,
+    platform: str | None,
+    *,
+    any_account: bool,
+    served: Set[str] | None = None,
+) -> SendToUser | None:
     """A private message to `person` on `platform` (needs `accounts` loaded); None when there is no
     account to send it to.
 
-    `any_account` is the caller's choice: a reminder or a digest may reach the person wherever they have
-    an account (the first one), while a message about a request belongs on the request's platform."""
+    `any_account` is the caller's choice: a message about a request belongs on the request's platform,
+    while a reminder or a digest may reach the person wherever this bot can reach them: on `platform` if
+    given and served, else on their first account (in their account order) on a platform in `served`, the
+    platforms this process serves (`schedule.connected_platforms()`; None: not known, any platform). A
+    person with no account there gets nothing, and one log line says so."""
     account = person.account_on(platform) if platform is not None else None
-    if account is None and any_account and person.accounts:
-        account = person.accounts[0]
+    if not any_account:
+        return _send(account, text)
+    if account is None or (served is not None and account.platform not in served):
+        account = next((a for a in person.accounts if served is None or a.platform in served), None)
+    if account is None:
+        log.info(
+            "private message not sent: the person has no account on a platform this bot serves",
+            extra={
+                "person": person.id,
+                "person_key": person.key,
+                "accounts": sorted({a.platform for a in person.accounts}),
+                "served": sorted(served) if served is not None else None,
+            },
+        )
+    return _send(account, text)
+
+
+def _send(account: Account | None, text: str) -> SendToUser | None:
     if account is None:
         return None
     return SendToUser(platform=account.platform, user_id=account.external_id, text=mask_pii(text))

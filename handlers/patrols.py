@@ -366,12 +366,14 @@ async def morning_reminders(tick: TickContext) -> HandlerResult:
     for rota in await all_rotas(tick.session):
         if rota.on(day):
             by_person[rota.patroller_id].append(rota)
+    served = tick.schedule.connected_platforms()
     actions: list[Action] = []
     for person_id, rotas in by_person.items():
         person = await repos.get_person(tick.session, person_id)
         if person is None:
             continue
-        action = to_person(person, await _reminder_text(tick.session, rotas), None, any_account=True)
+        text = await _reminder_text(tick.session, rotas)
+        action = to_person(person, text, None, any_account=True, served=served)
         if action is not None:
             actions.append(action)
     return actions

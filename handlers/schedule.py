@@ -73,7 +73,9 @@ class Backend(Protocol):
         ...
 
     def connected_platforms(self) -> frozenset[str] | None:
-        """The platforms the bot can post to now (None: not known, post everywhere)."""
+        """The platforms this bot process serves: one adapter started for each, whether or not it is
+        connected at this moment (the outbox retries a disconnected one). None: not known, post
+        everywhere."""
         ...
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.base import SendError
+from bot.adapters.onebot import OneBotAdapter
 from bot.outbox import Outbox
 from bot.runtime import Runtime
 from handlers.clock import ManualClock
@@ -131,9 +132,39 @@ async def test_a_failure_holds_back_later_messages_to_the_same_group_only(
     assert [a.text for a in platform.sent] == ["6号楼", "5号楼第一条", "5号楼第二条"]
 
 
-async def test_an_action_for_a_platform_without_adapter_waits(runtime: Runtime, clock: ManualClock) -> None:
+async def test_an_action_for_a_platform_no_adapter_serves_is_kept_undeliverable_not_retried(
+    runtime: Runtime, clock: ManualClock, platform: RecordingAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # This bot runs the web chat only; a message for QQ (left by an earlier configuration, say) cannot go.
     await enqueue(runtime, SendToGroup(platform="onebot", group_id="731000005", text="QQ群消息"))
+    await enqueue(runtime, to_group("网页群消息"))
+    assert await runtime.outbox.flush() == 1
+    unserved, served = await entries(runtime)
+    assert (unserved.status, unserved.attempts) == ("dead", 1)
+    assert "no adapter for platform 'onebot'" in (unserved.last_error or "")
+    assert served.status == "sent"
+    [line] = [r for r in caplog.records if r.name == "loudong.outbox" and r.levelno == logging.ERROR]
+    assert "undeliverable" in line.getMessage() and line.platform == "onebot"
+    clock.advance(timedelta(hours=3))
+    assert await runtime.outbox.flush() == 0
+    [again, _] = await entries(runtime)
+    assert (again.status, again.attempts) == ("dead", 1)
+
+
+async def test_an_action_for_a_served_but_disconnected_platform_is_retried(
+    runtime: Runtime, clock: ManualClock, platform: RecordingAdapter
+) -> None:
+    # OneBot is configured, but no QQ implementation has connected (or it dropped): the adapter waits a
+    # moment for one, then fails the send, and the outbox tries again later.
+    onebot = OneBotAdapter(reconnect_wait=0.01, heartbeat=None, clock=clock)
+    runtime.add_adapter(onebot)
+    await enqueue(runtime, SendToUser(platform="onebot", user_id="10102", text="今日汇总"))
+    assert await runtime.outbox.flush() == 0
+    [entry] = await entries(runtime)
+    assert (entry.status, entry.attempts) == ("pending", 1)
+    assert "no implementation connected" in (entry.last_error or "")
+    assert entry.next_attempt_at == clock.now() + timedelta(seconds=2)
+    clock.advance(timedelta(seconds=2))
     await runtime.outbox.flush()
     [entry] = await entries(runtime)
-    assert entry.status == "pending"
-    assert "no adapter" in (entry.last_error or "")
+    assert (entry.status, entry.attempts) == ("pending", 2)

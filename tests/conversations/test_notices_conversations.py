@@ -277,3 +277,27 @@ async def test_before_the_deadline_buildings_behind_get_a_repost_and_leaders_a_v
     assert "5号楼 35 户未回复" in visit_b5["text"]
     reminder_time = t.index(reposts[0])
     assert reminder_time > t.index(t.posts(1)[-1])
+
+
+async def test_the_receipt_names_leaders_the_bot_cannot_reach_privately(
+    database_url: str, tmp_path: Path
+) -> None:
+    # 刘秀英 (micro-grid leader of 5-7号楼) is on QQ only; the replay serves the web chat only.
+    text = DEMO_DIRECTORY.read_text(encoding="utf-8")
+    accounts = "accounts: [{platform: webchat, id: liu-xiuying}]"
+    assert accounts in text
+    path = tmp_path / "community.yaml"
+    path.write_text(text.replace(accounts, 'accounts: [{platform: onebot, id: "10303"}]'), encoding="utf-8")
+    s = Script()
+    s.staff("通知 1号楼 5号楼 请于12月5日前交回居住证明 截止 2026-12-05", at="09:00")
+    receipt = s.staff("通知回执 #1", at="10:00")
+    settings = Settings(database_url=database_url, data_dir=tmp_path, directory=path)
+    out = io.StringIO()
+    assert await replay(settings, io.StringIO(s.text()), out) == 0
+    t = Transcript([json.loads(line) for line in out.getvalue().splitlines()])
+
+    assert t.reply(receipt)["text"].endswith(
+        "未回复住户已私信各微网格长上门告知。刘秀英 在本机器人所在的平台上没有账号,未能私信,请另行转告。"
+    )
+    assert len(t.visits("li-fang")) == 1
+    assert t.to("user:liu-xiuying") == []

@@ -221,3 +221,28 @@ async def test_rotas_can_come_from_the_directory(database_url: str, tmp_path: Pa
     assert week_b5["text"].startswith("本周巡查安排:周一、周三、周五上午 刘秀英 巡查 5-7号楼。")
     assert t.to("user:liu-xiuying", "今天上午请巡查 5号楼、6号楼、7号楼")
     assert t.reply(fine)["text"] == "已记录:5号楼 巡查正常。今日巡查 1/3 栋。"
+
+
+async def test_the_reminder_goes_to_an_account_on_a_platform_the_bot_serves(
+    database_url: str, tmp_path: Path
+) -> None:
+    # 高磊 lists his QQ account first; the replay serves the web chat only, where he has one too.
+    text = DEMO_DIRECTORY.read_text(encoding="utf-8")
+    accounts = '[{platform: webchat, id: gao-lei}, {platform: onebot, id: "10202"}]'
+    assert accounts in text
+    path = tmp_path / "community.yaml"
+    path.write_text(
+        text.replace(accounts, '[{platform: onebot, id: "10202"}, {platform: webchat, id: gao-lei}]'),
+        encoding="utf-8",
+    )
+    s = Script()
+    rotas(s)
+    s.say("li-shu", "今天天气好", when="2026-12-10T12:00", group="b5")
+    settings = Settings(database_url=database_url, data_dir=tmp_path, directory=path)
+    out = io.StringIO()
+    assert await replay(settings, io.StringIO(s.text()), out) == 0
+    t = Transcript([json.loads(line) for line in out.getvalue().splitlines()])
+
+    assert [r["text"] for r in t.to("user:gao-lei", "今天")] == [
+        "今天上午请巡查 5号楼、6号楼、7号楼、8号楼(消防专项检查)。巡查后发“巡查 5号楼 正常”或说明发现的问题。"
+    ]

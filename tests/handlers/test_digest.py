@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
 from bot.cli import replay
 from bot.config import DEMO_DIRECTORY, Settings
+from bot.runtime import Runtime
+from handlers.clock import LOCAL_TZ, ManualClock
+from handlers.contract import SendToGroup, SendToUser, SentReceipt
+from storage.models import OutboxEntry
 
 
 def line(user: str, name: str, text: str, when: str, group: str = "grid-2") -> str:
@@ -76,3 +86,95 @@ async def test_by_default_the_digest_comes_at_six(database_url: str, tmp_path: P
     lines = [*SCRIPT[:5], line("li-shu", "李叔", "下午好", "2026-12-07T17:30", group="b5")]
     usual = await play(database_url, tmp_path, lines)
     assert digests(usual, "liu-xiuying")[-1].startswith("刘秀英,今天(12月6日)")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Which account a digest goes to: the first on a platform this bot serves. 马丽 (grid leader of 第二网格)
+# has a web-chat account, then a QQ (OneBot) one, "10102"; 刘秀英 and 周玉兰 use the web chat only.
+
+
+class Platform:
+    """An adapter this bot runs, recording what it sends."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.sent: list[SendToGroup | SendToUser] = []
+
+    async def start(self, deliver: Any) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, action: SendToGroup | SendToUser) -> SentReceipt:
+        self.sent.append(action)
+        return SentReceipt(message_id=f"{self.platform}-{len(self.sent)}")
+
+
+@dataclass
+class Evening:
+    platforms: dict[str, Platform]
+    outbox: list[OutboxEntry]
+
+    def digest_to(self, platform: str, user_id: str) -> list[str]:
+        return [
+            a.text
+            for a in self.platforms[platform].sent
+            if isinstance(a, SendToUser) and a.user_id == user_id and "你负责的" in a.text
+        ]
+
+
+async def evening(database_url: str, tmp_path: Path, *platforms: str) -> Evening:
+    """A bot running adapters for `platforms` only, from just before the digest (18:00) to just after."""
+    clock = ManualClock(datetime(2026, 12, 7, 17, 59, tzinfo=LOCAL_TZ))
+    settings = Settings(database_url=database_url, data_dir=tmp_path, directory=DEMO_DIRECTORY)
+    runtime = Runtime(settings, clock=clock)
+    await runtime.open()
+    try:
+        await runtime.import_directory(str(DEMO_DIRECTORY))
+        running = {name: Platform(name) for name in platforms}
+        for adapter in running.values():
+            runtime.add_adapter(adapter)
+        clock.advance(timedelta(minutes=1))
+        await runtime.run_due()
+        async with runtime.sessions() as session:
+            rows = list(await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
+    finally:
+        await runtime.close()
+    return Evening(running, rows)
+
+
+async def test_a_bot_on_onebot_only_sends_the_digest_to_the_leaders_qq_account(
+    database_url: str, tmp_path: Path
+) -> None:
+    night = await evening(database_url, tmp_path, "onebot")
+    (text,) = night.digest_to("onebot", "10102")
+    assert text.startswith("马丽,今天(12月7日)你负责的 4 栋楼")
+    # 13 of the 15 leaders have a QQ account; nothing is queued for a platform no adapter serves.
+    assert {row.platform for row in night.outbox} == {"onebot"}
+    assert len(night.outbox) == 13 and all(row.status == "sent" for row in night.outbox)
+
+
+async def test_with_both_running_the_digest_goes_to_the_first_account(
+    database_url: str, tmp_path: Path
+) -> None:
+    night = await evening(database_url, tmp_path, "webchat", "onebot")
+    assert night.digest_to("webchat", "ma-li")[0].startswith("马丽,今天(12月7日)")
+    assert night.digest_to("onebot", "10102") == []
+    assert night.platforms["onebot"].sent == []
+    assert len(night.platforms["webchat"].sent) == 15
+
+
+async def test_a_leader_with_no_account_on_a_served_platform_gets_nothing_and_a_log_line(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="loudong.outgoing")
+    night = await evening(database_url, tmp_path, "wecom")
+    assert night.outbox == [] and night.platforms["wecom"].sent == []
+    lines = [r for r in caplog.records if r.name == "loudong.outgoing"]
+    assert len(lines) == 15 and all(r.levelno == logging.INFO for r in lines)
+    (ma_li,) = [r for r in lines if r.person_key == "ma-li"]
+    assert isinstance(ma_li.person, int)
+    assert ma_li.accounts == ["onebot", "webchat"] and ma_li.served == ["wecom"]
+    # Never a phone number: 马丽's is 13803711102.
+    assert not any("13803711102" in f"{r.getMessage()} {r.__dict__}" for r in lines)
