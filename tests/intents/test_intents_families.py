@@ -663,3 +663,23 @@ def test_v20_v21_families(text: str, expected: Intent) -> None:
 )
 def test_v20_v21_emergency_signs_by_keywords(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v23 and v24: an object stuck (a button, a shutter, a barrier) is a repair, not a
+        # person trapped, unless someone is named or said to be inside
+        ("2栋电梯里12楼那个按钮按下去弹不起来 卡住了", Intent.REPAIR),
+        ("电梯按键卡住了 按不下去", Intent.REPAIR),
+        ("单元门口的卷帘门卡在一半 降不下来了", Intent.REPAIR),
+        ("地下车库卷帘门升到一半卡牢了 车子出不去 急急急", Intent.REPAIR),
+        ("小区门口的道闸突然抬不起来了", Intent.REPAIR),
+        ("电梯卡住了 我在里面 快来人", Intent.EMERGENCY),
+        ("电梯卡在两层中间 里面有人", Intent.EMERGENCY),
+        ("车库门卡住了 我家孩子的手卡在门缝里", Intent.EMERGENCY),
+        ("我突然一只手抬不起来 拿东西拿不住", Intent.EMERGENCY),
+    ],
+)
+def test_v23_v24_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
