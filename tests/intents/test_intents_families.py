@@ -683,3 +683,34 @@ def test_v20_v21_emergency_signs_by_keywords(text: str) -> None:
 )
 def test_v23_v24_families(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # after held-out v23 and v24: prices as the cause of a figure of speech, a cartoon or a programme
+        # watched, the news told and hearsay from the home village are no emergency and no ticket
+        "今天去超市一看这物价 我真要晕倒了",
+        "这猪肉价格涨得 看得我快昏过去",
+        "我家小子看动画片 天天学着喊着火啦快救火",
+        "纪录片里那个消防员冲进火场救人 看得我直掉眼泪",
+        "新闻说外省有个小区燃气泄漏 大家在家也注意关阀门",
+        "看新闻讲隔壁市一个老小区半夜着火了 好吓人",
+        "我们老家那个村 两家人为了宅基地吵了好多年",
+    ],
+)
+def test_v23_v24_figures_programmes_and_hearsay_are_no_tickets(text: str) -> None:
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a real emergency with the same words stays one
+        "电视冒烟了 屋里全是烟 快来人",
+        "楼下超市有人晕倒了 快打120",
+        "2单元那家回老家了 门口有人正在撬锁 谁帮我打110",
+    ],
+)
+def test_v23_v24_real_emergencies_stay(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
