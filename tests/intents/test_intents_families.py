@@ -714,3 +714,30 @@ def test_v23_v24_figures_programmes_and_hearsay_are_no_tickets(text: str) -> Non
 )
 def test_v23_v24_real_emergencies_stay(text: str) -> None:
     assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # after held-out v24, by the keywords alone: a person shut inside a closed space (a boot, a cold
+        # store, a container, a shaft) signalling from inside
+        "超市后面那个冷库里有人在敲门 喊救命 门从外面锁上了",
+        "工地的集装箱里头有人在喊 门锁着",
+        "电梯井里有人在喊 好像掉下去了",
+        "隔壁那辆车的尾箱里有人在敲 一直在拍 车主电话打不通",
+    ],
+)
+def test_v23_v24_signalling_from_inside_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... but not the space alone, nor knocking alone
+        "冷库在装货 叉车声音好大",
+        "后备箱打不开了 谁会修",
+    ],
+)
+def test_v23_v24_closed_space_alone_is_no_emergency(text: str) -> None:
+    assert classify(text).intent is not Intent.EMERGENCY
