@@ -741,3 +741,24 @@ def test_v23_v24_signalling_from_inside_by_keywords(text: str) -> None:
 )
 def test_v23_v24_closed_space_alone_is_no_emergency(text: str) -> None:
     assert classify(text).intent is not Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v23 and v24: a pleasant smell drifting down, a rubbish-sorting quiz
+        ("对门在炖排骨 香气飘过来 馋死我了", Intent.CHITCHAT),
+        ("社区搞垃圾分类答题 我错了三道", Intent.CHITCHAT),
+        # a retaining wall or slope cracking, someone's outdoor unit keeping the writer awake
+        ("小区后面那段护坡裂开了 越来越宽", Intent.SAFETY_HAZARD),
+        ("楼下那家的空调外机一晚上轰轰响 吵得根本睡不着", Intent.NOISE),
+        # the Yunnan and Guizhou questions, acks in new words
+        ("老人的医保卡丢了 在社区补办得不得", Intent.POLICY_QUERY),
+        ("好 我跟家里说了", Intent.ACK),
+        ("好的 记牢了", Intent.ACK),
+        # ... while a question in Wu (记牢了伐) is no ack
+        ("老年大学今朝教阿拉认中风 记牢了伐", Intent.CHITCHAT),
+    ],
+)
+def test_v23_v24_rest(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
