@@ -762,3 +762,16 @@ def test_v23_v24_closed_space_alone_is_no_emergency(text: str) -> None:
 )
 def test_v23_v24_rest(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v23: a warning of what could happen is the ticket it warns about, not a fire now
+        ("楼道里堆的纸箱子 迟早会着火的", Intent.CORRIDOR_CLUTTER),
+        ("楼上老往下扔没灭的烟头 落在我家雨棚上 这样要起火的", Intent.THROWN_OBJECTS),
+        ("厨房着火了 快来人", Intent.EMERGENCY),
+    ],
+)
+def test_v23_warnings(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
