@@ -197,6 +197,7 @@ class _Markers:
         "denial",
         "food",
         "guard",
+        "inside",
         "joke",
         "laughter",
         "money",
@@ -206,6 +207,7 @@ class _Markers:
         "sign",
         "spark",
         "spark_advice",
+        "stuck",
         "summon",
         "symptom",
     )
@@ -231,6 +233,9 @@ class _Markers:
         self.food = _any_of(cues.food)
         self.pet = _any_of(cues.pet)
         self.person = _any_of(cues.person)
+        # An object stuck (`stuck`), with no person named or inside (`person`, `inside`).
+        self.stuck = _any_of(cues.stuck)
+        self.inside = _any_of(cues.person | cues.inside)
         whose = f"{_group(cues.denied_whose)}?" if cues.denied_whose else ""
         self.denial = re.compile(f"(?<!是)不是{whose}{_group(cues.denied_danger)}|{_group(cues.reassurance)}")
         self.cries = cues.cry
@@ -837,6 +842,16 @@ class IntentEngine:
             and m.call.search(norm) is None
         ):
             return None  # most messages: decided without blanking block words
+        if (
+            not alarm
+            and m.stuck.search(norm) is not None
+            and m.inside.search(norm) is None
+            and any(h.intent is Intent.REPAIR for h in result.keywords)
+        ):
+            # An object stuck (按钮…卡住了, 道闸突然抬不起来, 卷帘门…卡牢了) with a repair word and no
+            # person named or said to be inside: no one is trapped, whatever the emergency model makes of
+            # 卡 or 突然.
+            return None
         masked = self.emergency_guards(norm, found, quiet=not ticket, advice=advice)
         if masked is None or ticket:
             return masked

@@ -10,6 +10,7 @@ Schema (every section optional in a community file)::
                           elsewhere, conditional; the markers the classifier and its second opinions
                           read: polite, interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
                           spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
+                          stuck, inside,
                           denied_danger, denied_whose, reassurance, contrast, call, cry, summon, laughter,
                           money, joke, advice
                           (lists of literal words; `remove` = [words] drops them from every cue list;
@@ -135,6 +136,8 @@ class Cues:
     food: frozenset[str] = frozenset()  # benign causes: spice, hotpot, diets (辣得)
     pet: frozenset[str] = frozenset()  # benign subjects: a pet (猫) …
     person: frozenset[str] = frozenset()  # … unless a person is named (孩)
+    stuck: frozenset[str] = frozenset()  # an object stuck (按钮卡住了): no one trapped …
+    inside: frozenset[str] = frozenset()  # … unless someone is named or said to be inside (在里面)
     denied_danger: frozenset[str] = frozenset()  # after 不是 (not 是不是): the danger denied (不是燃气)
     denied_whose: frozenset[str] = frozenset()  # between 不是 and the danger (不是哪家漏气)
     reassurance: frozenset[str] = frozenset()  # the danger denied (别担心)

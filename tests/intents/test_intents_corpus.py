@@ -4,9 +4,10 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v24 (evaluated 2026-11-29
-11:45 UTC, at 744332a; held-out v23 was evaluated at the same engine, and is folded in from the blind-set
-folder). Between folding one held-out set into the tuning part and receiving the next, the held-out tests
-skip (a folded set stays in the file until the next blind set replaces it)."""
+11:45 UTC, at 744332a), folded into the tuning part since (`source: heldout24`; held-out v23, evaluated at
+the same engine, was folded in from the blind-set folder as `heldout23`). Between folding one held-out set
+into the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until
+the next blind set replaces it)."""
 
 from __future__ import annotations
 

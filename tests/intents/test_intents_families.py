@@ -663,3 +663,115 @@ def test_v20_v21_families(text: str, expected: Intent) -> None:
 )
 def test_v20_v21_emergency_signs_by_keywords(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v23 and v24: an object stuck (a button, a shutter, a barrier) is a repair, not a
+        # person trapped, unless someone is named or said to be inside
+        ("2栋电梯里12楼那个按钮按下去弹不起来 卡住了", Intent.REPAIR),
+        ("电梯按键卡住了 按不下去", Intent.REPAIR),
+        ("单元门口的卷帘门卡在一半 降不下来了", Intent.REPAIR),
+        ("地下车库卷帘门升到一半卡牢了 车子出不去 急急急", Intent.REPAIR),
+        ("小区门口的道闸突然抬不起来了", Intent.REPAIR),
+        ("电梯卡住了 我在里面 快来人", Intent.EMERGENCY),
+        ("电梯卡在两层中间 里面有人", Intent.EMERGENCY),
+        ("车库门卡住了 我家孩子的手卡在门缝里", Intent.EMERGENCY),
+        ("我突然一只手抬不起来 拿东西拿不住", Intent.EMERGENCY),
+    ],
+)
+def test_v23_v24_families(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # after held-out v23 and v24: prices as the cause of a figure of speech, a cartoon or a programme
+        # watched, the news told and hearsay from the home village are no emergency and no ticket
+        "今天去超市一看这物价 我真要晕倒了",
+        "这猪肉价格涨得 看得我快昏过去",
+        "我家小子看动画片 天天学着喊着火啦快救火",
+        "纪录片里那个消防员冲进火场救人 看得我直掉眼泪",
+        "新闻说外省有个小区燃气泄漏 大家在家也注意关阀门",
+        "看新闻讲隔壁市一个老小区半夜着火了 好吓人",
+        "我们老家那个村 两家人为了宅基地吵了好多年",
+    ],
+)
+def test_v23_v24_figures_programmes_and_hearsay_are_no_tickets(text: str) -> None:
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a real emergency with the same words stays one
+        "电视冒烟了 屋里全是烟 快来人",
+        "楼下超市有人晕倒了 快打120",
+        "2单元那家回老家了 门口有人正在撬锁 谁帮我打110",
+    ],
+)
+def test_v23_v24_real_emergencies_stay(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # after held-out v24, by the keywords alone: a person shut inside a closed space (a boot, a cold
+        # store, a container, a shaft) signalling from inside
+        "超市后面那个冷库里有人在敲门 喊救命 门从外面锁上了",
+        "工地的集装箱里头有人在喊 门锁着",
+        "电梯井里有人在喊 好像掉下去了",
+        "隔壁那辆车的尾箱里有人在敲 一直在拍 车主电话打不通",
+    ],
+)
+def test_v23_v24_signalling_from_inside_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... but not the space alone, nor knocking alone
+        "冷库在装货 叉车声音好大",
+        "后备箱打不开了 谁会修",
+    ],
+)
+def test_v23_v24_closed_space_alone_is_no_emergency(text: str) -> None:
+    assert classify(text).intent is not Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v23 and v24: a pleasant smell drifting down, a rubbish-sorting quiz
+        ("对门在炖排骨 香气飘过来 馋死我了", Intent.CHITCHAT),
+        ("社区搞垃圾分类答题 我错了三道", Intent.CHITCHAT),
+        # a retaining wall or slope cracking, someone's outdoor unit keeping the writer awake
+        ("小区后面那段护坡裂开了 越来越宽", Intent.SAFETY_HAZARD),
+        ("楼下那家的空调外机一晚上轰轰响 吵得根本睡不着", Intent.NOISE),
+        # the Yunnan and Guizhou questions, acks in new words
+        ("老人的医保卡丢了 在社区补办得不得", Intent.POLICY_QUERY),
+        ("好 我跟家里说了", Intent.ACK),
+        ("好的 记牢了", Intent.ACK),
+        # ... while a question in Wu (记牢了伐) is no ack
+        ("老年大学今朝教阿拉认中风 记牢了伐", Intent.CHITCHAT),
+    ],
+)
+def test_v23_v24_rest(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # after held-out v23: a warning of what could happen is the ticket it warns about, not a fire now
+        ("楼道里堆的纸箱子 迟早会着火的", Intent.CORRIDOR_CLUTTER),
+        ("楼上老往下扔没灭的烟头 落在我家雨棚上 这样要起火的", Intent.THROWN_OBJECTS),
+        ("厨房着火了 快来人", Intent.EMERGENCY),
+    ],
+)
+def test_v23_warnings(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
