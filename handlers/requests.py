@@ -186,6 +186,13 @@ def _assign(session: AsyncSession, request: Request, person: Person | None) -> N
         # A person from `Responsible` is a copy shared between sessions: this session gets its own.
         person = in_session(session, person)
     request.owner = person
+    _set_owner(request, person)
+
+
+def _set_owner(request: Request, person: Person | None) -> None:
+    """The owner's columns alone, for a request not yet written (`_open_request`): related by id, the
+    relationship left unloaded, so the person (a copy `Responsible` shares between sessions) is not
+    merged into the session; `store.load_owner` loads it for whoever needs it as an object."""
     request.owner_id = person.id if person is not None else None
     request.owner_level = owner_level(person) if person is not None else None
     request.escalation_exhausted = False
@@ -333,6 +340,20 @@ async def _with_owner(ctx: Context, request: Request) -> Request:
     memo holds: most +1 replies name nobody, and pay nothing for it."""
     responsible = await Responsible.load(ctx.session, request.building_id)
     return await store.load_owner(ctx.session, request, known=responsible.workers)
+
+
+async def _owner_to_name(ctx: Context, request: Request) -> Person | None:
+    """The request's owner for a reply that only names them (+1 replies): the memo's copy when the owner
+    is one of the building's workers, as it is (read, never related to the session), else as
+    `_with_owner` loads it. Unlike `_with_owner`, the request is left as it was: no copy of the owner
+    merged into the session, no building loaded."""
+    if request.owner_id is None:
+        return None
+    if "owner" not in inspect(request).unloaded:
+        return request.owner
+    responsible = await Responsible.load(ctx.session, request.building_id)
+    known = next((person for person in responsible.workers if person.id == request.owner_id), None)
+    return known if known is not None else (await _with_owner(ctx, request)).owner
 
 
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
@@ -503,7 +524,7 @@ async def _open_request(
         unconfirmed=False,
         found_on_patrol=patrol,
     )
-    _assign(ctx.session, request, owner)
+    _set_owner(request, owner)
     # Written at once with its first event (the reply needs its number), as Core statements.
     await store.insert_request(
         ctx.session,
@@ -522,7 +543,7 @@ async def _create(
 ) -> HandlerResult:
     new = await _open_request(ctx, building, ctx.classification, place, policy, text=ctx.message.text)
     if category == EMERGENCY:
-        return [_emergency_reply(ctx, new.request, new.responsible)]
+        return [_emergency_reply(ctx, new.request, new.owner, new.responsible)]
     return [_intake_reply(ctx, new.request, building.name, new.owner, new.notify)]
 
 
@@ -572,14 +593,15 @@ async def _plus_one(
         place=place,
     )
     if not joined:  # raised it before
-        return _emergency_again(ctx, request) or [ctx.reply(_already_text(await _with_owner(ctx, request)))]
+        again = _emergency_again(ctx, request)
+        return again or [ctx.reply(_already_text(request, await _owner_to_name(ctx, request)))]
     count = request.reporters_count
     if request.category == EMERGENCY:
         return _emergency_again(ctx, request)
     text = f"这个问题已登记为 {request.number},已有 {count} 位邻居反映"
     tags = Tags(ctx.message.platform, [])
     retag = count == policy.retag_threshold and request.is_open
-    owner = (await _with_owner(ctx, request)).owner if retag else None
+    owner = await _owner_to_name(ctx, request) if retag else None
     if owner is not None:
         text += f",{tags.name(owner)} 请优先处理。"
     else:
@@ -587,10 +609,10 @@ async def _plus_one(
     return [ctx.reply(text, mentions=tags.mentions)]
 
 
-def _already_text(request: Request) -> str:
+def _already_text(request: Request, owner: Person | None) -> str:
     status = words.STATUS_LABELS[RequestStatus(request.status)]
-    owner = f",负责的是 {request.owner.name}" if request.owner is not None else ""
-    return f"您反映的问题已登记为 {request.number},目前{status}{owner}。有进展会在群里告诉您。"
+    owner_text = f",负责的是 {owner.name}" if owner is not None else ""
+    return f"您反映的问题已登记为 {request.number},目前{status}{owner_text}。有进展会在群里告诉您。"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -644,11 +666,13 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
 # Emergencies
 
 
-def _emergency_reply(ctx: Context, request: Request, responsible: Responsible) -> Action:
+def _emergency_reply(
+    ctx: Context, request: Request, owner: Person | None, responsible: Responsible
+) -> Action:
     advice, police = words.emergency_advice(ctx.message.text)
     duty = responsible.on_duty(police=police)
-    if request.owner is not None and request.owner.id not in {p.id for p in duty}:
-        duty.insert(0, request.owner)
+    if owner is not None and owner.id not in {p.id for p in duty}:
+        duty.insert(0, owner)
     tags = Tags(ctx.message.platform, [])
     text = f"紧急情况!{advice}"
     if duty:
