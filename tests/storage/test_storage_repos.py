@@ -256,6 +256,24 @@ async def test_mark_processed_many_returns_the_ids_seen_for_the_first_time(
         assert await session.scalar(select(func.count()).select_from(ProcessedMessage)) == 4
 
 
+async def test_mark_processed_many_beyond_one_statement_counts_each_id_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # 80 ids, 50 distinct: more than one statement's worth (`_MARK_SLICE`), with ids repeated within a
+    # statement and across statements, and one committed before.
+    keys = [("onebot", str(n % 50)) for n in range(80)]
+    async with session_factory() as session, session.begin():
+        assert await repos.mark_processed(session, "onebot", "0", NOW) is True
+    async with session_factory() as session, session.begin():
+        fresh = await repos.mark_processed_many(session, keys, NOW)
+        assert fresh == {("onebot", str(n)) for n in range(1, 50)}
+        assert await repos.mark_processed_many(session, keys[:3], NOW) == set()  # in the same transaction
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedMessage)) == 50
+        received = await session.scalar(select(ProcessedMessage.received_at).limit(1))
+        assert received == NOW
+
+
 # Outbox ---------------------------------------------------------------------------------------------
 
 
