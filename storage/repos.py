@@ -171,7 +171,18 @@ async def list_units(session: AsyncSession, kind: str | None = None) -> list[Uni
 
 
 async def find_person_by_account(session: AsyncSession, platform: str, external_id: str) -> Person | None:
-    """The person behind a platform account, with accounts and unit (and its parents) loaded."""
+    """The person behind a platform account, with accounts and unit (and its parents) loaded.
+
+    Whether the account exists is asked first, as one prepared statement: every first-time sender is
+    looked up before being registered, and the ORM query with its loader options cost ~1 ms of CPU to
+    find nothing (docs/benchmarks.md, thirteenth round). Pending changes are flushed first, as for an
+    ORM query."""
+    sync = session.sync_session
+    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
+        await session.flush()
+    account = {"platform": platform, "external_id": external_id}
+    if not await _account_holder().rows(await session.connection(), account):
+        return None
     statement = (
         select(Person)
         .join(Person.accounts)
@@ -179,6 +190,15 @@ async def find_person_by_account(session: AsyncSession, platform: str, external_
         .options(*_person_options())
     )
     return (await session.scalars(statement)).unique().first()
+
+
+@functools.cache
+def _account_holder() -> Prepared:
+    table = Account.__table__
+    statement = select(table.c.person_id).where(
+        table.c.platform == bindparam("platform"), table.c.external_id == bindparam("external_id")
+    )
+    return Prepared(statement, ("platform", "external_id"))
 
 
 async def get_person(session: AsyncSession, person_id: int) -> Person | None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repos
-from storage.models import OutboxEntry, Person, ProcessedMessage
+from storage.models import Account, OutboxEntry, Person, ProcessedMessage
 from storage.roles import Role, UnitKind
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -61,6 +61,21 @@ async def test_find_person_by_account(session_factory: async_sessionmaker[AsyncS
     ]
     assert by_qq.unit is not None and by_qq.unit.name == "第一网格1号微网格"
     assert by_qq.account_on("onebot") is not None and by_qq.account_on("wecom") is None
+
+
+async def test_find_person_by_account_sees_this_transactions_changes(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # The prepared existence check runs before the ORM query: pending objects are flushed first, as for
+    # the ORM query alone.
+    async with session_factory() as session, session.begin():
+        assert await repos.find_person_by_account(session, "webchat", "pending-1") is None
+        person = Person(key=None, name="新邻居", role=Role.RESIDENT, source="chat", created_at=NOW)
+        person.accounts = [Account(platform="webchat", external_id="pending-1", display_name="新邻居")]
+        session.add(person)
+        assert await repos.find_person_by_account(session, "webchat", "pending-1") is person
+        await session.delete(person)
+        assert await repos.find_person_by_account(session, "webchat", "pending-1") is None
 
 
 async def test_register_chat_person(session_factory: async_sessionmaker[AsyncSession]) -> None:
