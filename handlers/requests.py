@@ -31,6 +31,7 @@ from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTEN
 from handlers.router import HandlerResult, Router
 from storage import repos
 from storage import requests as store
+from storage.entries import UnitEntry, unit_entry
 from storage.memo import detached_copy, in_session, remembered
 from storage.models import Person, Unit
 from storage.requests import EventKind, Request, RequestStatus
@@ -374,7 +375,7 @@ async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> H
     return _reopen(ctx, request, words.Verdict(satisfied=False), now, policy, ctx.message.text)
 
 
-async def _building_for(ctx: Context, named: str | None) -> Unit | None:
+async def _building_for(ctx: Context, named: str | None) -> UnitEntry | None:
     """Where the problem is: the building the message names if it is one of this community's, else the
     group's building. In a work group (grid, community) only a grid worker's report naming a building
     counts (a patrol finding)."""
@@ -383,18 +384,30 @@ async def _building_for(ctx: Context, named: str | None) -> Unit | None:
     if ctx.building is None and Role(ctx.sender.role) not in GRID_WORKERS:
         return None
     if named:
-        scope = await community_of(ctx.session, ctx.group.unit_id)
-        found = await _find_building(ctx.session, named, scope.id if scope else ctx.group.unit_id)
+        found = await remembered(
+            ctx.session,
+            (_BUILDING_NAMED, ctx.group.unit_id, named),
+            functools.partial(_named_building, ctx.session, named, ctx.group.unit_id),
+        )
         if found is not None:
             return found
     return ctx.building
 
 
-async def _find_building(session: AsyncSession, name: str, within_unit_id: int) -> Unit | None:
+_BUILDING_NAMED = "requests.building_named"  # memo key, with the group's unit id and the name
+
+
+async def _named_building(session: AsyncSession, name: str, group_unit_id: int) -> UnitEntry | None:
+    """The building of that name in the community of the group's unit (or under the unit itself, when it
+    is in no community), as plain data: kept in the memo (`storage.memo`) with the community's other
+    values, as every report naming a building asks, and the lookup walks unit chains in SQL. A name found
+    nowhere is not kept (the memo keeps no None), and asked again."""
+    scope = await community_of(session, group_unit_id)
+    within_unit_id = scope.id if scope is not None else group_unit_id
     units = await session.scalars(select(Unit).where(Unit.kind == UnitKind.BUILDING, Unit.name == name))
     for unit in units:
         if within_unit_id in {u.id for u in await repos.unit_chain(session, unit.id)}:
-            return unit
+            return unit_entry(unit)
     return None
 
 
@@ -433,7 +446,9 @@ def _best_match(
     return next(r for score, r in scored if score == best)  # candidates come newest first
 
 
-async def _note_resolved(ctx: Context, building: Unit, categories: set[str] | None) -> HandlerResult:
+async def _note_resolved(
+    ctx: Context, building: Unit | UnitEntry, categories: set[str] | None
+) -> HandlerResult:
     """ "已经修好了" from someone who reported it: the answer to a waiting 回访, or else a note on the
     open request's timeline (and silence in the group)."""
     # Rows alone: mostly there are none, and neither answer below names anyone.
@@ -479,7 +494,7 @@ class NewRequest:
 
 async def _open_request(
     ctx: Context,
-    building: Unit,
+    building: Unit | UnitEntry,
     classification: Any,
     place: tuple[str | None, ...],
     policy: RequestPolicy,
@@ -539,7 +554,11 @@ async def _open_request(
 
 
 async def _create(
-    ctx: Context, building: Unit, category: str, place: tuple[str | None, ...], policy: RequestPolicy
+    ctx: Context,
+    building: Unit | UnitEntry,
+    category: str,
+    place: tuple[str | None, ...],
+    policy: RequestPolicy,
 ) -> HandlerResult:
     new = await _open_request(ctx, building, ctx.classification, place, policy, text=ctx.message.text)
     if category == EMERGENCY:
