@@ -16,6 +16,16 @@ neighbour falls on all of them alike.
     .venv/bin/python benchmarks/dispatch_bench.py --problems-only       # what a report costs
     .venv/bin/python benchmarks/dispatch_bench.py --profile cumulative  # cProfile of one window-1 round
     .venv/bin/python benchmarks/dispatch_bench.py --windows 1 --gap-ms 5   # also one at a time, 5 ms apart
+    .venv/bin/python benchmarks/dispatch_bench.py --steady --warmup 6000 --problems-only --pstats /tmp/reports
+                                                        # steady state; cProfile of one round per window
+
+With `--steady` the bot is warmed up as a running bot is: the objects made at start-up frozen out of the
+garbage collector (`Runtime._freeze_startup_objects`, as `Runtime.start` does; the bot here is never
+started) and the warm-up dispatched at the largest window, so that with a few thousand messages nearly
+every one of the load's 1,200 senders is registered, in batches, before the measured rounds (the twelfth
+round's scratch driver, `steady.py`, did this). `--pstats PATH` then runs one more round per window under
+cProfile, not counted, writes it to `PATH-w<window>.pstats` and prints the shares of its CPU by module
+(`profile_shares`).
 
 With `--gap-ms` each round also runs window 1 with the process asleep that long between messages, as
 at 200 events/s offered: the same messages through the same code, so any difference in CPU per message
@@ -104,7 +114,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         next_id = 1
         warm = make_messages(args.warmup, seed=args.seed, chatter_only=args.chatter_only, first_id=next_id)
         next_id += len(warm)
-        await dispatch_all(runtime, warm, 1)
+        if args.steady:
+            runtime._freeze_startup_objects()
+        await dispatch_all(runtime, warm, max(args.windows) if args.steady else 1)
         runs = [(window, 0.0) for window in args.windows]
         if args.gap_ms:
             runs.append((1, args.gap_ms / 1000))
@@ -126,9 +138,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 rounds[(window, gap)].append(figures)
         if args.profile:
             await profile_round(runtime, args, next_id)
+            next_id += args.messages
+        if args.pstats:
+            shares = await profile_windows(runtime, args, next_id)
     finally:
         await runtime.close()
-    return {
+    figures = {
         "event_loop": onebot_load.event_loop_name(),
         "messages_per_round": args.messages,
         "rounds": args.rounds,
@@ -145,7 +160,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             }
             for (window, gap), results in rounds.items()
         },
+        "steady": args.steady,
     }
+    if args.pstats:
+        figures["profile_shares"] = shares
+    return figures
 
 
 def _run_name(window: int, gap: float) -> str:
@@ -170,6 +189,71 @@ async def profile_round(runtime: Runtime, args: argparse.Namespace, first_id: in
     stats.sort_stats(args.profile).print_stats(r"(bot|handlers|storage|intents)/", 40)
 
 
+async def profile_windows(
+    runtime: Runtime, args: argparse.Namespace, first_id: int
+) -> dict[str, dict[str, float]]:
+    """One more round per window under cProfile (not counted): each written to `PATH-w<window>.pstats`
+    and summarised by `profile_shares`, printed to stderr and returned."""
+    shares: dict[str, dict[str, float]] = {}
+    for window in args.windows:
+        messages = make_messages(
+            args.messages,
+            seed=args.seed - 2 - window,
+            chatter_only=args.chatter_only,
+            first_id=first_id,
+            problems_only=args.problems_only,
+        )
+        first_id += len(messages)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await dispatch_all(runtime, messages, window)
+        profiler.disable()
+        path = f"{args.pstats}-w{window}.pstats"
+        profiler.dump_stats(path)
+        shares[str(window)] = profile_shares(pstats.Stats(path))
+        print(f"window {window}: {path}", file=sys.stderr)
+        for name, share in shares[str(window)].items():
+            print(f"  {share:5.1f} %  {name}", file=sys.stderr)
+    return shares
+
+
+# Where a function's own time is counted, by the first fragment of its file's path that matches; C
+# functions (file "~") by a fragment of their name. Idle waits (epoll) are left out of the total.
+_SHARES = (
+    *(("sqlalchemy/" + part, "sqlalchemy." + part) for part in ("orm", "engine", "sql", "pool", "event")),
+    ("sqlalchemy/ext/asyncio", "sqlalchemy.asyncio"),
+    ("sqlalchemy/util/_concurrency", "sqlalchemy greenlet bridge"),
+    ("sqlalchemy", "sqlalchemy other"),
+    *((f"{package}/", package) for package in ("bot", "handlers", "intents", "jieba", "logging", "json")),
+    ("storage/prepared", "storage.prepared"),
+    ("storage/sqlite_inline", "storage.sqlite_inline"),
+    ("storage/", "storage other"),
+    ("asyncio/", "asyncio"),
+    ("benchmarks/", "benchmarks"),
+)
+_C_SHARES = (("sqlite3", "sqlite3 (C)"), ("greenlet", "greenlet (C)"), ("switch", "greenlet (C)"))
+
+
+def profile_shares(stats: pstats.Stats, top: int = 16) -> dict[str, float]:
+    """Percent of a profile's own time (cProfile's tottime) per module group, the largest `top` and the
+    rest as "other"; idle `epoll`/`select` waits left out."""
+    totals: dict[str, float] = {}
+    for (filename, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        if filename == "~":
+            if "poll" in name or "select" in name:
+                continue
+            group = next((label for part, label in _C_SHARES if part in name), "builtins (C)")
+        else:
+            group = next((label for part, label in _SHARES if part in filename), "other Python")
+        totals[group] = totals.get(group, 0.0) + row[2]
+    whole = sum(totals.values()) or 1.0
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    shares = {name: round(100 * value / whole, 1) for name, value in ranked[:top]}
+    if len(ranked) > top:
+        shares["other"] = round(100 * sum(value for _, value in ranked[top:]) / whole, 1)
+    return shares
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -190,6 +274,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=6)
     onebot_load.add_event_loop_option(parser)
     parser.add_argument("--profile", choices=["cumulative", "tottime"], help="also profile one round")
+    parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="start-up objects frozen and the warm-up at the largest window, as a running bot",
+    )
+    parser.add_argument(
+        "--pstats", metavar="PATH", help="also one cProfile round per window, to PATH-w<window>.pstats"
+    )
     parser.add_argument("--json", dest="json_path", help="also write the figures to this file")
     return parser.parse_args(argv)
 

@@ -31,6 +31,7 @@ from handlers.request_policy import EMERGENCY, PROPERTY_COMPLAINT, REQUEST_INTEN
 from handlers.router import HandlerResult, Router
 from storage import repos
 from storage import requests as store
+from storage.entries import UnitEntry, unit_entry
 from storage.memo import detached_copy, in_session, remembered
 from storage.models import Person, Unit
 from storage.requests import EventKind, Request, RequestStatus
@@ -186,6 +187,13 @@ def _assign(session: AsyncSession, request: Request, person: Person | None) -> N
         # A person from `Responsible` is a copy shared between sessions: this session gets its own.
         person = in_session(session, person)
     request.owner = person
+    _set_owner(request, person)
+
+
+def _set_owner(request: Request, person: Person | None) -> None:
+    """The owner's columns alone, for a request not yet written (`_open_request`): related by id, the
+    relationship left unloaded, so the person (a copy `Responsible` shares between sessions) is not
+    merged into the session; `store.load_owner` loads it for whoever needs it as an object."""
     request.owner_id = person.id if person is not None else None
     request.owner_level = owner_level(person) if person is not None else None
     request.escalation_exhausted = False
@@ -335,6 +343,20 @@ async def _with_owner(ctx: Context, request: Request) -> Request:
     return await store.load_owner(ctx.session, request, known=responsible.workers)
 
 
+async def _owner_to_name(ctx: Context, request: Request) -> Person | None:
+    """The request's owner for a reply that only names them (+1 replies): the memo's copy when the owner
+    is one of the building's workers, as it is (read, never related to the session), else as
+    `_with_owner` loads it. Unlike `_with_owner`, the request is left as it was: no copy of the owner
+    merged into the session, no building loaded."""
+    if request.owner_id is None:
+        return None
+    if "owner" not in inspect(request).unloaded:
+        return request.owner
+    responsible = await Responsible.load(ctx.session, request.building_id)
+    known = next((person for person in responsible.workers if person.id == request.owner_id), None)
+    return known if known is not None else (await _with_owner(ctx, request)).owner
+
+
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
     """The problem raised again while its 回访 is waiting: it is not fixed after all."""
     reporter = await store.is_reporter(ctx.session, request, ctx.sender.id)
@@ -353,7 +375,7 @@ async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> H
     return _reopen(ctx, request, words.Verdict(satisfied=False), now, policy, ctx.message.text)
 
 
-async def _building_for(ctx: Context, named: str | None) -> Unit | None:
+async def _building_for(ctx: Context, named: str | None) -> UnitEntry | None:
     """Where the problem is: the building the message names if it is one of this community's, else the
     group's building. In a work group (grid, community) only a grid worker's report naming a building
     counts (a patrol finding)."""
@@ -362,18 +384,30 @@ async def _building_for(ctx: Context, named: str | None) -> Unit | None:
     if ctx.building is None and Role(ctx.sender.role) not in GRID_WORKERS:
         return None
     if named:
-        scope = await community_of(ctx.session, ctx.group.unit_id)
-        found = await _find_building(ctx.session, named, scope.id if scope else ctx.group.unit_id)
+        found = await remembered(
+            ctx.session,
+            (_BUILDING_NAMED, ctx.group.unit_id, named),
+            functools.partial(_named_building, ctx.session, named, ctx.group.unit_id),
+        )
         if found is not None:
             return found
     return ctx.building
 
 
-async def _find_building(session: AsyncSession, name: str, within_unit_id: int) -> Unit | None:
+_BUILDING_NAMED = "requests.building_named"  # memo key, with the group's unit id and the name
+
+
+async def _named_building(session: AsyncSession, name: str, group_unit_id: int) -> UnitEntry | None:
+    """The building of that name in the community of the group's unit (or under the unit itself, when it
+    is in no community), as plain data: kept in the memo (`storage.memo`) with the community's other
+    values, as every report naming a building asks, and the lookup walks unit chains in SQL. A name found
+    nowhere is not kept (the memo keeps no None), and asked again."""
+    scope = await community_of(session, group_unit_id)
+    within_unit_id = scope.id if scope is not None else group_unit_id
     units = await session.scalars(select(Unit).where(Unit.kind == UnitKind.BUILDING, Unit.name == name))
     for unit in units:
         if within_unit_id in {u.id for u in await repos.unit_chain(session, unit.id)}:
-            return unit
+            return unit_entry(unit)
     return None
 
 
@@ -412,7 +446,9 @@ def _best_match(
     return next(r for score, r in scored if score == best)  # candidates come newest first
 
 
-async def _note_resolved(ctx: Context, building: Unit, categories: set[str] | None) -> HandlerResult:
+async def _note_resolved(
+    ctx: Context, building: Unit | UnitEntry, categories: set[str] | None
+) -> HandlerResult:
     """ "已经修好了" from someone who reported it: the answer to a waiting 回访, or else a note on the
     open request's timeline (and silence in the group)."""
     # Rows alone: mostly there are none, and neither answer below names anyone.
@@ -458,7 +494,7 @@ class NewRequest:
 
 async def _open_request(
     ctx: Context,
-    building: Unit,
+    building: Unit | UnitEntry,
     classification: Any,
     place: tuple[str | None, ...],
     policy: RequestPolicy,
@@ -503,7 +539,7 @@ async def _open_request(
         unconfirmed=False,
         found_on_patrol=patrol,
     )
-    _assign(ctx.session, request, owner)
+    _set_owner(request, owner)
     # Written at once with its first event (the reply needs its number), as Core statements.
     await store.insert_request(
         ctx.session,
@@ -518,11 +554,15 @@ async def _open_request(
 
 
 async def _create(
-    ctx: Context, building: Unit, category: str, place: tuple[str | None, ...], policy: RequestPolicy
+    ctx: Context,
+    building: Unit | UnitEntry,
+    category: str,
+    place: tuple[str | None, ...],
+    policy: RequestPolicy,
 ) -> HandlerResult:
     new = await _open_request(ctx, building, ctx.classification, place, policy, text=ctx.message.text)
     if category == EMERGENCY:
-        return [_emergency_reply(ctx, new.request, new.responsible)]
+        return [_emergency_reply(ctx, new.request, new.owner, new.responsible)]
     return [_intake_reply(ctx, new.request, building.name, new.owner, new.notify)]
 
 
@@ -572,14 +612,15 @@ async def _plus_one(
         place=place,
     )
     if not joined:  # raised it before
-        return _emergency_again(ctx, request) or [ctx.reply(_already_text(await _with_owner(ctx, request)))]
+        again = _emergency_again(ctx, request)
+        return again or [ctx.reply(_already_text(request, await _owner_to_name(ctx, request)))]
     count = request.reporters_count
     if request.category == EMERGENCY:
         return _emergency_again(ctx, request)
     text = f"这个问题已登记为 {request.number},已有 {count} 位邻居反映"
     tags = Tags(ctx.message.platform, [])
     retag = count == policy.retag_threshold and request.is_open
-    owner = (await _with_owner(ctx, request)).owner if retag else None
+    owner = await _owner_to_name(ctx, request) if retag else None
     if owner is not None:
         text += f",{tags.name(owner)} 请优先处理。"
     else:
@@ -587,10 +628,10 @@ async def _plus_one(
     return [ctx.reply(text, mentions=tags.mentions)]
 
 
-def _already_text(request: Request) -> str:
+def _already_text(request: Request, owner: Person | None) -> str:
     status = words.STATUS_LABELS[RequestStatus(request.status)]
-    owner = f",负责的是 {request.owner.name}" if request.owner is not None else ""
-    return f"您反映的问题已登记为 {request.number},目前{status}{owner}。有进展会在群里告诉您。"
+    owner_text = f",负责的是 {owner.name}" if owner is not None else ""
+    return f"您反映的问题已登记为 {request.number},目前{status}{owner_text}。有进展会在群里告诉您。"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -644,11 +685,13 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
 # Emergencies
 
 
-def _emergency_reply(ctx: Context, request: Request, responsible: Responsible) -> Action:
+def _emergency_reply(
+    ctx: Context, request: Request, owner: Person | None, responsible: Responsible
+) -> Action:
     advice, police = words.emergency_advice(ctx.message.text)
     duty = responsible.on_duty(police=police)
-    if request.owner is not None and request.owner.id not in {p.id for p in duty}:
-        duty.insert(0, request.owner)
+    if owner is not None and owner.id not in {p.id for p in duty}:
+        duty.insert(0, owner)
     tags = Tags(ctx.message.platform, [])
     text = f"紧急情况!{advice}"
     if duty:

@@ -171,7 +171,18 @@ async def list_units(session: AsyncSession, kind: str | None = None) -> list[Uni
 
 
 async def find_person_by_account(session: AsyncSession, platform: str, external_id: str) -> Person | None:
-    """The person behind a platform account, with accounts and unit (and its parents) loaded."""
+    """The person behind a platform account, with accounts and unit (and its parents) loaded.
+
+    Whether the account exists is asked first, as one prepared statement: every first-time sender is
+    looked up before being registered, and the ORM query with its loader options cost ~1 ms of CPU to
+    find nothing (docs/benchmarks.md, thirteenth round). Pending changes are flushed first, as for an
+    ORM query."""
+    sync = session.sync_session
+    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
+        await session.flush()
+    account = {"platform": platform, "external_id": external_id}
+    if not await _account_holder().rows(await session.connection(), account):
+        return None
     statement = (
         select(Person)
         .join(Person.accounts)
@@ -179,6 +190,15 @@ async def find_person_by_account(session: AsyncSession, platform: str, external_
         .options(*_person_options())
     )
     return (await session.scalars(statement)).unique().first()
+
+
+@functools.cache
+def _account_holder() -> Prepared:
+    table = Account.__table__
+    statement = select(table.c.person_id).where(
+        table.c.platform == bindparam("platform"), table.c.external_id == bindparam("external_id")
+    )
+    return Prepared(statement, ("platform", "external_id"))
 
 
 async def get_person(session: AsyncSession, person_id: int) -> Person | None:
@@ -377,22 +397,50 @@ async def mark_processed_many(
     so the transaction stays usable."""
     if not keys:
         return set()
-    rows = [
-        {"platform": platform, "message_id": message_id, "received_at": now} for platform, message_id in keys
-    ]
-    statement = insert_unless_present(
-        session.get_bind().dialect.name,
-        ProcessedMessage,
-        ("platform", "message_id"),
-        ("platform", "message_id"),
-    )
-    if statement is None:
+    dialect = session.get_bind().dialect.name
+    unique = ("platform", "message_id")
+    if insert_unless_present(dialect, ProcessedMessage, unique, unique) is None:
+        rows = [{"platform": p, "message_id": m, "received_at": now} for p, m in keys]
         return await _mark_processed_one_by_one(session, rows)
-    # One statement for a whole batch, on the session's connection, as Core: the ORM's insert machinery
-    # costs more than the insert.
+    # One prepared statement per batch (the dispatcher's batches are at most 32 messages; longer lists in
+    # slices of `_MARK_SLICE`), on the session's connection: through SQLAlchemy's execute the statement
+    # cost ~0.15 ms of CPU, a tenth of a lone message's (docs/benchmarks.md, thirteenth round).
     connection = await session.connection()
-    inserted = await connection.execute(statement, rows)
-    return {(platform, message_id) for platform, message_id in inserted}
+    fresh: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), _MARK_SLICE):
+        part = keys[start : start + _MARK_SLICE]
+        parameters: dict[str, Any] = {}
+        for index, (platform, message_id) in enumerate(part):
+            parameters[f"platform_{index}"] = platform
+            parameters[f"message_id_{index}"] = message_id
+            parameters[f"received_at_{index}"] = now
+        inserted = await _mark_processed(dialect, len(part)).rows(connection, parameters)
+        fresh.update((platform, message_id) for platform, message_id in inserted)
+    return fresh
+
+
+_MARK_SLICE = 32  # rows per dedupe statement at most: a prepared statement per length up to this
+
+
+@functools.cache
+def _mark_processed(dialect: str, count: int) -> Prepared:
+    """INSERT of `count` message ids in one VALUES list, ON CONFLICT (platform, message_id) DO NOTHING
+    RETURNING the ids inserted, prepared once per dialect and length. An id given twice in the list is
+    inserted once and returned once (the second row conflicts with the first)."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    table = ProcessedMessage.__table__
+    names = ("platform", "message_id", "received_at")
+    values = [
+        {name: bindparam(f"{name}_{index}", type_=table.c[name].type) for name in names}
+        for index in range(count)
+    ]
+    statement = (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["platform", "message_id"])
+        .returning(table.c.platform, table.c.message_id)
+    )
+    return Prepared(statement, tuple(f"{name}_{index}" for index in range(count) for name in names))
 
 
 async def _mark_processed_one_by_one(

@@ -270,8 +270,9 @@ async def insert_request(
     """Write a new request (built, not added to the session) and its `created` event as two Core
     INSERTs, and make the request a clean, persistent object of the session with its id, as a flush
     would have left it. Every report opens one, and the unit of work's planning of that flush cost more
-    than both statements. The request's building and reporter are related by id (`building_id`,
-    `reporter_id`), its owner, if any, must be an object of the session already: adding the request
+    than both statements. The request's building, reporter and owner are best related by id
+    (`building_id`, `reporter_id`, `owner_id`: the relationships are then unloaded, for `load_owner`
+    and `load_people`); an owner set as an object must be one of the session already: adding the request
     cascades to it."""
     connection = await session.connection()
     row = _new_row(request)

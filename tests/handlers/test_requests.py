@@ -21,8 +21,9 @@ from handlers.request_policy import (
     parse_duration,
     validate_policy,
 )
-from handlers.requests import Responsible, next_step, parse_number
+from handlers.requests import Responsible, _named_building, next_step, parse_number
 from storage.directory import import_directory, load_directory
+from storage.entries import UnitEntry
 from storage.memo import in_session
 from storage.models import Unit
 from storage.requests import Request, RequestStatus
@@ -348,6 +349,20 @@ async def test_who_is_responsible_for_5号楼(session_factory: async_sessionmake
     assert up_from_grid is not None and (up_from_grid[0].name, up_from_grid[1]) == ("王建国", "community")
     assert up_from_community is None  # the demo street has no staff
     assert nobody is not None and nobody[0].name == "刘秀英"
+
+
+@pytest.mark.usefixtures("imported_demo")
+async def test_a_building_a_report_names_is_found_in_the_groups_community_as_plain_data(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        home, named = await building_id(session, "5号楼"), await building_id(session, "17号楼")
+        found = await _named_building(session, "17号楼", home)
+        missing = await _named_building(session, "99号楼", home)
+    # Plain data, kept in the memo between sessions: no object of the session that found it.
+    assert isinstance(found, UnitEntry)
+    assert (found.id, found.name, found.kind) == (named, "17号楼", UnitKind.BUILDING)
+    assert missing is None
 
 
 def _with_replaced(source: Path, target: Path, old: str, new: str) -> Path:

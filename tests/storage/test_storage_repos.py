@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repos
-from storage.models import OutboxEntry, Person, ProcessedMessage
+from storage.models import Account, OutboxEntry, Person, ProcessedMessage
 from storage.roles import Role, UnitKind
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -61,6 +61,21 @@ async def test_find_person_by_account(session_factory: async_sessionmaker[AsyncS
     ]
     assert by_qq.unit is not None and by_qq.unit.name == "第一网格1号微网格"
     assert by_qq.account_on("onebot") is not None and by_qq.account_on("wecom") is None
+
+
+async def test_find_person_by_account_sees_this_transactions_changes(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # The prepared existence check runs before the ORM query: pending objects are flushed first, as for
+    # the ORM query alone.
+    async with session_factory() as session, session.begin():
+        assert await repos.find_person_by_account(session, "webchat", "pending-1") is None
+        person = Person(key=None, name="新邻居", role=Role.RESIDENT, source="chat", created_at=NOW)
+        person.accounts = [Account(platform="webchat", external_id="pending-1", display_name="新邻居")]
+        session.add(person)
+        assert await repos.find_person_by_account(session, "webchat", "pending-1") is person
+        await session.delete(person)
+        assert await repos.find_person_by_account(session, "webchat", "pending-1") is None
 
 
 async def test_register_chat_person(session_factory: async_sessionmaker[AsyncSession]) -> None:
@@ -254,6 +269,24 @@ async def test_mark_processed_many_returns_the_ids_seen_for_the_first_time(
         assert await repos.mark_processed_many(session, [], NOW) == set()
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(ProcessedMessage)) == 4
+
+
+async def test_mark_processed_many_beyond_one_statement_counts_each_id_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # 80 ids, 50 distinct: more than one statement's worth (`_MARK_SLICE`), with ids repeated within a
+    # statement and across statements, and one committed before.
+    keys = [("onebot", str(n % 50)) for n in range(80)]
+    async with session_factory() as session, session.begin():
+        assert await repos.mark_processed(session, "onebot", "0", NOW) is True
+    async with session_factory() as session, session.begin():
+        fresh = await repos.mark_processed_many(session, keys, NOW)
+        assert fresh == {("onebot", str(n)) for n in range(1, 50)}
+        assert await repos.mark_processed_many(session, keys[:3], NOW) == set()  # in the same transaction
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedMessage)) == 50
+        received = await session.scalar(select(ProcessedMessage.received_at).limit(1))
+        assert received == NOW
 
 
 # Outbox ---------------------------------------------------------------------------------------------
