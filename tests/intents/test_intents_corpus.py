@@ -3,11 +3,10 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v24 (evaluated 2026-11-29
-11:45 UTC, at 744332a), folded into the tuning part since (`source: heldout24`; held-out v23, evaluated at
-the same engine, was folded in from the blind-set folder as `heldout23`). Between folding one held-out set
-into the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until
-the next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v26 (evaluated 2026-11-29
+12:35 UTC, at fc288dc; held-out v25 was evaluated at the same engine and stays in the blind-set folder
+until it is folded in). Between folding one held-out set into the tuning part and receiving the next, the
+held-out tests skip (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -100,36 +99,39 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on v24 (0.965), v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935),
-    # v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918),
-    # v8 (0.952); not on v7 (0.875) nor v17 (0.837).
+    # Met on v26 (0.967), v25 (0.961), v24 (0.965), v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938),
+    # v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942),
+    # v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875) nor v17 (0.837).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v24's one blind evaluation (at 744332a): a change that loses ground on them
+    # The figures of held-out v26's one blind evaluation (at fc288dc): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.965 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 4 / 150 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 19 / 20 - 1e-9, heldout.as_text()
-
-
-@needs_heldout
-def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on v24 (4/150 = 2.7 %), v22 (2/150 = 1.3 %), v20, v19 and v18 (2.7 % each) and v15 (2.0 %); not
-    # on v23 and v14 (5/150 = 3.3 %), v21 and v16 (4.0 %), v17 (4.7 %).
-    assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
+    assert heldout.macro_f1 >= 0.967 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 5 / 150 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 20 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 3 target not met on held-out v24: emergency recall 19/20 (met on v23, evaluated at the "
-    "same engine; v22, v21, v20, v19, v18 19/20 each). Missed: knocking and muffled cries from the boot of a "
-    "parked car, its owner away (noise 0.83); see tests/data/README.md",
+    reason="issue 3 target not met on held-out v26: false tickets 5/150 = 3.3 % (v25, at the same engine, "
+    "7/150; v23 5/150). Three are keyword emergencies the lexicon's cues did not hold back (hearsay seen on "
+    "WeChat Moments, a fire denied as 没有的事, a supposed faint asked about: 要是 … 打120还该干点啥); "
+    "two are e-bikes (a sister's workplace's, a winter battery question); see tests/data/README.md",
 )
+def test_heldout_false_ticket_target(heldout: Report) -> None:
+    # Met on v24 (4/150 = 2.7 %), v22 (2/150 = 1.3 %), v20, v19 and v18 (2.7 % each) and v15 (2.0 %); not
+    # on v26, v23 and v14 (5/150 = 3.3 %), v25 (4.7 %), v21 and v16 (4.0 %), v17 (4.7 %).
+    assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
+
+
+@needs_heldout
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
+    # Met on v26 and v25 (20/20 each; three of the forty caught by the baseline emergency override), v23
+    # (20/20), v11 and v4; not on v24 (19/20) nor v15-v22 (18-19/20).
     assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
