@@ -234,16 +234,7 @@ async def register_chat_person(
     claim = insert_unless_present(connection.dialect.name, Account, ("platform", "external_id"), ("id",))
     if claim is None:
         return await _register_in_savepoint(session, platform, external_id, name, unit, role)
-    person = Person(
-        key=None,
-        name=name,
-        role=role,
-        title=None,
-        unit_id=unit.id if unit is not None else None,
-        phone=None,
-        source="chat",
-        created_at=datetime.now(UTC),
-    )
+    person = _chat_person(name, unit, role)
     row = {key: getattr(person, key) for key in _PERSON_KEYS}
     [(person.id,)] = await _insert_person().rows(connection, row)
     account = Account(person_id=person.id, platform=platform, external_id=external_id, display_name=name)
@@ -267,6 +258,20 @@ async def register_chat_person(
     session.add(person)
     set_committed_value(person, "unit", unit)
     return person
+
+
+def _chat_person(name: str, unit: Unit | UnitEntry | None, role: Role) -> Person:
+    """A person first met in a chat: a name and, when known, a unit; no key, title or phone."""
+    return Person(
+        key=None,
+        name=name,
+        role=role,
+        title=None,
+        unit_id=unit.id if unit is not None else None,
+        phone=None,
+        source="chat",
+        created_at=datetime.now(UTC),
+    )
 
 
 _PERSON_KEYS = ("key", "name", "role", "title", "unit_id", "phone", "source", "created_at")
@@ -295,16 +300,8 @@ async def _register_in_savepoint(
 ) -> Person:
     """`register_chat_person` on a backend without ON CONFLICT: through the unit of work, in a SAVEPOINT,
     so that losing the race leaves the caller's transaction usable."""
-    person = Person(
-        key=None,
-        name=name,
-        role=role,
-        title=None,
-        unit_id=unit.id if unit is not None else None,
-        phone=None,
-        source="chat",
-        accounts=[Account(platform=platform, external_id=external_id, display_name=name)],
-    )
+    person = _chat_person(name, unit, role)
+    person.accounts = [Account(platform=platform, external_id=external_id, display_name=name)]
     try:
         async with session.begin_nested():
             session.add(person)

@@ -129,6 +129,27 @@ async def test_register_chat_person_survives_losing_a_race(
         assert await session.scalar(select(func.count()).select_from(Person)) == 36
 
 
+async def test_register_chat_person_in_a_savepoint_where_on_conflict_is_missing(
+    session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backend without INSERT … ON CONFLICT registers through the unit of work in a SAVEPOINT: the same
+    # person, and losing the race still leaves the transaction usable.
+    monkeypatch.setattr(repos, "insert_unless_present", lambda *args: None)
+    async with session_factory() as session, session.begin():
+        group = await repos.find_group(session, "webchat", "b7")
+        assert group is not None
+        person = await repos.register_chat_person(
+            session, platform="webchat", external_id="guest-8", name="八号楼住户", unit=group.unit
+        )
+        taken = await repos.register_chat_person(
+            session, platform="webchat", external_id="zhang-ayi", name="张阿姨", unit=None
+        )
+        assert await session.scalar(select(func.count()).select_from(Person)) == 37
+    assert (person.source, person.key, person.name) == ("chat", None, "八号楼住户")
+    assert [(a.platform, a.external_id) for a in person.accounts] == [("webchat", "guest-8")]
+    assert taken.key == "zhang-ayi"
+
+
 async def test_list_groups_in_natural_order(session_factory: async_sessionmaker[AsyncSession]) -> None:
     async with session_factory() as session:
         groups = await repos.list_groups(session, "webchat")
