@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Beijing times (HH:MM) of the daily digest to grid and micro-grid leaders and of patrol reminders.
     digest_time: str = "18:00"
     patrol_reminder_time: str = "08:00"
+    # Hours an outbound action may wait for its platform's connection (a QQ bridge restarting, its
+    # network down) before it is given up: a day, so a reply or @-tag still goes out after a night's
+    # outage, but an answer to yesterday morning's message is not posted out of the blue.
+    outbox_wait_hours: float = Field(24.0, gt=0)
 
     # OneBot v11 (QQ and WeChat bridges); used by bot/adapters/onebot.py.
     onebot_enabled: bool = False

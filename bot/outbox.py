@@ -3,8 +3,15 @@ then sent by a worker that marks it sent. Unsent actions survive a crash and go 
 failures are retried with exponential backoff and logged; an action that keeps failing is given up
 ("dead") after `max_attempts` and logged as an error. An action for a platform no adapter of this
 process serves is given up at its first attempt (kept as "dead", one error line naming the platform):
-no retry can reach it. A platform that is served but disconnected fails like any other send (its
-adapter waits a little for the connection, then raises) and is retried.
+no retry can reach it.
+
+An outage is not a failure. While a platform's adapter is not connected (`bot.adapters.base.Connected`:
+a QQ bridge restarting, its network down) its actions are neither sent nor counted as attempts: they
+stay pending, unread (the rows of a platform out of reach are not even read), and go out oldest first as
+soon as the adapter says it is back, which wakes the worker. A send that fails because the connection
+dropped under it waits the same way. Only an action that has waited longer than `max_wait` since it
+was stored (a day by default) is given up, with one error line naming the platform and how long it
+waited: a reply to yesterday morning's message is not posted out of the blue.
 
 Two ways out, one source of truth. The rows are what counts: a crash, a retry, an action stored by
 another process are all found by reading them (`due_outbox`), at start, every `idle_poll` seconds and
@@ -34,7 +41,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
-from bot.adapters.base import Adapter, SendError
+from bot.adapters.base import Adapter, Connected, SendError
 from handlers.clock import Clock
 from handlers.contract import Mention, SendToGroup, SendToUser
 from storage import repos
@@ -50,6 +57,9 @@ BATCH_LIMIT = 100
 # which at a low rate cost more than sending them. A crash in between sends those again on restart, as
 # the outbox's at-least-once already allows for.
 RECORD_DELAY = 0.05
+
+# How often, at most, the actions waiting for a platform are looked at for any that waited too long.
+WAIT_SWEEP = timedelta(minutes=1)
 
 # Row ids read back remembered, far more than can commit between a commit and its event.
 READ_BACK_REMEMBERED = 4 * BATCH_LIMIT
@@ -80,6 +90,7 @@ class _Result:
     error: str | None = None
     permanent: bool = False
     unserved: bool = False  # no adapter in this process serves the action's platform
+    waiting: bool = False  # its platform is not connected: no attempt made (or none counted)
 
 
 def to_action(entry: OutboxEntry) -> SendToGroup | SendToUser:
@@ -159,6 +170,7 @@ class Outbox:
         base_delay: timedelta = timedelta(seconds=2),
         max_delay: timedelta = timedelta(minutes=5),
         idle_poll: float = 1.0,
+        max_wait: timedelta = timedelta(hours=24),
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -167,6 +179,11 @@ class Outbox:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._idle_poll = idle_poll
+        self._max_wait = max_wait
+        # Platforms whose adapter is not connected now: their actions wait, unread and unspent.
+        self._down: set[str] = set()
+        self._next_wait_sweep: datetime | None = None
+        self._read_rows_now = False  # a platform came back: read the rows at once
         self._wakeup = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
@@ -192,6 +209,22 @@ class Outbox:
 
     def register(self, adapter: Adapter) -> None:
         self._adapters[adapter.platform] = adapter
+        self._down.discard(adapter.platform)
+        if isinstance(adapter, Connected):
+            adapter.watch_connection(partial(self._connection_changed, adapter))
+            self._connection_changed(adapter)
+
+    def _connection_changed(self, adapter: Connected) -> None:
+        platform = adapter.platform
+        if self._adapters.get(platform) is not adapter:
+            return  # replaced by another adapter for the platform
+        if not adapter.connected:
+            self._down.add(platform)
+        elif platform in self._down:
+            self._down.discard(platform)
+            log.info("outbox: platform %s connected; sending what waited for it", platform)
+            self._read_rows_now = True
+            self._wakeup.set()
 
     async def enqueue(
         self, session: AsyncSession, actions: Iterable[SendToGroup | SendToUser], now: datetime
@@ -248,7 +281,8 @@ class Outbox:
         loop = asyncio.get_running_loop()
         next_read = loop.time()
         while True:
-            read_rows = loop.time() >= next_read
+            read_rows = loop.time() >= next_read or self._read_rows_now
+            self._read_rows_now = False
             try:
                 async with self._flush_lock:
                     await self._flush_locked(read_rows=read_rows)
@@ -273,9 +307,12 @@ class Outbox:
         """The due rows, oldest first; then which targets the memory path must leave to the rows."""
         # Rows sent and not marked yet would be read back as due.
         await self._record_sent()
+        await self._give_up_waited_too_long()
         while True:
             async with self._sessions() as session:
-                entries = await repos.due_outbox(session, self._clock.now(), limit=BATCH_LIMIT)
+                entries = await repos.due_outbox(
+                    session, self._clock.now(), limit=BATCH_LIMIT, skip_platforms=self._down
+                )
             # The memory path's sends in flight (or waiting to be marked) are its own.
             entries = [entry for entry in entries if entry.id not in self._taken]
             if not entries:
@@ -326,7 +363,8 @@ class Outbox:
                     self._note_sent(result)
                     continue
                 self._hold_back(target)
-                await self._record_failure(result)
+                if not result.waiting:
+                    await self._record_failure(result)
                 # Again: a rows read meanwhile did not count this target's rows, which were ours. Then they
                 # are the rows path's, with whatever joined the queue meanwhile.
                 self._hold_back(target)
@@ -376,7 +414,11 @@ class Outbox:
         for entry_id in sorted(self._ready)[:BATCH_LIMIT]:
             item = self._ready.pop(entry_id)
             target = item.target
-            if target in self._held_back or (item.due is not None and item.due > now):
+            if (
+                target in self._held_back
+                or (item.due is not None and item.due > now)
+                or item.action.platform in self._down
+            ):
                 self._held_back.add(target)
             else:
                 taken.append(item)
@@ -413,10 +455,17 @@ class Outbox:
             return failed(
                 error=f"no adapter for platform {platform!r} in this bot", permanent=True, unserved=True
             )
+        platform = item.action.platform
+        if platform in self._down:
+            return failed(error=f"waiting for platform {platform!r} to connect", waiting=True)
         try:
             receipt = await adapter.send(item.action)
         except SendError as error:
-            return failed(error=str(error) or type(error).__name__, permanent=error.permanent)
+            # The connection dropped before or while it went: that is the outage's, not an attempt.
+            waiting = not error.permanent and platform in self._down
+            return failed(
+                error=str(error) or type(error).__name__, permanent=error.permanent, waiting=waiting
+            )
         except Exception as error:  # an adapter bug must not stop the outbox
             log.exception("adapter raised while sending", extra={"outbox_id": item.entry_id})
             return failed(error=f"{type(error).__name__}: {error}")
@@ -431,7 +480,32 @@ class Outbox:
                 self._unrecorded_since = asyncio.get_running_loop().time()
             self._unrecorded.extend(sent)
             self._sent_total += len(sent)
-        await self._record_sent(failed=[r for r in results if r.error is not None])
+        await self._record_sent(failed=[r for r in results if r.error is not None and not r.waiting])
+
+    async def _give_up_waited_too_long(self) -> None:
+        """Give up the actions that have waited longer than `max_wait` for their platform to connect."""
+        now = self._clock.now()
+        if not self._down or (self._next_wait_sweep is not None and now < self._next_wait_sweep):
+            return
+        self._next_wait_sweep = now + WAIT_SWEEP
+        limit = _duration(self._max_wait)
+        async with self._sessions() as session, session.begin():
+            expired = await repos.give_up_waiting_outbox(
+                session,
+                sorted(self._down),
+                stored_before=now - self._max_wait,
+                error=f"platform not connected for more than {limit}",
+            )
+        for entry_id, platform, created_at in expired:
+            self._ready.pop(entry_id, None)
+            waited = _duration(now - created_at)
+            log.error(
+                "outbound message given up: waited %s for platform %s to connect (limit %s)",
+                waited,
+                platform,
+                limit,
+                extra={"outbox_id": entry_id, "platform": platform, "waited": waited},
+            )
 
     async def _record_sent(self, failed: Iterable[_Result] = ()) -> None:
         sent, self._unrecorded = self._unrecorded, []
@@ -475,3 +549,8 @@ class Outbox:
             log.error("outbound message given up", extra=fields)
         else:
             log.warning("outbound message failed; will retry", extra={**fields, "retry_at": retry_at})
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds()) // 60
+    return f"{minutes // 60}h{minutes % 60:02d}m"

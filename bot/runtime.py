@@ -75,7 +75,9 @@ class Runtime:
         await db.migrate(self.engine)
         self._sessions = db.make_session_factory(self.engine)
         self.registry = Registry(default_routers())
-        self.outbox = Outbox(self.sessions, self.clock)
+        self.outbox = Outbox(
+            self.sessions, self.clock, max_wait=timedelta(hours=self.settings.outbox_wait_hours)
+        )
         self.dispatcher = Dispatcher(
             self.sessions, self.registry, self.outbox, self.clock, self._classify or default_classifier()
         )

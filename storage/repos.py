@@ -5,12 +5,12 @@ because a lazy load under asyncio raises instead of doing IO."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from sqlalchemy import Select, bindparam, delete, inspect, select
+from sqlalchemy import Select, bindparam, delete, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -528,10 +528,13 @@ async def pending_outbox_targets(session: AsyncSession) -> list[tuple[int, str, 
     return [(int(row[0]), row[1], row[2], row[3]) for row in await session.execute(statement)]
 
 
-async def due_outbox(session: AsyncSession, now: datetime, limit: int = 100) -> list[OutboxEntry]:
-    """Pending entries whose time has come, oldest first. An entry is held back while an older entry
-    to the same target waits for its retry, so a group never sees a later message before an earlier
-    one (the earlier one, once due, comes first in the list)."""
+async def due_outbox(
+    session: AsyncSession, now: datetime, limit: int = 100, *, skip_platforms: Collection[str] = ()
+) -> list[OutboxEntry]:
+    """Pending entries whose time has come, oldest first, but none for `skip_platforms` (platforms out of
+    reach just now, whose entries wait). An entry is held back while an older entry to the same target
+    waits for its retry, so a group never sees a later message before an earlier one (the earlier one,
+    once due, comes first in the list)."""
     earlier = aliased(OutboxEntry)
     blocked_by_earlier = (
         select(earlier.id)
@@ -551,7 +554,34 @@ async def due_outbox(session: AsyncSession, now: datetime, limit: int = 100) -> 
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
+    if skip_platforms:
+        statement = statement.where(OutboxEntry.platform.not_in(list(skip_platforms)))
     return list(await session.scalars(statement))
+
+
+async def give_up_waiting_outbox(
+    session: AsyncSession, platforms: Collection[str], *, stored_before: datetime, error: str
+) -> list[tuple[int, str, datetime]]:
+    """Give up ("dead", attempts untouched) the pending entries for `platforms` stored before
+    `stored_before`: they waited too long for their platform. (id, platform, created_at) of each."""
+    table = OutboxEntry.__table__
+    statement = (
+        select(table.c.id, table.c.platform, table.c.created_at)
+        .where(
+            table.c.status == "pending",
+            table.c.platform.in_(list(platforms)),
+            table.c.created_at < stored_before,
+        )
+        .order_by(table.c.id)
+    )
+    expired = [(int(row[0]), row[1], row[2]) for row in await session.execute(statement)]
+    if expired:
+        await session.execute(
+            update(table)
+            .where(table.c.id.in_([entry_id for entry_id, _, _ in expired]), table.c.status == "pending")
+            .values(status="dead", last_error=error)
+        )
+    return expired
 
 
 async def _outbox_entry(session: AsyncSession, entry_id: int) -> OutboxEntry:

@@ -36,6 +36,25 @@ class Adapter(Protocol):
         ...
 
 
+ConnectionListener = Callable[[], None]
+
+
+@runtime_checkable
+class Connected(Protocol):
+    """Adapters whose platform can be out of reach while they are configured (a bridge that connects to
+    us, and may restart or lose its network). `connected` says whether a send can go now; the listener
+    is called on every change, up or down. While an adapter is not connected the outbox keeps its
+    actions waiting, attempts unspent, and sends them in order once it is. An adapter without this
+    (the WeCom webhook robot, the web chat, replay) is connected whenever it is configured."""
+
+    platform: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    def watch_connection(self, listener: ConnectionListener) -> None: ...
+
+
 @runtime_checkable
 class WebMounted(Protocol):
     """Adapters that receive over HTTP/WebSocket add their routes to the bot's one web server."""

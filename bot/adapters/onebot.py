@@ -35,7 +35,7 @@ from typing import Any, Literal, TypedDict
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.adapters.base import Deliver, SendError
+from bot.adapters.base import ConnectionListener, Deliver, SendError
 from handlers.clock import Clock, SystemClock
 from handlers.contract import Mention, Message, SendToGroup, SendToUser, SentReceipt
 
@@ -401,7 +401,9 @@ class OneBotAdapter:
             WebSocket carrying the API is connected.
         action_timeout: seconds to wait for an action's response before SendError.
         reconnect_wait: seconds an action waits for a dropped WebSocket to come back before SendError
-            (implementations retry every 3 s by default, ws-reverse.md); the outbox retries after that.
+            (implementations retry every 3 s by default, ws-reverse.md): a blip, for a send already
+            under way. A longer outage is the outbox's to wait out: while `connected` is False it sends
+            nothing here, and the listeners of `watch_connection` tell it when the connection is back.
         message_format: how outgoing messages are encoded; "array" suits every current implementation.
         heartbeat: seconds between our WebSocket pings, so a dead peer is noticed; None for none.
         inbox_size: events queued for the dispatcher at most; beyond it the sockets stop being read
@@ -423,6 +425,7 @@ class OneBotAdapter:
         # self_id -> role -> connection; a bot has one Universal socket, or an API and an Event socket.
         self._connections: dict[str, dict[Role, _Connection]] = {}
         self._connections_changed = asyncio.Condition()
+        self._connection_listeners: list[ConnectionListener] = []
         self._pending: dict[str, _Pending] = {}
         # A fresh prefix per process, so a response meant for an earlier run never matches a new call.
         self._echo_prefix = secrets.token_hex(4)
@@ -473,6 +476,15 @@ class OneBotAdapter:
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether an action can go now: a WebSocket carrying the API is up, or an HTTP API is set (which
+        is tried, and fails like any send, whatever state the implementation is in)."""
+        return self._api_url is not None or self._api_connection(None) is not None
+
+    def watch_connection(self, listener: ConnectionListener) -> None:
+        self._connection_listeners.append(listener)
 
     async def send(self, action: SendToGroup | SendToUser) -> SentReceipt:
         if action.platform != PLATFORM:
@@ -662,8 +674,7 @@ class OneBotAdapter:
             log.info("onebot: replacing %s", old)
             self._fail_pending(lambda pending, old=old: pending.connection is old, "connection replaced")
             await old.ws.close(code=WSCloseCode.GOING_AWAY, message=b"replaced by a new connection")
-        async with self._connections_changed:
-            self._connections_changed.notify_all()
+        await self._connection_changed()
 
     async def _unregister(self, connection: _Connection) -> None:
         roles = self._connections.get(connection.self_id, {})
@@ -674,8 +685,16 @@ class OneBotAdapter:
             log.info("onebot: %s down (close code %s)", connection, connection.ws.close_code)
         # Responses to these calls will never come on a closed socket; fail them now, not at timeout.
         self._fail_pending(lambda pending: pending.connection is connection, "connection closed")
+        await self._connection_changed()
+
+    async def _connection_changed(self) -> None:
         async with self._connections_changed:
             self._connections_changed.notify_all()
+        for listener in self._connection_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("onebot: a connection listener failed")
 
     async def _on_frame(self, connection: _Connection, raw: str) -> None:
         try:

@@ -1,19 +1,30 @@
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.adapters.base import SendError
 from bot.adapters.onebot import OneBotAdapter
+from bot.config import Settings
 from bot.outbox import Outbox
 from bot.runtime import Runtime
 from handlers.clock import ManualClock
 from handlers.contract import Mention, SendToGroup, SendToUser
 from storage.models import OutboxEntry
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "adapters"))
+from fake_onebot import FakeOneBot, failed
 
 if TYPE_CHECKING:
     from conftest import RecordingAdapter
@@ -151,20 +162,123 @@ async def test_an_action_for_a_platform_no_adapter_serves_is_kept_undeliverable_
     assert (again.status, again.attempts) == ("dead", 1)
 
 
-async def test_an_action_for_a_served_but_disconnected_platform_is_retried(
-    runtime: Runtime, clock: ManualClock, platform: RecordingAdapter
+@dataclass
+class QQ:
+    """The OneBot adapter on a real server, and the fake QQ implementation that connects to it."""
+
+    adapter: OneBotAdapter
+    fake: FakeOneBot
+
+
+@pytest.fixture
+async def qq(clock: ManualClock) -> AsyncIterator[QQ]:
+    adapter = OneBotAdapter(reconnect_wait=0.01, heartbeat=None, clock=clock)
+    app = web.Application()
+    adapter.mount(app)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("/onebot/v11/ws")).replace("http://", "ws://", 1)
+    fake = FakeOneBot(url)
+    yield QQ(adapter, fake)
+    await fake.close()
+    await adapter.stop()
+    await server.close()
+
+
+def to_qq(text: str, group: str = "731000005") -> SendToGroup:
+    return SendToGroup(platform="onebot", group_id=group, text=text)
+
+
+async def enqueue_to(outbox: Outbox, runtime: Runtime, *actions: SendToGroup | SendToUser) -> None:
+    async with runtime.sessions() as session, session.begin():
+        await outbox.enqueue(session, actions, runtime.clock.now())
+
+
+async def test_actions_for_a_disconnected_platform_wait_unspent_and_go_out_in_order_when_it_connects(
+    runtime: Runtime, clock: ManualClock, qq: QQ, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # OneBot is configured, but no QQ implementation has connected (or it dropped): the adapter waits a
-    # moment for one, then fails the send, and the outbox tries again later.
-    onebot = OneBotAdapter(reconnect_wait=0.01, heartbeat=None, clock=clock)
-    runtime.add_adapter(onebot)
-    await enqueue(runtime, SendToUser(platform="onebot", user_id="10102", text="今日汇总"))
-    assert await runtime.outbox.flush() == 0
+    # The QQ bridge is down. An hour between reads of the rows: only the reconnect can wake the outbox.
+    outbox = Outbox(runtime.sessions, clock, idle_poll=3600)
+    outbox.register(qq.adapter)
+    await enqueue_to(outbox, runtime, to_qq("【紧急】3号楼有人晕倒，请网格员马上到场"))
+    await enqueue_to(
+        outbox, runtime, to_qq("第二条"), SendToUser(platform="onebot", user_id="10102", text="私信")
+    )
+    # Far longer than the old give-up time (8 attempts, about 4-5 minutes of backoff).
+    for _ in range(40):
+        assert await outbox.flush() == 0
+        clock.advance(timedelta(seconds=30))
+    stored = await entries(runtime)
+    assert [(e.status, e.attempts) for e in stored] == [("pending", 0)] * 3
+    assert not [r for r in caplog.records if r.name == "loudong.outbox" and r.levelno >= logging.WARNING]
+    await outbox.start()
+    try:
+        await enqueue_to(outbox, runtime, to_qq("第三条"))  # by the memory path, while still down
+        await asyncio.sleep(0.05)
+        assert qq.fake.actions.empty()
+        await qq.fake.connect()
+        sent = [await qq.fake.next_action() for _ in range(4)]
+        to_group = [
+            a["params"]["message"][0]["data"]["text"] for a in sent if a["action"] == "send_group_msg"
+        ]
+        assert to_group == ["【紧急】3号楼有人晕倒，请网格员马上到场", "第二条", "第三条"]
+        assert [a["action"] for a in sent].count("send_private_msg") == 1
+        for _ in range(100):
+            if all(e.status == "sent" for e in await entries(runtime)):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await outbox.stop()
+    stored = await entries(runtime)
+    assert [(e.status, e.attempts) for e in stored] == [("sent", 1)] * 4
+
+
+async def test_real_failures_while_connected_still_give_up_after_max_attempts(
+    runtime: Runtime, clock: ManualClock, qq: QQ, caplog: pytest.LogCaptureFixture
+) -> None:
+    qq.fake.responder = lambda request: failed(100, "发送失败")
+    await qq.fake.connect()
+    outbox = Outbox(runtime.sessions, clock)
+    outbox.register(qq.adapter)
+    await enqueue_to(outbox, runtime, to_qq("发不出去"))
+    for _ in range(8):
+        assert await outbox.flush() == 0
+        clock.advance(timedelta(minutes=5))
     [entry] = await entries(runtime)
-    assert (entry.status, entry.attempts) == ("pending", 1)
-    assert "no implementation connected" in (entry.last_error or "")
-    assert entry.next_attempt_at == clock.now() + timedelta(seconds=2)
-    clock.advance(timedelta(seconds=2))
-    await runtime.outbox.flush()
-    [entry] = await entries(runtime)
-    assert (entry.status, entry.attempts) == ("pending", 2)
+    assert (entry.status, entry.attempts) == ("dead", 8)
+    [line] = [r for r in caplog.records if r.name == "loudong.outbox" and r.levelno == logging.ERROR]
+    assert line.getMessage() == "outbound message given up"
+
+
+async def test_an_action_that_waited_longer_than_the_bound_is_given_up_with_one_error_line(
+    runtime: Runtime, clock: ManualClock, qq: QQ, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = Outbox(runtime.sessions, clock, max_wait=timedelta(hours=24))
+    outbox.register(qq.adapter)
+    await enqueue_to(outbox, runtime, to_qq("昨天早上的回复"))
+    await outbox.flush()
+    clock.advance(timedelta(hours=2))
+    await enqueue_to(outbox, runtime, to_qq("两小时后的通知"))
+    await outbox.flush()
+    clock.advance(timedelta(hours=22, minutes=1))
+    await outbox.flush()
+    await outbox.flush()
+    old, recent = await entries(runtime)
+    assert (old.status, old.attempts) == ("dead", 0)
+    assert "not connected" in (old.last_error or "")
+    assert (recent.status, recent.attempts) == ("pending", 0)
+    [line] = [r for r in caplog.records if r.name == "loudong.outbox" and r.levelno == logging.ERROR]
+    assert (
+        line.getMessage()
+        == "outbound message given up: waited 24h01m for platform onebot to connect (limit 24h00m)"
+    )
+    assert line.platform == "onebot"
+    # The bridge comes back: what has not waited too long goes out.
+    await qq.fake.connect()
+    assert await outbox.flush() == 1
+    assert (await qq.fake.next_action())["params"]["message"][0]["data"]["text"] == "两小时后的通知"
+
+
+def test_the_wait_bound_is_a_setting() -> None:
+    assert Settings().outbox_wait_hours == 24
+    assert Settings(outbox_wait_hours=6).outbox_wait_hours == 6
