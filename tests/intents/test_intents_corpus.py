@@ -4,9 +4,10 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v26 (evaluated 2026-11-29
-12:35 UTC, at fc288dc; held-out v25 was evaluated at the same engine and stays in the blind-set folder
-until it is folded in). Between folding one held-out set into the tuning part and receiving the next, the
-held-out tests skip (a folded set stays in the file until the next blind set replaces it)."""
+12:35 UTC, at fc288dc; held-out v25 was evaluated at the same engine and is folded in from the blind-set
+folder as `heldout25`; v26 is not folded, so the held-out tests still run on it). Between folding one
+held-out set into the tuning part and receiving the next, the held-out tests skip (a folded set stays in
+the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from intents.train_intents import BLIND, LATER
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "intents_tuning.jsonl"
 HELDOUT = DATA / "intents_heldout.jsonl"
-# The source under which the last blind held-out set was folded into the tuning part (the trainer's last
-# later author: a fold appends there).
-FOLDED = LATER[-1]
+# The source the held-out file's set gets when it is folded into the tuning part, named explicitly: the
+# file's set is not always the trainer's last later author (held-out v25, evaluated with v26, was folded in
+# from the blind-set folder as heldout25 while the file still holds v26, not folded). Only read when the
+# file's set is folded (`_folded`); name the next file's set here when a new blind set replaces the file.
+FOLDED = "heldout26"
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
 # families2 to families5 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
@@ -115,16 +118,12 @@ def test_heldout_quality_floor(heldout: Report) -> None:
 
 
 @needs_heldout
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 target not met on held-out v26: false tickets 5/150 = 3.3 % (v25, at the same engine, "
-    "7/150; v23 5/150). Three are keyword emergencies the lexicon's cues did not hold back (hearsay seen on "
-    "WeChat Moments, a fire denied as 没有的事, a supposed faint asked about: 要是 … 打120还该干点啥); "
-    "two are e-bikes (a sister's workplace's, a winter battery question); see tests/data/README.md",
-)
 def test_heldout_false_ticket_target(heldout: Report) -> None:
     # Met on v24 (4/150 = 2.7 %), v22 (2/150 = 1.3 %), v20, v19 and v18 (2.7 % each) and v15 (2.0 %); not
-    # on v26, v23 and v14 (5/150 = 3.3 %), v25 (4.7 %), v21 and v16 (4.0 %), v17 (4.7 %).
+    # on v26 blind, v23 and v14 (5/150 = 3.3 %), v25 (4.7 %), v21 and v16 (4.0 %), v17 (4.7 %). Met on v26
+    # since the round after v25 was folded in (3/150 = 2.0 %; the strict xfail failed loudly, so it is a plain
+    # test): no longer a blind figure, that round's rules (a rumour put down: 没有的事; what to do in a
+    # supposed case, asked) were written from false tickets its README section lists.
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 

@@ -65,6 +65,10 @@ def test_smoke_and_fire_in_the_present_are_emergencies(text: str) -> None:
         "孩子晚上总睡不着了咋办",  # 着了 of sleep
         "你们谁见着了我家的猫",  # 着了 of seeing
         "电瓶车报警器半夜老响",  # a device, not the police
+        "群里有人问3号楼是不是着火了 没有的事 是楼下烧烤的烟",  # a rumour put down
+        "说2单元煤气泄漏 没这回事 物业查过了",  # a rumour put down
+        "如果孩子被烫伤了 打120之前该怎么处理",  # what to do in a supposed case
+        "万一电梯困人了 打119还是打物业电话",  # what to do in a supposed case
     ],
 )
 def test_fire_look_alikes_are_not_emergencies(text: str) -> None:
@@ -775,3 +779,14 @@ def test_v23_v24_rest(text: str, expected: Intent) -> None:
 )
 def test_v23_warnings(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼道里堆的那几个纸箱 我已经拖走了 现在清爽了",
+        "一楼过道的旧沙发物业收走了",
+    ],
+)
+def test_clutter_cleared_away_is_no_ticket(text: str) -> None:
+    assert classify(text).intent is Intent.CHITCHAT, classify(text).scores
