@@ -3,11 +3,10 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v26 (evaluated 2026-11-29
-12:35 UTC, at fc288dc; held-out v25 was evaluated at the same engine and is folded in from the blind-set
-folder as `heldout25`; v26 is not folded, so the held-out tests still run on it). Between folding one
-held-out set into the tuning part and receiving the next, the held-out tests skip (a folded set stays in
-the file until the next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v28 (evaluated 2026-11-29
+13:04 UTC, at 140a3e7; held-out v27 was evaluated at the same engine and waits in the blind-set folder to be
+folded in). Between folding one held-out set into the tuning part and receiving the next, the held-out tests
+skip (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ HELDOUT = DATA / "intents_heldout.jsonl"
 # file's set is not always the trainer's last later author (held-out v25, evaluated with v26, was folded in
 # from the blind-set folder as heldout25 while the file still holds v26, not folded). Only read when the
 # file's set is folded (`_folded`); name the next file's set here when a new blind set replaces the file.
-FOLDED = "heldout26"
+FOLDED = "heldout28"
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
 # families2 to families5 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
@@ -102,35 +101,33 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on v26 (0.967), v25 (0.961), v24 (0.965), v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938),
-    # v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942),
-    # v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875) nor v17 (0.837).
+    # Met on v28 (0.950), v27 (0.967), v26 (0.967), v25 (0.961), v24 (0.965), v23 (0.954), v22 (0.951),
+    # v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927),
+    # v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875) nor v17 (0.837).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v26's one blind evaluation (at fc288dc): a change that loses ground on them
+    # The figures of held-out v28's one blind evaluation (at 140a3e7): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.967 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 5 / 150 + 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.950 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 3 / 150 + 1e-9, heldout.as_text()
     assert heldout.emergency_recall >= 20 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on v24 (4/150 = 2.7 %), v22 (2/150 = 1.3 %), v20, v19 and v18 (2.7 % each) and v15 (2.0 %); not
-    # on v26 blind, v23 and v14 (5/150 = 3.3 %), v25 (4.7 %), v21 and v16 (4.0 %), v17 (4.7 %). Met on v26
-    # since the round after v25 was folded in (3/150 = 2.0 %; the strict xfail failed loudly, so it is a plain
-    # test): no longer a blind figure, that round's rules (a rumour put down: 没有的事; what to do in a
-    # supposed case, asked) were written from false tickets its README section lists.
+    # Met on v28 (3/150 = 2.0 %, blind, with the other two targets), v24 (2.7 %), v22 (1.3 %), v20, v19
+    # and v18 (2.7 % each) and v15 (2.0 %); not on v27 (4.0 %), v26 and v23 and v14 (3.3 %), v25 (4.7 %),
+    # v21 and v16 (4.0 %), v17 (4.7 %).
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    # Met on v26 and v25 (20/20 each; three of the forty caught by the baseline emergency override), v23
-    # (20/20), v11 and v4; not on v24 (19/20) nor v15-v22 (18-19/20).
+    # Met on v28, v27, v26, v25 and v23 (20/20 each; three of v25's and v26's forty caught by the baseline
+    # emergency override alone), v11 and v4; not on v24 (19/20) nor v15-v22 (18-19/20).
     assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
