@@ -527,7 +527,7 @@ class IntentEngine:
 
     def classify(self, text: str) -> Classification:
         result = self.classify_opinions(text)
-        if result.intent is _EMERGENCY or self.override_model is None or not self.override_applies(result):
+        if self.override_model is None or not self.override_applies(result):
             return result
         return self.overridden(result) or result
 
@@ -556,21 +556,11 @@ class IntentEngine:
         if opinion is None:
             return None
         p, evidence = opinion
-        hits = tuple(
+        hits = [
             _keyword_hit(gram, start, start + len(gram), _EMERGENCY, _MODEL_ROLE, _ACTIVE, round(w, 4))
-            for gram, start, w in sorted(evidence, key=lambda e: (e[1], e[1] + len(e[0])))
-        )
-        values = dict(result.__dict__)
-        values.update(
-            {
-                "intent": _EMERGENCY,
-                "confidence": round(min(1.0, max(0.0, p)), 4),
-                "keywords": result.keywords + hits,
-                "runner_up": result.intent,
-                "urgent": True,
-            }
-        )
-        return _build_classification(values)
+            for gram, start, w in evidence
+        ]
+        return _moved_by_model(result, _EMERGENCY, p, hits, urgent=True)
 
     def classify_opinions(self, text: str) -> Classification:
         """The keywords with both second opinions, without the baseline emergency override."""
@@ -1590,15 +1580,24 @@ def _second_opinion(result: Classification, model: EmergencyModel, p: float, mas
                 round(w, 4),
             )
         )
+    return _moved_by_model(result, _EMERGENCY, p, evidence, urgent=True)
+
+
+def _moved_by_model(
+    result: Classification, intent: Intent, p: float, evidence: list[KeywordHit], *, urgent: bool
+) -> Classification:
+    """The result moved to `intent` by a model (the emergency model, the intent model or the override):
+    its confidence `p`, the result's intent as runner-up, and the model's evidence appended to the
+    keywords in text order, with role "model" (explainable)."""
     evidence.sort(key=lambda h: (h.start, h.end))
     values = dict(result.__dict__)
     values.update(
         {
-            "intent": _EMERGENCY,
-            "confidence": round(p, 4),
+            "intent": intent,
+            "confidence": round(min(1.0, max(0.0, p)), 4),
             "keywords": result.keywords + tuple(evidence),
             "runner_up": result.intent,
-            "urgent": True,
+            "urgent": urgent,
         }
     )
     return _build_classification(values)
@@ -1705,18 +1704,7 @@ def _model_decided(
         evidence.append(
             _keyword_hit(gram, start, start + len(gram), intent, _MODEL_ROLE, _ACTIVE, round(w, 4))
         )
-    evidence.sort(key=lambda h: (h.start, h.end))
-    values = dict(result.__dict__)
-    values.update(
-        {
-            "intent": intent,
-            "confidence": round(min(1.0, max(0.0, p)), 4),
-            "keywords": result.keywords + tuple(evidence),
-            "runner_up": result.intent,
-            "urgent": result.urgent and intent in TICKET_INTENTS,
-        }
-    )
-    return _build_classification(values)
+    return _moved_by_model(result, intent, p, evidence, urgent=result.urgent and intent in TICKET_INTENTS)
 
 
 def _rank_order(x: tuple[Intent, float]) -> tuple[float, int]:
