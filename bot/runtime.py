@@ -88,6 +88,7 @@ class Runtime:
             self.clock,
             self.outbox,
             connected_platforms=self._connected_platforms,
+            private_platforms=self._private_platforms,
         )
         await self.scheduler.open(standing_jobs(self.settings))
 
@@ -95,6 +96,12 @@ class Runtime:
         """The platforms of the adapters this process runs (handlers.schedule.Backend), connected now
         or not; None before any adapter is added."""
         return frozenset(adapter.platform for adapter in self.adapters) or None
+
+    def _private_platforms(self) -> frozenset[str] | None:
+        """Of those, the platforms on which a private message can be sent."""
+        if not self.adapters:
+            return None
+        return frozenset(adapter.platform for adapter in self.adapters if adapter.sends_private)
 
     async def import_directory(self, path: str) -> str:
         directory = load_directory(path, policy_check=validate_policy)

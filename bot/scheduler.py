@@ -156,6 +156,7 @@ class Scheduler:
         outbox: Outbox,
         *,
         connected_platforms: Callable[[], frozenset[str] | None] = lambda: None,
+        private_platforms: Callable[[], frozenset[str] | None] = lambda: None,
         pacing: Mapping[str, timedelta] = PLATFORM_PACING,
     ) -> None:
         self._url = sync_url(database_url)
@@ -164,6 +165,7 @@ class Scheduler:
         self._clock = clock
         self._outbox = outbox
         self._connected = connected_platforms
+        self._private = private_platforms
         self._pacing = pacing
         self._engine: Engine | None = None
         self._store: SQLAlchemyJobStore | None = None
@@ -245,6 +247,9 @@ class Scheduler:
 
     def connected_platforms(self) -> frozenset[str] | None:
         return self._connected()
+
+    def private_platforms(self) -> frozenset[str] | None:
+        return self._private()
 
     def _apply_now(self, plans: Iterable[Plan]) -> None:
         for plan in plans:

@@ -33,7 +33,7 @@ async def send_digests(tick: TickContext) -> HandlerResult:
     now = tick.clock.now()
     if tick.scheduled_for is not None and now - tick.scheduled_for > STALE_AFTER:
         return []
-    served = tick.schedule.connected_platforms()
+    served = tick.schedule.private_platforms()
     actions: list[Action] = []
     for unit in await repos.list_units(tick.session):
         if unit.kind not in (UnitKind.GRID, UnitKind.MICRO_GRID):

@@ -520,13 +520,11 @@ async def receipt(ctx: Context) -> HandlerResult:
         return [ctx.reply(f"通知 #{notice.id} 还没有发出,暂无回执。")]
     buildings = await notice_buildings(ctx.session, notice)
     found = await receipts(ctx.session, notice, buildings)
-    visits = await visit_lists(
-        ctx.session, notice, found, ctx.clock.now(), ctx.schedule.connected_platforms()
-    )
+    visits = await visit_lists(ctx.session, notice, found, ctx.clock.now(), ctx.schedule.private_platforms())
     text = receipt_text(notice, found) + ("未回复住户已私信各微网格长上门告知。" if visits.actions else "")
     if visits.unreachable:
         names = "、".join(leader.name for leader in visits.unreachable)
-        text += f"{names} 在本机器人所在的平台上没有账号,未能私信,请另行转告。"
+        text += f"{names} 没有本机器人能私信到的账号,请另行转告。"
     return [ctx.reply(text), *visits.actions]
 
 
@@ -550,7 +548,7 @@ async def notice_buildings(session: AsyncSession, notice: Notice) -> list[Unit]:
 @dataclass
 class VisitLists:
     actions: list[Action]
-    # Leaders with no account on a platform this bot serves: their list was not sent.
+    # Leaders with no account this bot can send a private message to: their list was not sent.
     unreachable: list[Person]
 
 
@@ -725,5 +723,5 @@ async def remind_notice(tick: TickContext, notice_id: int) -> HandlerResult:
     found = await receipts(tick.session, notice, buildings)
     behind = [item.building for item in found if item.rate is not None and item.rate < REPOST_BELOW]
     actions = await _post(tick, notice, behind, late=False, kind=DeliveryKind.REPOST)
-    visits = await visit_lists(tick.session, notice, found, now, tick.schedule.connected_platforms())
+    visits = await visit_lists(tick.session, notice, found, now, tick.schedule.private_platforms())
     return [*actions, *visits.actions]

@@ -26,8 +26,8 @@ def to_person(
     `any_account` is the caller's choice: a message about a request belongs on the request's platform,
     while a reminder or a digest may reach the person wherever this bot can reach them: on `platform` if
     given and served, else on their first account (in their account order) on a platform in `served`, the
-    platforms this process serves (`schedule.connected_platforms()`; None: not known, any platform). A
-    person with no account there gets nothing, and one log line says so."""
+    platforms on which this process can send a private message (`schedule.private_platforms()`; None: not
+    known, any platform). A person with no account there gets nothing, and one log line says so."""
     account = person.account_on(platform) if platform is not None else None
     if not any_account:
         return _send(account, text)
@@ -35,7 +35,7 @@ def to_person(
         account = next((a for a in person.accounts if served is None or a.platform in served), None)
     if account is None:
         log.info(
-            "private message not sent: the person has no account on a platform this bot serves",
+            "private message not sent: the person has no account this bot can message privately",
             extra={
                 "person": person.id,
                 "person_key": person.key,

@@ -366,7 +366,7 @@ async def morning_reminders(tick: TickContext) -> HandlerResult:
     for rota in await all_rotas(tick.session):
         if rota.on(day):
             by_person[rota.patroller_id].append(rota)
-    served = tick.schedule.connected_platforms()
+    served = tick.schedule.private_platforms()
     actions: list[Action] = []
     for person_id, rotas in by_person.items():
         person = await repos.get_person(tick.session, person_id)

@@ -78,6 +78,11 @@ class Backend(Protocol):
         everywhere."""
         ...
 
+    def private_platforms(self) -> frozenset[str] | None:
+        """Of the platforms this process serves, those on which it can send a private message (not a
+        WeCom group robot's). None: not known, any."""
+        ...
+
 
 _backends: weakref.WeakKeyDictionary[Registry, Backend] = weakref.WeakKeyDictionary()
 _PENDING = "loudong.schedule.pending"
@@ -109,6 +114,9 @@ class Schedule:
 
     def connected_platforms(self) -> frozenset[str] | None:
         return self._backend.connected_platforms() if self._backend is not None else None
+
+    def private_platforms(self) -> frozenset[str] | None:
+        return self._backend.private_platforms() if self._backend is not None else None
 
     def _plan(self, plan: Plan) -> None:
         if self._backend is None:

@@ -24,6 +24,9 @@ class SendError(Exception):
 
 class Adapter(Protocol):
     platform: str
+    # Whether `send` can deliver a SendToUser: a WeCom group robot posts to groups only, so a digest or
+    # a reminder must go to the person's account on another platform.
+    sends_private: bool
 
     async def start(self, deliver: Deliver) -> None:
         """Begin receiving; every inbound message goes to `deliver` (the dispatcher)."""

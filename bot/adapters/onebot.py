@@ -376,6 +376,7 @@ class OneBotAdapter:
     """OneBot v11 over reverse WebSocket and HTTP POST, with the HTTP API as a fallback for actions."""
 
     platform = PLATFORM
+    sends_private = True
 
     def __init__(
         self,

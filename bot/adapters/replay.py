@@ -79,6 +79,7 @@ class ReplayAdapter:
     """Stands in for the webchat platform: inbound from a script, outbound printed."""
 
     platform = PLATFORM
+    sends_private = True
 
     def __init__(self, out: TextIO, clock: ManualClock) -> None:
         self._out = out

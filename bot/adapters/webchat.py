@@ -204,6 +204,7 @@ def _utc_now() -> datetime:
 
 class WebChatAdapter:
     platform = PLATFORM
+    sends_private = True
 
     def __init__(
         self,

@@ -136,6 +136,7 @@ class WeComRobot:
     """Posts group messages through each group's robot webhook, within the rate limit."""
 
     platform = PLATFORM
+    sends_private = False
 
     def __init__(
         self,
@@ -290,6 +291,7 @@ class WeComCallback:
     """The app / robot callback URL: verification, decryption, and inbound Messages."""
 
     platform = PLATFORM
+    sends_private = False
 
     def __init__(
         self,

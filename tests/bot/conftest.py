@@ -22,6 +22,7 @@ class RecordingAdapter:
     """A platform that records what it is asked to send and fails when told to."""
 
     platform = "webchat"
+    sends_private = True
 
     def __init__(self) -> None:
         self.sent: list[SendToGroup | SendToUser] = []

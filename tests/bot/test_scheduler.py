@@ -31,6 +31,7 @@ class RecordingAdapter:
     """The web chat platform, recording what it is asked to send."""
 
     platform = "webchat"
+    sends_private = True
 
     def __init__(self) -> None:
         self.sent: list[SendToGroup | SendToUser] = []

@@ -297,7 +297,7 @@ async def test_the_receipt_names_leaders_the_bot_cannot_reach_privately(
     t = Transcript([json.loads(line) for line in out.getvalue().splitlines()])
 
     assert t.reply(receipt)["text"].endswith(
-        "未回复住户已私信各微网格长上门告知。刘秀英 在本机器人所在的平台上没有账号,未能私信,请另行转告。"
+        "未回复住户已私信各微网格长上门告知。刘秀英 没有本机器人能私信到的账号,请另行转告。"
     )
     assert len(t.visits("li-fang")) == 1
     assert t.to("user:liu-xiuying") == []

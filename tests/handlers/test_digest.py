@@ -94,10 +94,12 @@ async def test_by_default_the_digest_comes_at_six(database_url: str, tmp_path: P
 
 
 class Platform:
-    """An adapter this bot runs, recording what it sends."""
+    """An adapter this bot runs, recording what it sends. A WeCom group robot cannot send private
+    messages, so "wecom" stands for one."""
 
     def __init__(self, platform: str) -> None:
         self.platform = platform
+        self.sends_private = platform != "wecom"
         self.sent: list[SendToGroup | SendToUser] = []
 
     async def start(self, deliver: Any) -> None:
@@ -124,14 +126,16 @@ class Evening:
         ]
 
 
-async def evening(database_url: str, tmp_path: Path, *platforms: str) -> Evening:
+async def evening(
+    database_url: str, tmp_path: Path, *platforms: str, directory: Path = DEMO_DIRECTORY
+) -> Evening:
     """A bot running adapters for `platforms` only, from just before the digest (18:00) to just after."""
     clock = ManualClock(datetime(2026, 12, 7, 17, 59, tzinfo=LOCAL_TZ))
-    settings = Settings(database_url=database_url, data_dir=tmp_path, directory=DEMO_DIRECTORY)
+    settings = Settings(database_url=database_url, data_dir=tmp_path, directory=directory)
     runtime = Runtime(settings, clock=clock)
     await runtime.open()
     try:
-        await runtime.import_directory(str(DEMO_DIRECTORY))
+        await runtime.import_directory(str(directory))
         running = {name: Platform(name) for name in platforms}
         for adapter in running.values():
             runtime.add_adapter(adapter)
@@ -175,6 +179,24 @@ async def test_a_leader_with_no_account_on_a_served_platform_gets_nothing_and_a_
     assert len(lines) == 15 and all(r.levelno == logging.INFO for r in lines)
     (ma_li,) = [r for r in lines if r.person_key == "ma-li"]
     assert isinstance(ma_li.person, int)
-    assert ma_li.accounts == ["onebot", "webchat"] and ma_li.served == ["wecom"]
+    # The bot serves WeCom, but only through a group robot: no platform to send a private message on.
+    assert ma_li.accounts == ["onebot", "webchat"] and ma_li.served == []
     # Never a phone number: 马丽's is 13803711102.
     assert not any("13803711102" in f"{r.getMessage()} {r.__dict__}" for r in lines)
+
+
+async def test_a_wecom_account_first_is_passed_over_for_one_the_bot_can_message_privately(
+    database_url: str, tmp_path: Path
+) -> None:
+    """马丽 lists a WeCom account first; the bot posts to WeCom groups through a group robot, which
+    cannot send private messages, so her digest goes to her QQ account instead of being lost."""
+    before = 'accounts: [{platform: webchat, id: ma-li}, {platform: onebot, id: "10102"}]'
+    after = before.replace("[", "[{platform: wecom, id: MaLi}, ", 1)
+    demo = DEMO_DIRECTORY.read_text(encoding="utf-8")
+    assert demo.count(before) == 1
+    directory = tmp_path / "community.yaml"
+    directory.write_text(demo.replace(before, after), encoding="utf-8")
+    night = await evening(database_url, tmp_path, "wecom", "onebot", directory=directory)
+    assert night.platforms["wecom"].sent == []
+    assert night.digest_to("onebot", "10102")[0].startswith("马丽,今天(12月7日)")
+    assert {row.platform for row in night.outbox} == {"onebot"}

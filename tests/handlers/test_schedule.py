@@ -36,6 +36,9 @@ class RecordingBackend:
     def connected_platforms(self) -> frozenset[str] | None:
         return None
 
+    def private_platforms(self) -> frozenset[str] | None:
+        return None
+
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
