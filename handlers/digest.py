@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import local
@@ -21,7 +21,7 @@ from storage import notices as notice_store
 from storage import repos
 from storage import requests as request_store
 from storage.models import Person, Unit
-from storage.requests import EventKind, RequestEvent, RequestStatus
+from storage.requests import EventKind, Request, RequestEvent, RequestStatus
 from storage.roles import Role, UnitKind
 
 # A digest that fell due while the bot was down is sent on start only if this late at most.
@@ -65,13 +65,23 @@ async def request_figures(session: AsyncSession, building_ids: set[int], now: da
         for r in await request_store.overdue(session, now, with_people=False)
         if r.building_id in building_ids
     ]
-    escalations = select(RequestEvent.request_id).where(
-        RequestEvent.kind == EventKind.ESCALATED, RequestEvent.at >= since
+    return RequestFigures(len(new), acknowledged, overdue, await _escalated(session, building_ids, since))
+
+
+async def _escalated(session: AsyncSession, building_ids: set[int], since: datetime) -> int:
+    """Open requests in the buildings escalated since `since`, counted by the database: a digest per
+    leader must not load every request of their buildings."""
+    escalated = (
+        select(func.count(distinct(Request.id)))
+        .join(RequestEvent, RequestEvent.request_id == Request.id)
+        .where(
+            RequestEvent.kind == EventKind.ESCALATED,
+            RequestEvent.at >= since,
+            Request.building_id.in_(building_ids),
+            Request.status != RequestStatus.CLOSED,
+        )
     )
-    escalated_ids = set(await session.scalars(escalations))
-    in_scope = await request_store.requests_between(session, building_ids=building_ids)
-    escalated = sum(1 for r in in_scope if r.id in escalated_ids and r.status != RequestStatus.CLOSED)
-    return RequestFigures(len(new), acknowledged, overdue, escalated)
+    return await session.scalar(escalated) or 0
 
 
 async def notice_rates(session: AsyncSession, building_ids: set[int], now: datetime) -> list[str]:

@@ -200,3 +200,29 @@ async def test_a_wecom_account_first_is_passed_over_for_one_the_bot_can_message_
     assert night.platforms["wecom"].sent == []
     assert night.digest_to("onebot", "10102")[0].startswith("马丽,今天(12月7日)")
     assert {row.platform for row in night.outbox} == {"onebot"}
+
+
+async def test_a_request_escalated_today_is_counted_until_it_is_closed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An emergency nobody took within twenty minutes is escalated: the evening's digest counts it, in the
+    buildings it is in."""
+    fall = line("he-ayi", "何阿姨", "6号楼3楼有人摔倒了起不来,快来人", "2026-12-08T10:00", group="b6")
+    records = await play(database_url, tmp_path, [*SCRIPT[:5], fall, SCRIPT[5]])
+    assert "已升级 1 件" in digests(records, "liu-xiuying")[-1]
+    assert "已升级 1 件" in digests(records, "ma-li")[-1]
+    assert "已升级 0 件" in digests(records, "li-fang")[-1]
+
+
+async def test_an_escalated_request_closed_before_the_evening_is_not_counted(
+    database_url: str, tmp_path: Path
+) -> None:
+    fall = line("he-ayi", "何阿姨", "6号楼3楼有人摔倒了起不来,快来人", "2026-12-08T10:00", group="b6")
+    closed = [
+        line("ma-li", "马丽", "接单 #2", "2026-12-08T10:40", group="b6"),
+        line("ma-li", "马丽", "办结 #2 已送医,家属陪同", "2026-12-08T11:30", group="b6"),
+        line("he-ayi", "何阿姨", "满意 #2", "2026-12-08T12:00", group="b6"),
+    ]
+    records = await play(database_url, tmp_path, [*SCRIPT[:5], fall, *closed, SCRIPT[5]])
+    assert [r["text"] for r in records if r["to"] == "group:b6"][-1] == "谢谢何阿姨,#2 已办结。"
+    assert "已升级 0 件" in digests(records, "ma-li")[-1]
