@@ -26,7 +26,7 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -47,6 +47,8 @@ PLATFORM = "onebot"
 MAX_TIMEOUTS_HELD_BACK = 10
 # Events handed to the dispatcher and not yet handled, at most: those waiting are handled together.
 DELIVERIES_IN_FLIGHT = 32
+# Seconds between probes of an HTTP API that refused us, at most (from `reconnect_wait`, doubling).
+HTTP_PROBE_MAX_WAIT = 60.0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -441,6 +443,10 @@ class OneBotAdapter:
         self._held_back_until = -math.inf
         self._worker: asyncio.Task[None] | None = None
         self._deliver: Deliver | None = None
+        # The HTTP API refused our connection (the implementation is restarting or gone): until it
+        # answers a probe, or posts us an event, `connected` is False and the outbox keeps its actions.
+        self._http_down = False
+        self._http_probe: asyncio.Task[None] | None = None
 
     # --- Adapter protocol -------------------------------------------------------------------------
 
@@ -469,6 +475,11 @@ class OneBotAdapter:
         for connection in connections:
             await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"bot shutting down")
         self._fail_pending(lambda _: True, "adapter stopped")
+        if self._http_probe is not None:
+            self._http_probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._http_probe
+            self._http_probe = None
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -480,9 +491,10 @@ class OneBotAdapter:
 
     @property
     def connected(self) -> bool:
-        """Whether an action can go now: a WebSocket carrying the API is up, or an HTTP API is set (which
-        is tried, and fails like any send, whatever state the implementation is in)."""
-        return self._api_url is not None or self._api_connection(None) is not None
+        """Whether an action can go now: a WebSocket carrying the API is up, or an HTTP API is set and
+        did not refuse our last connection (a probe, or an event it posts us, says when it is back)."""
+        http_up = self._api_url is not None and not self._http_down
+        return http_up or self._api_connection(None) is not None
 
     def watch_connection(self, listener: ConnectionListener) -> None:
         self._connection_listeners.append(listener)
@@ -605,12 +617,8 @@ class OneBotAdapter:
             self._held_back_until = loop.time()
 
     async def _call_http(self, action: str, params: Mapping[str, Any]) -> Any:
-        headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
-        timeout = aiohttp.ClientTimeout(total=self._action_timeout)
         try:
-            async with self._http().post(
-                f"{self._api_url}/{action}", json=dict(params), headers=headers, timeout=timeout
-            ) as response:
+            async with self._post_http(action, params) as response:
                 if response.status != 200:
                     # http.md: 401/403 token, 404 no such action, 400/406 our request; only 401/403 may
                     # heal (someone fixes the token) so the outbox keeps those.
@@ -619,8 +627,55 @@ class OneBotAdapter:
                         permanent=response.status in {400, 404, 406},
                     )
                 return await response.json(content_type=None)
+        except aiohttp.ClientConnectorError as error:
+            await self._http_unreachable(error)
+            raise SendError(f"OneBot HTTP API {action}: {error!r}") from None
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise SendError(f"OneBot HTTP API {action}: {error!r}") from None
+
+    @contextlib.asynccontextmanager
+    async def _post_http(
+        self, action: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        headers = {"Authorization": f"Bearer {self._access_token}"} if self._access_token else {}
+        timeout = aiohttp.ClientTimeout(total=self._action_timeout)
+        url = f"{self._api_url}/{action}"
+        async with self._http().post(url, json=dict(params), headers=headers, timeout=timeout) as response:
+            yield response
+
+    async def _http_unreachable(self, error: aiohttp.ClientConnectorError) -> None:
+        if self._http_down:
+            return
+        log.warning(
+            "onebot: HTTP API %s unreachable (%s); actions wait until it answers", self._api_url, error
+        )
+        self._http_down = True
+        self._http_probe = asyncio.create_task(self._probe_http(), name="onebot-http-probe")
+        await self._connection_changed()
+
+    async def _probe_http(self) -> None:
+        """Ask `get_status` (public.md) every few seconds, backing off to a minute, until the HTTP API
+        answers at all: any HTTP response means the implementation is up again."""
+        wait = self._reconnect_wait
+        while self._http_down:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, HTTP_PROBE_MAX_WAIT)
+            try:
+                async with self._post_http("get_status", {}):
+                    pass
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+            await self._http_reachable("it answered get_status")
+
+    async def _http_reachable(self, how: str) -> None:
+        if not self._http_down:
+            return
+        log.info("onebot: HTTP API %s reachable again (%s)", self._api_url, how)
+        self._http_down = False
+        if self._http_probe is not None and self._http_probe is not asyncio.current_task():
+            self._http_probe.cancel()
+        self._http_probe = None
+        await self._connection_changed()
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -737,6 +792,7 @@ class OneBotAdapter:
         if not isinstance(payload, dict):
             return web.Response(status=400, text="body must be a JSON object")
         self_id = request.headers.get("X-Self-ID") or str(payload.get("self_id", ""))
+        await self._http_reachable("it posted an event")
         await self._on_event(payload, self_id)
         return web.Response(status=204)  # no quick operation: replies go through the outbox
 

@@ -163,13 +163,13 @@ class FakeOneBot:
 class FakeOneBotHttpApi:
     """The implementation's HTTP API: POST /<action> with JSON params (http.md)."""
 
-    def __init__(self, *, access_token: str | None = None) -> None:
+    def __init__(self, *, access_token: str | None = None, port: int | None = None) -> None:
         self.access_token = access_token
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.responder: Responder = _Ids().respond
         app = web.Application()
         app.router.add_post("/{action}", self._handle)
-        self.server = TestServer(app, host="127.0.0.1")
+        self.server = TestServer(app, host="127.0.0.1", port=port)
 
     @property
     def url(self) -> str:

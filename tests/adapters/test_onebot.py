@@ -450,6 +450,62 @@ async def test_actions_go_over_the_http_api_when_no_websocket_is_up(make_harness
         await api.close()
 
 
+async def test_an_http_api_that_refuses_us_is_disconnected_until_a_probe_gets_an_answer(
+    make_harness: MakeHarness,
+) -> None:
+    """The implementation restarting: a refused connection makes the platform disconnected (so the
+    outbox keeps its actions, attempts unspent); a probe finds it back and says so to the listeners."""
+    first = FakeOneBotHttpApi(access_token=TOKEN)
+    await first.start()
+    url, port = first.url, first.server.port
+    await first.close()
+    harness = await make_harness(api_url=url, reconnect_wait=0.05)
+    changes: list[bool] = []
+    up_again = asyncio.Event()
+
+    def listener() -> None:
+        changes.append(harness.adapter.connected)
+        if harness.adapter.connected:
+            up_again.set()
+
+    harness.adapter.watch_connection(listener)
+    assert harness.adapter.connected
+
+    with pytest.raises(SendError, match="send_group_msg") as error:
+        await harness.adapter.send(group_action("通知"))
+    assert not error.value.permanent
+    assert not harness.adapter.connected and changes == [False]
+
+    back = FakeOneBotHttpApi(access_token=TOKEN, port=port)
+    await back.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            await up_again.wait()
+        assert changes == [False, True]
+        assert [action for action, _ in back.calls] == ["get_status"]
+        assert (await harness.adapter.send(group_action("通知"))).message_id is not None
+    finally:
+        await back.close()
+
+
+async def test_an_event_posted_by_the_implementation_shows_its_http_api_is_back(
+    make_harness: MakeHarness,
+) -> None:
+    gone = FakeOneBotHttpApi(access_token=TOKEN)
+    await gone.start()
+    url = gone.url
+    await gone.close()
+    harness = await make_harness(api_url=url, reconnect_wait=60)
+    with pytest.raises(SendError):
+        await harness.adapter.send(group_action("通知"))
+    assert not harness.adapter.connected
+
+    post = load_fixture("group_message_array")
+    assert await post_event(harness.session, f"{harness.http_url}?access_token={TOKEN}", post) == 204
+    assert harness.adapter.connected
+    assert (await harness.inbox.next()).message_id is not None
+
+
 # --- HTTP POST events ---------------------------------------------------------------------------
 
 
