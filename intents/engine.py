@@ -1209,7 +1209,7 @@ class IntentEngine:
         lex = self.lexicon
         cues = lex.cues
         settings = lex.settings
-        freq = self.segmenter.load()
+        freq = self.segmenter.prefixes(norm)
         todo: list[_Hit] = []
         for h in hits:
             p = h.pattern
