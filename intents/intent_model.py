@@ -288,11 +288,15 @@ def _from_parts(meta: dict[str, object], arrays: dict[str, np.ndarray], path: Pa
     if not 1 <= max_n <= 5 or not all(0.0 < t <= 1.0 for t in thresholds.values()):
         raise IntentModelError(f"{path}: thresholds must be in (0, 1], max_n in 1..5")
     grams = meta.get("grams")
-    if not isinstance(grams, list) or not all(isinstance(g, str) and g for g in grams):
+    # (Checked with C-level passes, not a generator over the n-grams: a few milliseconds of every start.)
+    if not isinstance(grams, list) or not set(map(type, grams)) <= {str}:
         raise IntentModelError(f"{path}: grams must be a list of non-empty strings")
     if not grams:
         raise IntentModelError(f"{path}: no weights")
-    if len(set(grams)) != len(grams):
+    unique = set(grams)
+    if "" in unique:
+        raise IntentModelError(f"{path}: grams must be a list of non-empty strings")
+    if len(unique) != len(grams):
         seen: set[str] = set()
         twice = next(g for g in grams if g in seen or seen.add(g))  # type: ignore[func-returns-value]
         raise IntentModelError(f"{path}: n-gram {twice!r} twice")
