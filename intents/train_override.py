@@ -1,6 +1,6 @@
 """Train the baseline emergency override (override.py) and measure its agreement with the pre-registered rule.
 
-    .venv/bin/python -m intents.train_override              # write intents/override_model.txt.gz
+    .venv/bin/python -m intents.train_override              # write intents/override_model.bin.gz
     .venv/bin/python -m intents.train_override --check      # retrain and fail if the shipped file differs
     .venv/bin/python -m intents.train_override --agreement  # the shipped form against scikit-learn's predict
 
@@ -36,7 +36,7 @@ from intents.override import (
     OverrideModel,
     dump_bytes,
     load_override_model,
-    read_text,
+    read_content,
 )
 
 TUNING = Path(__file__).resolve().parents[1] / "tests" / "data" / "intents_tuning.jsonl"
@@ -82,8 +82,8 @@ def train(texts: list[str], labels: list[Intent]) -> OverrideModel:
     )
 
 
-def build() -> str:
-    """The model file's text for the whole tuning part."""
+def build() -> bytes:
+    """The model file's content (before gzip) for the whole tuning part."""
     examples = read_corpus(TUNING)
     model = train([ex.text for ex in examples], [ex.intent for ex in examples])
     header = (
@@ -94,7 +94,7 @@ def build() -> str:
         f"{len(model.grams)} n-grams (all of the vocabulary), weights in 1/{SCALE}. The engine reads only\n"
         "whether `emergency` scores highest (intents/override.py)."
     )
-    return model.dumps(header)
+    return model.to_bytes(header)
 
 
 def _sources() -> list[str]:
@@ -164,16 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.agreement:
         return agreement()
-    text = build()
+    content = build()
     if args.check:
         try:
-            same = read_text(args.output) == text
+            same = read_content(args.output) == content
         except ValueError:
             same = False
         print("up to date" if same else f"{args.output} differs from a retrain")
         return 0 if same else 1
-    args.output.write_bytes(dump_bytes(text))
-    print(f"wrote {args.output}: {text.count(chr(10))} lines")
+    args.output.write_bytes(dump_bytes(content))
+    print(f"wrote {args.output}: {len(content)} bytes before gzip")
     return 0
 
 

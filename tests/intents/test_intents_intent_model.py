@@ -5,14 +5,17 @@ of the rule. The phrasings below were written for this test and are in no corpus
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from intents import Intent, IntentEngine, classify, default_engine
+from intents.binfile import pack
 from intents.engine import intent_opinion, objects_only
 from intents.intent_model import (
     DEFAULT_INTENT_MODEL_PATH,
+    FORMAT,
     IntentModel,
     IntentModelError,
     features,
@@ -21,14 +24,26 @@ from intents.intent_model import (
 from intents.model import QUIET_INTENTS, TICKET_INTENTS, HitState
 from intents.train_intents import _Thresholds
 
-CLASSES = " ".join(i.value for i in Intent)
-ZEROS = " ".join("0" for _ in Intent)
-HEADER = (
-    "format\tloudong-intent-ngram/1\n"
-    f"classes\t{CLASSES}\n"
-    "max_n\t3\npropose\t0.5\nveto\t0.9\nswitch\t0.6\nquiet\t0.9\nemergency_veto\t0.9\n"
-    f"bias\t{ZEROS}\n"
-)
+CLASSES = [i.value for i in Intent]
+META = {
+    "comment": "",
+    "classes": CLASSES,
+    "max_n": 3,
+    "propose": 0.5,
+    "veto": 0.9,
+    "switch": 0.6,
+    "quiet": 0.9,
+    "emergency_veto": 0.9,
+    "scale": 1000,
+    "grams": ["火"],
+}
+ZEROS = np.zeros((1, len(Intent)), dtype="<i2")
+TWO = np.zeros((2, len(Intent)), dtype="<i2")
+BIAS = np.zeros(len(Intent), dtype="<i2")
+
+
+def _file(meta: dict[str, Any] | None = None, **arrays: np.ndarray) -> bytes:
+    return pack(FORMAT, {**META, **(meta or {})}, {"weights": ZEROS, "bias": BIAS, **arrays})
 
 
 @pytest.fixture(scope="module")
@@ -62,26 +77,28 @@ def test_features_fold_digits_and_drop_spaces() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("", "not an intent model"),
-        (HEADER.replace("loudong-intent-ngram/1", "other/2") + f"火\t{ZEROS}\n", "not an intent model"),
-        (HEADER, "no weights"),
-        (HEADER.replace("propose\t0.5\n", "") + f"火\t{ZEROS}\n", "header field"),
-        (HEADER.replace("veto\t0.9\n", "veto\t1.5\n", 1) + f"火\t{ZEROS}\n", "thresholds"),
-        (HEADER.replace(CLASSES, CLASSES.replace("ack", "ok")) + f"火\t{ZEROS}\n", "classes"),
-        (HEADER + f"火\t{ZEROS}\n火\t{ZEROS}\n", ":11: n-gram '火' twice"),
-        (HEADER + "火\t1 2 3\n", ":10: expected 17 weights, got 3"),
-        (HEADER + f"火\t{ZEROS.replace('0', 'x', 1)}\n", ":10: bad weight"),
-        (HEADER + f"火\t{ZEROS.replace('0', 'inf', 1)}\n", ":10: weight is not finite"),
-        (HEADER + "火 no tab here\n", ":10: expected 'key<TAB>value'"),
-        # One row short and the next one long: the right total, still named (numpy parses all rows at once).
-        (HEADER + f"火\t{ZEROS} 0\n水\t{ZEROS[2:]}\n", ":10: expected 17 weights, got 18"),
-        (HEADER + f"火\t{ZEROS}\n水\t{ZEROS.replace('0', 'nan', 1)}\n", ":11: weight is not finite"),
-        (f"火\t{ZEROS}\n" + HEADER, ":1: weights before the format and classes lines"),
+        (b"", "not an intent model: not a loudong-intent-ngram/2 file"),
+        (b"format\tloudong-intent-ngram/1\n", "not an intent model: not a loudong-intent-ngram/2 file"),
+        (pack("other/2", META, {}), "not a loudong-intent-ngram/2 file (format 'other/2')"),
+        (_file()[:-10], "array 'bias' truncated"),
+        (_file({"grams": []}, weights=np.zeros((0, len(Intent)), dtype="<i2")), "no weights"),
+        (_file({"propose": None}), "header field"),
+        (_file({"max_n": "3"}), "header field"),
+        (_file({"veto": 1.5}), "thresholds"),
+        (_file({"classes": [c.replace("ack", "ok") for c in CLASSES]}), "classes"),
+        (_file({"classes": CLASSES[:-1]}), "classes must name each intent once"),
+        (_file({"grams": ["火", "火"]}, weights=TWO), "n-gram '火' twice"),
+        (_file({"grams": ["火", ""]}, weights=TWO), "non-empty strings"),
+        (_file(weights=np.zeros((1, 3), dtype="<i2")), "expected 1 x 17 weights, got 1 x 3"),
+        (_file({"grams": ["火", "水"]}), "expected 2 x 17 weights, got 1 x 17"),
+        (_file(weights=np.zeros((1, len(Intent)))), "weights and bias must be integers"),
+        (_file(bias=np.zeros(3, dtype="<i2")), "expected 17 bias values, got 3"),
+        (pack(FORMAT, META, {"weights": ZEROS}), "missing weights or bias"),
     ],
 )
-def test_loader_names_the_bad_line(tmp_path: Path, content: str, message: str) -> None:
-    path = tmp_path / "model.txt"
-    path.write_text(content, encoding="utf-8")
+def test_loader_names_the_file_and_the_fault(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes(content)
     with pytest.raises(IntentModelError) as excinfo:
         load_intent_model(path)
     assert str(path) in str(excinfo.value)
@@ -97,12 +114,26 @@ def test_dumps_loads_round_trip(tmp_path: Path) -> None:
     weights = np.zeros((2, len(Intent)))
     weights[0, 0], weights[1, 16] = 1.25, -0.5
     model = IntentModel(["漏水", "哈"], weights, np.full(len(Intent), 0.1), propose=0.7)
-    path = tmp_path / "m.txt"
-    path.write_text(model.dumps("a header\nof two lines"), encoding="utf-8")
+    path = tmp_path / "m.bin"
+    path.write_bytes(model.to_bytes("a header\nof two lines"))
     loaded = load_intent_model(path)
     assert loaded.grams == ["漏水", "哈"] and loaded.propose == 0.7
     assert np.array_equal(loaded.weights, weights) and np.allclose(loaded.bias, 0.1)
-    assert loaded.dumps("a header\nof two lines") == path.read_text(encoding="utf-8")
+    assert loaded.to_bytes("a header\nof two lines") == path.read_bytes()
+
+
+def test_weights_read_back_as_the_decimals_the_text_form_wrote(tmp_path: Path) -> None:
+    """Stored in thousandths, a weight reads back as exactly the float of its three-decimal text (the
+    text form's value), for every thousandth in range, large weights in 32 bits."""
+    q = np.arange(-40000, 40001)
+    values = np.array([float(f"{v / 1000:.3f}") for v in q.tolist()])
+    weights = np.zeros((len(q), len(Intent)))
+    weights[:, 3] = values
+    model = IntentModel([f"g{i}" for i in range(len(q))], weights, np.zeros(len(Intent)))
+    path = tmp_path / "m.bin"
+    path.write_bytes(model.to_bytes())
+    loaded = load_intent_model(path)
+    assert loaded.weights[:, 3].tolist() == values.tolist()
 
 
 def test_evidence_ranks_by_margin_over_the_other_intents() -> None:

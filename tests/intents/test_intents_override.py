@@ -5,9 +5,7 @@ phrasings below were written for this test and are in no corpus file."""
 
 from __future__ import annotations
 
-import base64
 import importlib.util
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +13,12 @@ import numpy as np
 import pytest
 
 from intents import Intent, IntentEngine, default_engine, normalize
+from intents.binfile import pack
 from intents.engine import OVERRIDE_MIN_CHARS
 from intents.intent_model import content_chars
 from intents.override import (
     DEFAULT_OVERRIDE_MODEL_PATH,
+    FORMAT,
     OverrideModel,
     OverrideModelError,
     dump_bytes,
@@ -56,14 +56,31 @@ def _tiny() -> OverrideModel:
     return OverrideModel(["火", "好", "火 "], np.array([3, 5, 1]), weights, bias, 10, classes=classes)
 
 
-def _b64(*weights: int) -> str:
-    return base64.b64encode(np.array(weights, dtype="<i2").tobytes()).decode("ascii")
-
-
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "override.txt.gz"
-    path.write_bytes(dump_bytes(text))
+def _write(tmp_path: Path, content: bytes) -> Path:
+    path = tmp_path / "override.bin.gz"
+    path.write_bytes(dump_bytes(content))
     return path
+
+
+def _content(meta: dict[str, Any] | None = None, **arrays: np.ndarray | None) -> bytes:
+    """The tiny model's file content with some meta fields and arrays replaced (None: left out)."""
+    model = _tiny()
+    base_meta: dict[str, Any] = {
+        "comment": "",
+        "classes": [c.value for c in model.classes],
+        "documents": 10,
+        "max_n": 3,
+        "scale": 1000,
+        "grams": list(model.grams),
+    }
+    base: dict[str, np.ndarray | None] = {
+        "bias": model.bias,
+        "df": model.df.astype("<i4"),
+        "weights": model.weights.astype("<i2"),
+    }
+    base.update(arrays)
+    kept = {name: array for name, array in base.items() if array is not None}
+    return pack(FORMAT, {**base_meta, **(meta or {})}, kept)
 
 
 def test_shipped_model_loads() -> None:
@@ -92,32 +109,30 @@ def test_scores_are_the_formula() -> None:
 
 
 @pytest.mark.parametrize(
-    ("edit", "message"),
+    ("content", "message"),
     [
-        (lambda t: t.replace("loudong-override-tfidf-svm/1", "other/2"), "not an override model"),
-        (lambda t: t.replace("documents\t10\n", ""), "missing documents"),
-        (lambda t: t.replace("max_n\t3", "max_n\t9"), ":6: max_n must be in 1..3"),
-        (lambda t: t.replace("classes\trepair", "classes\tok"), ":4: 'ok' is not a valid Intent"),
-        (lambda t: t.replace("df\t3 5 1", "df\t3 5"), ":10: expected 3 integers"),
-        (lambda t: t.replace("df\t3 5 1", "df\t3 5 11"), ":10: document frequencies"),
+        (pack("other/2", {}, {}), "not an override model: not a loudong-override-tfidf-svm/2 file"),
+        (b"format\tloudong-override-tfidf-svm/1\n", "not an override model"),
+        (_content()[:-8], "array 'weights' truncated"),
+        (_content({"documents": None}), "documents must be a positive integer"),
+        (_content({"max_n": 9}), "max_n must be in 1..3"),
+        (_content({"classes": ["ok", *[c.value for c in Intent][1:]]}), "'ok' is not a valid Intent"),
+        (_content(df=np.array([3, 5], dtype="<i4")), "expected 3 document frequencies, got 2"),
+        (_content(df=np.array([3, 5, 11], dtype="<i4")), "document frequencies must be in 1..documents"),
         (
-            lambda t: re.sub("\nemergency\t[^\n]*", "\nemergency\t900 0 -300", t),
-            ":19: weights are not base64",
+            _content(weights=np.zeros((2, len(Intent)), dtype="<i2")),
+            "expected 3 x 17 integer weights, got 2 x 17",
         ),
-        (
-            lambda t: re.sub("\nemergency\t[^\n]*", "\nemergency\t" + _b64(900, 0), t),
-            ":19: expected 3 weights, got 2",
-        ),
-        (lambda t: t.replace("\nack\t", "\nack "), "expected 'key<TAB>value'"),
-        (lambda t: t.replace("grams\t火\t好", "grams\t火\t火"), ":9: an n-gram empty or twice"),
-        (lambda t: t + "ack\t1 2 3\n", ":28: 'ack' twice"),
-        (lambda t: re.sub("\nrepair\t[^\n]*", "", t), "no weights for repair"),
+        (_content(weights=np.zeros((3, len(Intent)))), "integer weights"),
+        (_content({"grams": ["火", "火", "火 "]}), "an n-gram twice"),
+        (_content({"grams": ["火", "", "火 "]}), "non-empty strings"),
+        (_content({"grams": ["火", "好好好好", "火 "]}), "an n-gram longer than max_n"),
+        (_content(bias=np.array([np.inf] * len(Intent))), "bias must be 17 finite numbers"),
+        (_content(weights=None), "no weights"),
     ],
 )
-def test_loader_names_the_bad_line(tmp_path: Path, edit: Any, message: str) -> None:
-    text = _tiny().dumps("a header\nof two lines")
-    assert f"\nemergency\t{_b64(900, 0, -300)}\n" in text and f"\nrepair\t{_b64(0, 400, 0)}\n" in text
-    path = _write(tmp_path, edit(text))
+def test_loader_names_the_file_and_the_fault(tmp_path: Path, content: bytes, message: str) -> None:
+    path = _write(tmp_path, content)
     with pytest.raises(OverrideModelError) as excinfo:
         load_override_model(path)
     assert str(path) in str(excinfo.value)
@@ -128,19 +143,19 @@ def test_missing_or_not_gzipped_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(OverrideModelError, match=r"nowhere\.gz"):
         load_override_model(tmp_path / "nowhere.gz")
     plain = tmp_path / "plain.gz"
-    plain.write_text(_tiny().dumps(), encoding="utf-8")
+    plain.write_bytes(_tiny().to_bytes())
     with pytest.raises(OverrideModelError, match=r"plain\.gz: cannot read"):
         load_override_model(plain)
 
 
-def test_dumps_loads_round_trip(tmp_path: Path) -> None:
+def test_round_trip(tmp_path: Path) -> None:
     model = _tiny()
-    path = _write(tmp_path, model.dumps("a header"))
+    path = _write(tmp_path, model.to_bytes("a header"))
     loaded = load_override_model(path)
     assert loaded.grams == model.grams and np.array_equal(loaded.weights, model.weights)
     assert np.array_equal(loaded.df, model.df) and np.allclose(loaded.bias, model.bias)
-    assert loaded.dumps("a header") == model.dumps("a header")
-    assert parse_override_model(model.dumps(), path).scores("火好") == model.scores("火好")
+    assert loaded.to_bytes("a header") == model.to_bytes("a header")
+    assert parse_override_model(model.to_bytes(), path).scores("火好") == model.scores("火好")
 
 
 @needs_sklearn
@@ -174,8 +189,8 @@ def test_check_fails_on_a_stale_file(
 ) -> None:
     from intents import train_override
 
-    monkeypatch.setattr(train_override, "build", lambda: "a fresh model\n")  # no retrain
-    stale = _write(tmp_path, "format\tloudong-override-tfidf-svm/1\n")
+    monkeypatch.setattr(train_override, "build", lambda: b"a fresh model\n")  # no retrain
+    stale = _write(tmp_path, b"a stale model\n")
     assert train_override.main(["--check", "--output", str(stale)]) == 1
     assert "differs" in capsys.readouterr().out
     assert train_override.main(["--check", "--output", str(tmp_path / "none.gz")]) == 1

@@ -39,8 +39,12 @@ def test_cache_round_trip(cache: Path) -> None:
     assert not second.loaded
     second.load()
     assert second.loaded_from_cache is True
+    # A cache hit loads the groups of first characters only as texts need them.
+    assert len(second.load()) < 1000
     for sentence in SENTENCES:
         assert second.cut(sentence) == first.cut(sentence)
+    assert len(second.full()) > 100_000 and second.full() == first.full()
+    assert second.full() == Segmenter(["飞线充电", "楼道灯"], cache_dir=cache).tokenizer().FREQ
 
 
 def test_offsets_are_absolute(cache: Path) -> None:

@@ -32,9 +32,9 @@ def test_shipped_model_is_reproducible(capsys: pytest.CaptureFixture[str]) -> No
 def test_check_fails_on_a_stale_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(train_intents, "build", lambda t: "a fresh model\n")  # no retrain
-    stale = tmp_path / "m.txt"
-    stale.write_text("format\tloudong-intent-ngram/1\n", encoding="utf-8")
+    monkeypatch.setattr(train_intents, "build", lambda t: b"a fresh model\n")  # no retrain
+    stale = tmp_path / "m.bin"
+    stale.write_bytes(b"a stale model\n")
     assert main(["--check", "--output", str(stale)]) == 1
     assert "differs" in capsys.readouterr().out
 
@@ -51,7 +51,7 @@ def test_training_is_deterministic_and_learns() -> None:
         Intent.CHITCHAT,
     ] * 2
     one, two = train(norms, labels), train(norms, labels)
-    assert one.dumps() == two.dumps()
+    assert one.to_bytes() == two.to_bytes()
     for norm, label in zip(norms, labels, strict=True):
         p = one.probabilities(norm)
         assert one.classes[int(np.argmax(p))] is label
