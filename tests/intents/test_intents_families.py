@@ -790,3 +790,37 @@ def test_v23_warnings(text: str, expected: Intent) -> None:
 )
 def test_clutter_cleared_away_is_no_ticket(text: str) -> None:
     assert classify(text).intent is Intent.CHITCHAT, classify(text).scores
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: a figure of speech (a degree of heat or temper,
+        # then "about to" or "like"; a simile around the danger word) tells no fire and no faint
+        "这两天三十九度 晒得我后背都要冒火了",
+        "辅导作业到半夜 急得我嗓子眼都要冒火",
+        "老公又把钥匙弄丢了 气得我快晕过去",
+        "排队办证排了一上午 烦得我要晕倒了",
+        "这天闷热 屋里像着火一样 空调开着也白搭",
+    ],
+)
+def test_figures_of_speech_are_no_emergency_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.CHITCHAT
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a degree alone, pain, a simile of a symptom and a fire that only looks like one stay
+        # emergencies
+        "楼下大爷晒得晕倒了 叫不醒",
+        "她气得晕过去了 现在叫不醒 快打120",
+        "电线烧得冒火了 快拉闸",
+        "我爸说胸口像压了块石头一样 喘不上气 脸发白",
+        "好像着火了 三楼窗户在冒烟",
+        "孩子掉水里了急得我快来人啊",
+    ],
+)
+def test_what_looks_like_a_figure_stays_an_emergency(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
