@@ -824,3 +824,35 @@ def test_figures_of_speech_are_no_emergency_by_keywords(text: str) -> None:
 )
 def test_what_looks_like_a_figure_stays_an_emergency(text: str) -> None:
     assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: a game told by its jargon, a class told by who
+        # teaches what, a story of long ago or of what one went through once (the experiential 过)
+        "昨晚打排位 队友一个个全倒了 救命 这把又输",
+        "开黑五个人 就剩我一个 救命啊",
+        "社区下周三下午讲急救 教怎么止血包扎 有兴趣的来",
+        "老年活动室今天请医生来讲怎么帮噎住的人 挺实用",
+        "卫生院的护士来给我们讲心肺复苏 还发了小册子",
+        "早些年楼里煤气中毒过一家 后来都装了报警器",
+        "那会儿在煤矿上 井下困过一天一夜",
+    ],
+)
+def test_games_classes_and_long_ago_are_no_emergency_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.CHITCHAT
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while an emergency in class or a moment ago stays one
+        "孩子上课时晕倒了 老师打了120",
+        "刚才那会儿还好好的 现在叫不醒了",
+        "我在电梯里被困了 快来人",
+    ],
+)
+def test_class_time_and_a_moment_ago_stay_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
