@@ -856,3 +856,33 @@ def test_games_classes_and_long_ago_are_no_emergency_by_keywords(text: str) -> N
 )
 def test_class_time_and_a_moment_ago_stay_emergencies(text: str) -> None:
     assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: a concrete small thing a person in need lacks,
+        # asked for or to be given, is a micro-wish without the word 心愿
+        "楼里独居的马奶奶被子太薄了 谁家有厚棉被能送她一床",
+        "6号楼低保户家的老人冬天还穿单鞋 有没有好心人送双棉鞋",
+        "留守的小杰开学了还背着破书包 想给他求个新书包",
+        "瘫痪在床的刘阿姨想要个电热毯 她自己舍不得买",
+    ],
+)
+def test_a_thing_for_one_in_need_is_a_micro_wish_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.MICRO_WISH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while buying one, a sale, a thing lost, a loan of a tool and a gift received are no wish
+        "我想买个新书包 哪家店便宜",
+        "楼下超市的棉被在打折 要的赶紧去",
+        "孩子书包落在电梯里了 谁捡到了",
+        "谁家有打气筒 借我用一下",
+        "谢谢好心人送的棉鞋 老人穿上直说暖和",
+    ],
+)
+def test_ordinary_requests_and_gifts_received_are_no_micro_wish(text: str) -> None:
+    assert classify(text).intent is not Intent.MICRO_WISH
