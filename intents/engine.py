@@ -89,6 +89,7 @@ _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
 _FIGURE_REACH = 12  # characters back in its clause a figure of speech (热得人都要) reaches a danger word
+_OWN_REACH = 16  # characters back in its clause one's own household (我家俩小子) reaches a noise word
 _ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
 _MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
 _NO_PLACES = Places()
@@ -203,6 +204,8 @@ class _Markers:
         "joke",
         "laughter",
         "money",
+        "own",
+        "own_suffered",
         "person",
         "pet",
         "polite",
@@ -265,6 +268,9 @@ class _Markers:
         self.simile_open = _any_of(cues.simile_open)
         close = cues.simile_close
         self.simile_close = re.compile(f"[了的]?{_group(close)}") if close else _NOTHING
+        # One's own household as the source of a noise (`IntentEngine._own_hits`), unless it suffers it.
+        self.own = _any_of(cues.own)
+        self.own_suffered = _any_of(cues.own_suffered)
         # Whether the message may have any of the emergency gate's signs (`IntentEngine.second_opinion_gate`),
         # in one regex pass over one flat list of words: every match of the five patterns above contains a
         # word of it (advice against a spark contains its action or its switch), so no match of it means
@@ -969,8 +975,34 @@ class IntentEngine:
                     self._elsewhere_hits(norm, hits)
                 if self._conditional is not None:
                     self._conditional_hits(norm, hits)
+                self._own_hits(norm, hits)
                 break
         return self._decide(norm, hits, question, places)
+
+    def _own_hits(self, norm: str, hits: list[_Hit]) -> None:
+        """Noise words after one's own household as their subject, in their clause (the `own` cue:
+        我家俩小子为了抢平板吵翻天了, 我家那只猫半夜…): the writer's own noise, no report. Not when the
+        household suffers it (`own_suffered`, from the household word to just after the noise word:
+        我家孩子被楼上吵得睡不着), nor a neighbour named after it (我家楼上, 我家隔壁 are not in `own`)."""
+        m = self._markers
+        if m.own.search(norm) is None:
+            return
+        noise = Intent.NOISE
+        cooccur = self.lexicon.cooccur
+        for h in hits:
+            if h.state is not _ACTIVE or not h.pattern.is_problem:
+                continue
+            p = h.pattern
+            if not any(r.intent is noise for r in p.rules) and not any(
+                cooccur[i].intent is noise for i in p.signals_of
+            ):
+                continue
+            lo = _clause_start(norm, h.start, _OWN_REACH)
+            hi = _clause_end(norm, h.end, _MARGIN_AFTER)
+            for own in m.own.finditer(norm, lo, h.start):
+                if m.own_suffered.search(norm, own.end(), hi) is None:
+                    h.state = _NEGATED
+                    break
 
     def _conditional_hits(self, norm: str, hits: list[_Hit]) -> None:
         """Problem words after a conditional cue in their clause (万一有人高空抛物砸到车了,
