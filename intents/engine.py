@@ -88,6 +88,8 @@ _MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, sp
 _WHOLE_MAX = 24  # messages longer than this are never a whole-message word
 _HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
 _HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
+_FIGURE_REACH = 12  # characters back in its clause a figure of speech (热得人都要) reaches a danger word
+_OWN_REACH = 16  # characters back in its clause one's own household (我家俩小子) reaches a noise word
 _ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
 _MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
 _NO_PLACES = Places()
@@ -195,16 +197,21 @@ class _Markers:
         "cries",
         "danger",
         "denial",
+        "figure",
         "food",
         "guard",
         "inside",
         "joke",
         "laughter",
         "money",
+        "own",
+        "own_suffered",
         "person",
         "pet",
         "polite",
         "sign",
+        "simile_close",
+        "simile_open",
         "spark",
         "spark_advice",
         "stuck",
@@ -249,6 +256,21 @@ class _Markers:
         self.advice = re.compile(
             "先[^" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]{0,10}还是|" + _group(cues.advice)
         )
+        # A figure of speech (`_figure_of_speech`): a degree of heat or temper, then "about to" or
+        # "like" (热得人都要冒火了, 气得我快晕过去, 急得像着了火), or a simile around the danger
+        # word (屋里像着火一样, 跟要晕了似的).
+        breaks = re.escape("".join(sorted(_CLAUSE_BREAKS)))
+        self.figure = (
+            re.compile(f"{_group(cues.figure)}[^{breaks}]{{0,6}}?{_group(cues.figure_modal)}")
+            if cues.figure and cues.figure_modal
+            else _NOTHING
+        )
+        self.simile_open = _any_of(cues.simile_open)
+        close = cues.simile_close
+        self.simile_close = re.compile(f"[了的]?{_group(close)}") if close else _NOTHING
+        # One's own household as the source of a noise (`IntentEngine._own_hits`), unless it suffers it.
+        self.own = _any_of(cues.own)
+        self.own_suffered = _any_of(cues.own_suffered)
         # Whether the message may have any of the emergency gate's signs (`IntentEngine.second_opinion_gate`),
         # in one regex pass over one flat list of words: every match of the five patterns above contains a
         # word of it (advice against a spark contains its action or its switch), so no match of it means
@@ -271,6 +293,8 @@ class _Markers:
             | cues.hypothetical
             | cues.drill
             | cues.elsewhere
+            | cues.figure
+            | cues.simile_close
             | {"不是"}
         )
 
@@ -865,12 +889,12 @@ class IntentEngine:
         blank: bool = True,
     ) -> str | None:
         """The text the emergency model reads (`second_opinion_text`), or None when the message is a joke,
-        a benign look-alike (`_benign`), a hypothetical, a drill or a lesson, hearsay or elsewhere (the
-        lexicon's cues, anywhere in the message), or, for a `quiet` keyword result, names a chronic ailment:
-        the guards of `second_opinion_gate`, without its danger signs. `advice`: whether advice against a
-        spark matches (`_Markers.spark_advice`), if known. `blank=False`: the text as it is rather than
-        with its block words blanked (for a caller that needs only the verdict: the block-word regex costs
-        about 90 µs on a long message)."""
+        a benign look-alike (`_benign`), a hypothetical, a drill or a lesson, hearsay or elsewhere, a figure
+        of speech (`_figurative`) (the lexicon's cues, anywhere in the message), or, for a `quiet` keyword
+        result, names a chronic ailment: the guards of `second_opinion_gate`, without its danger signs.
+        `advice`: whether advice against a spark matches (`_Markers.spark_advice`), if known.
+        `blank=False`: the text as it is rather than with its block words blanked (for a caller that
+        needs only the verdict: the block-word regex costs about 90 µs on a long message)."""
         m = self._markers
         if m.guard.search(norm) is None:
             # None of the guards' words, so none of the guards below (most messages): one regex pass.
@@ -892,6 +916,8 @@ class IntentEngine:
         if self._drill is not None and _said(self._drill, norm):
             return None
         if self._elsewhere is not None and _said(self._elsewhere, norm):
+            return None
+        if _figurative(m, norm):
             return None
         if not blank:
             return norm
@@ -949,8 +975,34 @@ class IntentEngine:
                     self._elsewhere_hits(norm, hits)
                 if self._conditional is not None:
                     self._conditional_hits(norm, hits)
+                self._own_hits(norm, hits)
                 break
         return self._decide(norm, hits, question, places)
+
+    def _own_hits(self, norm: str, hits: list[_Hit]) -> None:
+        """Noise words after one's own household as their subject, in their clause (the `own` cue:
+        我家俩小子为了抢平板吵翻天了, 我家那只猫半夜…): the writer's own noise, no report. Not when the
+        household suffers it (`own_suffered`, from the household word to just after the noise word:
+        我家孩子被楼上吵得睡不着), nor a neighbour named after it (我家楼上, 我家隔壁 are not in `own`)."""
+        m = self._markers
+        if m.own.search(norm) is None:
+            return
+        noise = Intent.NOISE
+        cooccur = self.lexicon.cooccur
+        for h in hits:
+            if h.state is not _ACTIVE or not h.pattern.is_problem:
+                continue
+            p = h.pattern
+            if not any(r.intent is noise for r in p.rules) and not any(
+                cooccur[i].intent is noise for i in p.signals_of
+            ):
+                continue
+            lo = _clause_start(norm, h.start, _OWN_REACH)
+            hi = _clause_end(norm, h.end, _MARGIN_AFTER)
+            for own in m.own.finditer(norm, lo, h.start):
+                if m.own_suffered.search(norm, own.end(), hi) is None:
+                    h.state = _NEGATED
+                    break
 
     def _conditional_hits(self, norm: str, hits: list[_Hit]) -> None:
         """Problem words after a conditional cue in their clause (万一有人高空抛物砸到车了,
@@ -1026,6 +1078,12 @@ class IntentEngine:
             for h in urgent:
                 h.state = _NEGATED
             return
+        if guarded:
+            # A figure of speech (热得人都要冒火了, 气得我快晕过去, 屋里像着火一样): its danger words
+            # tell no event.
+            for h in urgent:
+                if h.state is _ACTIVE and _figure_of_speech(markers, norm, h):
+                    h.state = _NEGATED
         hypothetical = self._hypothetical
         if hypothetical is not None:
             supposed = False
@@ -1612,6 +1670,28 @@ def _benign(markers: _Markers, norm: str) -> bool:
     if markers.food.search(norm) is not None or markers.denial.search(norm) is not None:
         return True
     return markers.pet.search(norm) is not None and markers.person.search(norm) is None
+
+
+def _figure_of_speech(markers: _Markers, norm: str, h: _Hit) -> bool:
+    """Whether the hit is a figure of speech: in its clause, up to `_FIGURE_REACH` characters before it,
+    a degree of heat or temper and then "about to" or "like" (the `figure` and `figure_modal` cues:
+    热得人都要冒火了, 气得我快晕过去, 急得像着了火), or a simile around it (`simile_open` just
+    before, `simile_close` just after: 屋里像着火一样). Not a degree alone (晒得晕倒了, 烧得冒火了
+    report what happened), nor pain or fright (头疼得要炸了 is a symptom)."""
+    lo = _clause_start(norm, h.start, _FIGURE_REACH)
+    if any(m.end() <= h.start for m in markers.figure.finditer(norm, lo, h.start)):
+        return True
+    return (
+        markers.simile_close.match(norm, h.end) is not None
+        and markers.simile_open.search(norm, max(lo, h.start - 3), h.start) is not None
+    )
+
+
+def _figurative(markers: _Markers, norm: str) -> bool:
+    """Whether the message has a figure of speech anywhere (a guard of the emergency model and the
+    override): a degree then "about to" or "like" (`figure`: 热得人都要, 气得我快). Not a simile: pain
+    is told by one (背后像刀割一样痛, an emergency of the corpus)."""
+    return markers.figure.search(norm) is not None
 
 
 def _keyword_emergency(result: Classification) -> bool:

@@ -12,7 +12,8 @@ Schema (every section optional in a community file)::
                           spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
                           stuck, inside,
                           denied_danger, denied_whose, reassurance, contrast, call, cry, summon, laughter,
-                          money, joke, advice
+                          money, joke, advice, figure, figure_modal, simile_open, simile_close, own,
+                          own_suffered
                           (lists of literal words; `remove` = [words] drops them from every cue list;
                           [cues.remove] <cue> = [words] from that one; [cues.replace] <cue> = [words]
                           sets a list outright, [] empties it)
@@ -149,6 +150,12 @@ class Cues:
     money: frozenset[str] = frozenset()  # bills and money (账单)
     joke: frozenset[str] = frozenset()  # with laughter: a joke, an exaggeration, a sale (打折)
     advice: frozenset[str] = frozenset()  # after a supposition: advice on what to do (得赶紧)
+    figure: frozenset[str] = frozenset()  # a figure of speech: a degree of heat or temper (热得, 气得) …
+    figure_modal: frozenset[str] = frozenset()  # … then "about to" or "like" before the danger (要, 快, 像)
+    simile_open: frozenset[str] = frozenset()  # a simile around the danger word: 像 …
+    simile_close: frozenset[str] = frozenset()  # … 一样 / 似的
+    own: frozenset[str] = frozenset()  # one's own household as a noise's source (我家俩小子, 我家猫) …
+    own_suffered: frozenset[str] = frozenset()  # … unless it suffers the noise (被, 睡不着)
 
 
 @dataclass(frozen=True)

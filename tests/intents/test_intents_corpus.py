@@ -4,9 +4,10 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v28 (evaluated 2026-11-29
-13:04 UTC, at 140a3e7; held-out v27 was evaluated at the same engine and waits in the blind-set folder to be
-folded in). Between folding one held-out set into the tuning part and receiving the next, the held-out tests
-skip (a folded set stays in the file until the next blind set replaces it)."""
+13:04 UTC, at 140a3e7; held-out v27 was evaluated at the same engine and is lost, never committed, so it
+can never be folded in; v26 is folded in from git as `heldout26`). Between folding one held-out set into the
+tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the next
+blind set replaces it)."""
 
 from __future__ import annotations
 

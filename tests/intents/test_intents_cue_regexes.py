@@ -66,7 +66,7 @@ def test_guard_covers_the_cues_unreal_skips() -> None:
     cues = engine.lexicon.cues
     guard = engine._markers.guard
     skipped = cues.laughter | cues.elsewhere | cues.food | cues.pet | cues.reassurance
-    skipped |= cues.drill | cues.hypothetical | {"不是"}
+    skipped |= cues.drill | cues.hypothetical | cues.figure | cues.simile_close | {"不是"}
     assert skipped
     for word in skipped:
         assert guard.search(word) is not None, word

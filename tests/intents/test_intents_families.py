@@ -790,3 +790,130 @@ def test_v23_warnings(text: str, expected: Intent) -> None:
 )
 def test_clutter_cleared_away_is_no_ticket(text: str) -> None:
     assert classify(text).intent is Intent.CHITCHAT, classify(text).scores
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: a figure of speech (a degree of heat or temper,
+        # then "about to" or "like"; a simile around the danger word) tells no fire and no faint
+        "这两天三十九度 晒得我后背都要冒火了",
+        "辅导作业到半夜 急得我嗓子眼都要冒火",
+        "老公又把钥匙弄丢了 气得我快晕过去",
+        "排队办证排了一上午 烦得我要晕倒了",
+        "这天闷热 屋里像着火一样 空调开着也白搭",
+    ],
+)
+def test_figures_of_speech_are_no_emergency_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.CHITCHAT
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a degree alone, pain, a simile of a symptom and a fire that only looks like one stay
+        # emergencies
+        "楼下大爷晒得晕倒了 叫不醒",
+        "她气得晕过去了 现在叫不醒 快打120",
+        "电线烧得冒火了 快拉闸",
+        "我爸说胸口像压了块石头一样 喘不上气 脸发白",
+        "好像着火了 三楼窗户在冒烟",
+        "孩子掉水里了急得我快来人啊",
+    ],
+)
+def test_what_looks_like_a_figure_stays_an_emergency(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: a game told by its jargon, a class told by who
+        # teaches what, a story of long ago or of what one went through once (the experiential 过)
+        "昨晚打排位 队友一个个全倒了 救命 这把又输",
+        "开黑五个人 就剩我一个 救命啊",
+        "社区下周三下午讲急救 教怎么止血包扎 有兴趣的来",
+        "老年活动室今天请医生来讲怎么帮噎住的人 挺实用",
+        "卫生院的护士来给我们讲心肺复苏 还发了小册子",
+        "早些年楼里煤气中毒过一家 后来都装了报警器",
+        "那会儿在煤矿上 井下困过一天一夜",
+    ],
+)
+def test_games_classes_and_long_ago_are_no_emergency_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.CHITCHAT
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while an emergency in class or a moment ago stays one
+        "孩子上课时晕倒了 老师打了120",
+        "刚才那会儿还好好的 现在叫不醒了",
+        "我在电梯里被困了 快来人",
+    ],
+)
+def test_class_time_and_a_moment_ago_stay_emergencies(text: str) -> None:
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: a concrete small thing a person in need lacks,
+        # asked for or to be given, is a micro-wish without the word 心愿
+        "楼里独居的马奶奶被子太薄了 谁家有厚棉被能送她一床",
+        "6号楼低保户家的老人冬天还穿单鞋 有没有好心人送双棉鞋",
+        "留守的小杰开学了还背着破书包 想给他求个新书包",
+        "瘫痪在床的刘阿姨想要个电热毯 她自己舍不得买",
+    ],
+)
+def test_a_thing_for_one_in_need_is_a_micro_wish_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.MICRO_WISH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while buying one, a sale, a thing lost, a loan of a tool and a gift received are no wish
+        "我想买个新书包 哪家店便宜",
+        "楼下超市的棉被在打折 要的赶紧去",
+        "孩子书包落在电梯里了 谁捡到了",
+        "谁家有打气筒 借我用一下",
+        "谢谢好心人送的棉鞋 老人穿上直说暖和",
+    ],
+)
+def test_ordinary_requests_and_gifts_received_are_no_micro_wish(text: str) -> None:
+    assert classify(text).intent is not Intent.MICRO_WISH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after held-out v26, by the keywords alone: one's own household as the noise's source, or
+        # one's own noise apologised for, is no noise ticket
+        "我家俩小子为了抢平板吵翻天了 头都大了",
+        "自家狗晚上一直叫 不好意思啊邻居们 已经在训了",
+        "我家那只猫半夜在客厅追着玩 咚咚响 楼下多包涵",
+        "我们家孩子练琴吵到大家了 以后晚上八点就停",
+    ],
+)
+def test_ones_own_noise_is_no_noise_ticket_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is not Intent.NOISE
+    assert classify(text).intent is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a neighbour named after 我家, or one's household suffering the noise, is a noise report
+        "我家楼上半夜一直咚咚咚 吵得睡不着",
+        "我家对门的狗半夜一直叫",
+        "我家孩子被楼上吵得睡不着",
+        "我老公说楼上半夜咚咚咚太吵了",
+    ],
+)
+def test_noise_suffered_by_ones_household_stays_noise(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.NOISE
+    assert classify(text).intent is Intent.NOISE

@@ -344,6 +344,31 @@ def test_a_story_told_from_elsewhere_reports_nothing(text: str) -> None:
     assert _intent(text) is Intent.CHITCHAT
 
 
+# The round after held-out v26: hearsay by channel (a feed, a family group), a relative's workplace, the home
+# town in other words, a story doubted: no ticket, by the keywords alone.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "刷朋友圈看到邻市一个车库冒烟 消防车去了好几辆",
+        "家族群里有人转了个视频 说哪个小区有人从楼上扔花盆",
+        "小红书上说有个小区电梯掉下去了 吓死人",
+        "听我同事说她们那栋楼天天有人往下扔垃圾",
+        "听我妈说老家那儿有户人家半夜煤气中毒 幸好发现得早",
+        "我姐上班那个写字楼 楼道里全是电动车在充电",
+        "老家那头的狗半夜叫个不停 我妈天天睡不好",
+        "头条上说南方有个小区井盖没盖 孩子掉下去了 不知道是真是假",
+    ],
+)
+def test_hearsay_by_channel_reports_nothing(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.CHITCHAT
+    assert _intent(text) is Intent.CHITCHAT
+
+
+def test_news_of_here_from_a_colleague_stays_an_emergency() -> None:
+    # Not every 听…说 is hearsay of elsewhere: this one brings news of here.
+    assert _intent("听我同事说咱们楼下有人晕倒了 快去看看") is Intent.EMERGENCY
+
+
 @pytest.mark.parametrize(
     "text",
     ["新闻里说高空抛物入刑了 咱们楼还有人往下扔烟头", "听说 5号楼有人往下扔菜叶子 砸到我晾的衣服上了"],
