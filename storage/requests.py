@@ -50,7 +50,7 @@ from storage import repos
 from storage.entries import PersonEntry
 from storage.memo import in_session
 from storage.models import Base, Person, StrEnumType, Unit
-from storage.prepared import Prepared, prepared
+from storage.prepared import Prepared, connection_of, prepared
 from storage.repos import insert_unless_present
 from storage.roles import Role, UnitKind
 
@@ -274,7 +274,7 @@ async def insert_request(
     (`building_id`, `reporter_id`, `owner_id`: the relationships are then unloaded, for `load_owner`
     and `load_people`); an owner set as an object must be one of the session already: adding the request
     cascades to it."""
-    connection = await session.connection()
+    connection = await connection_of(session)
     row = _new_row(request)
     [(request.id,)] = await _insert(Request, tuple(row), returning_id=True).rows(connection, row)
     event = _event_values(EventKind.CREATED, request.created_at, actor=actor, old=None, new=new, note=note)
@@ -311,7 +311,7 @@ async def add_plus_one(
         fill_place(request, place)
         add_event(session, request, EventKind.PLUS_ONE, at, actor=person, new=str(request.reporters_count))
         return True
-    connection = await session.connection()
+    connection = await connection_of(session)
     reporter = {
         "request_id": request.id,
         "person_id": person.id,
@@ -564,9 +564,10 @@ async def merge_candidates(
         parameters.update(
             (name, value) for name, value in zip(("unit", "floor", "room"), place, strict=True) if value
         )
-    if session.sync_session.autoflush:
+    sync = session.sync_session
+    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()  # as an ORM query would: this transaction's changes count
-    rows = await query.rows(await session.connection(), parameters)
+    rows = await query.rows(await connection_of(session), parameters)
     keys = _candidate_keys()
     return [MergeCandidate.of(dict(zip(keys, row, strict=True))) for row in rows]
 
