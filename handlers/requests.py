@@ -324,7 +324,7 @@ async def intake(ctx: Context) -> HandlerResult:
         ctx.session, building.id, category, since, include_resolved=True, place=place
     )
     found = _best_match(candidates, place, _object_words(classification))
-    match = store.candidate_request(ctx.session, found) if found is not None else None
+    match = await store.candidate_request(ctx.session, found) if found is not None else None
     if match is not None and match.status == RequestStatus.RESOLVED:
         return await _not_fixed(ctx, await _with_owner(ctx, match), policy)
     if match is not None:
@@ -658,7 +658,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     candidates = await store.merge_candidates(ctx.session, building.id, category, since, place=place)
     found = _best_match(candidates, place, _object_words(classification))
     if found is not None:
-        match = await store.load_owner(ctx.session, store.candidate_request(ctx.session, found))
+        match = await store.load_owner(ctx.session, await store.candidate_request(ctx.session, found))
         store.fill_place(match, place)
         store.add_event(
             ctx.session,

@@ -518,26 +518,14 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
 
 @dataclass(frozen=True, slots=True)
 class MergeCandidate:
-    """A request as `merge_candidates` reads it: what intake compares a report with, and every column
-    by its attribute's name, from which `candidate_request` makes the request object."""
+    """A request as `merge_candidates` reads it: what intake compares a report with, and its id, from
+    which `candidate_request` makes the request object of the one that matched."""
 
     id: int
     objects: list[Any]
     place_unit: str | None
     place_floor: str | None
     place_room: str | None
-    columns: dict[str, Any]
-
-    @classmethod
-    def of(cls, columns: dict[str, Any]) -> MergeCandidate:
-        return cls(
-            columns["id"],
-            columns["objects"],
-            columns["place_unit"],
-            columns["place_floor"],
-            columns["place_room"],
-            columns,
-        )
 
 
 async def merge_candidates(
@@ -552,11 +540,11 @@ async def merge_candidates(
     """Open requests of this category in this building created since `since`, newest first; with
     `include_resolved`, also those marked 办结 and waiting for the 回访. With `place` (unit, floor,
     room), not those whose place contradicts it (both name a unit, floor or room and they differ):
-    they could never match. Rows, not objects: every report compares against them and joins one at
-    most, and loading each row as an ORM object cost more than the query itself (docs/benchmarks.md,
-    ninth round); `candidate_request` makes the one that matched a request of the session, and
-    people are loaded for it alone (`load_owner`, `load_people`). Pending changes are flushed first,
-    as for an ORM query."""
+    they could never match. Rows of what intake compares, not objects nor whole rows: every report
+    compares against them and joins one at most, and converting every column of every candidate (its
+    times, its JSON) cost more than the query (docs/benchmarks.md, fourteenth round); `candidate_request`
+    reads the one that matched, and people are loaded for it alone (`load_owner`, `load_people`).
+    Pending changes are flushed first, as for an ORM query."""
     wanted = tuple(bool(value) for value in place) if place is not None else (False, False, False)
     query = _merge_candidates_query(include_resolved, *wanted)
     parameters = {"building_id": building_id, "category": category, "since": since}
@@ -568,18 +556,19 @@ async def merge_candidates(
     if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()  # as an ORM query would: this transaction's changes count
     rows = await query.rows(await connection_of(session), parameters)
-    keys = _candidate_keys()
-    return [MergeCandidate.of(dict(zip(keys, row, strict=True))) for row in rows]
+    return [MergeCandidate(*row) for row in rows]
 
 
-def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
-    """The request of a `merge_candidates` row as an object of the session, without a query: the
-    session's own if it has it already (as an ORM query would return), else one made from the row
-    and attached as loaded (as `insert_request` leaves a new one), its relationships unloaded."""
+async def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
+    """The request of a `merge_candidates` row as an object of the session: the session's own if it has
+    it already (as an ORM query would return), else its row read by id (one prepared statement) and
+    attached as loaded (as `insert_request` leaves a new one), its relationships unloaded."""
     present = session.sync_session.identity_map.get(_request_key(candidate.id))
     if present is not None:
         return present  # type: ignore[no-any-return]
-    request = Request(**candidate.columns)
+    # Not in the session, so nothing of it is pending: the row is what the database holds.
+    [row] = await _request_by_id().rows(await connection_of(session), {"id": candidate.id})
+    request = Request(**dict(zip(_candidate_keys(), row, strict=True)))
     make_transient_to_detached(request)
     session.add(request)
     return request
@@ -590,16 +579,19 @@ def _request_key(request_id: int) -> Any:
     return inspect(Request).identity_key_from_primary_key((request_id,))
 
 
+_CANDIDATE_COLUMNS = ("id", "objects", "place_unit", "place_floor", "place_room")  # `MergeCandidate`'s
+
+
 @functools.cache
 def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, room: bool) -> Prepared:
     """`merge_candidates`' statement for each combination of what the report names, prepared once: every
-    report asks, and building the statement cost as much as running it. A Core select of the table's
-    columns in `_candidate_keys` order; the statuses as equalities (a prepared statement takes no
-    expanding IN; SQLite reads `x = a OR x = b` as `x IN (a, b)`)."""
+    report asks, and building the statement cost as much as running it. A Core select of the columns of
+    `MergeCandidate`; the statuses as equalities (a prepared statement takes no expanding IN; SQLite reads
+    `x = a OR x = b` as `x IN (a, b)`)."""
     table = Request.__table__
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
     c = table.c
-    query = select(*(c[key] for key in _candidate_keys())).where(
+    query = select(*(c[key] for key in _CANDIDATE_COLUMNS)).where(
         c.building_id == bindparam("building_id"),
         c.category == bindparam("category"),
         or_(*(c.status == status for status in statuses)),
@@ -616,9 +608,16 @@ def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, roo
 
 
 @functools.cache
+def _request_by_id() -> Prepared:
+    """A request's whole row, its columns in `_candidate_keys` order, prepared once."""
+    c = Request.__table__.c
+    return Prepared(select(*(c[key] for key in _candidate_keys())).where(c.id == bindparam("id")), ("id",))
+
+
+@functools.cache
 def _candidate_keys() -> tuple[str, ...]:
-    """The request's column attributes, each named as its column (checked once): a candidate's columns
-    are the keywords its Request is made with."""
+    """The request's column attributes, each named as its column (checked once): a row read by
+    `_request_by_id` gives the keywords its Request is made with."""
     keys = tuple(prop.key for prop in inspect(Request).column_attrs)
     table = Request.__table__
     assert all(key in table.c and inspect(Request).attrs[key].columns[0] is table.c[key] for key in keys)

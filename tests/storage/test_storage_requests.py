@@ -34,7 +34,7 @@ async def person(session: AsyncSession, key: str) -> Person:
 async def only_candidate(session: AsyncSession, building_id: int, category: str, since: datetime) -> Request:
     """The one merge candidate, as the request object intake makes of the one that matched."""
     [row] = await store.merge_candidates(session, building_id, category, since)
-    return store.candidate_request(session, row)
+    return await store.candidate_request(session, row)
 
 
 async def new_request(
@@ -393,7 +393,7 @@ async def test_a_candidate_becomes_the_request_as_a_query_would_load_it(
         assert {attr.key: getattr(made, attr.key) for attr in inspect(Request).column_attrs} == expected
         assert {"owner", "reporter", "building", "co_reporters"} <= state.unloaded
         assert (
-            store.candidate_request(
+            await store.candidate_request(
                 session, (await store.merge_candidates(session, five, "repair", since))[0]
             )
             is made
