@@ -187,16 +187,19 @@ def _assign(session: AsyncSession, request: Request, person: Person | None) -> N
         # A person from `Responsible` is a copy shared between sessions: this session gets its own.
         person = in_session(session, person)
     request.owner = person
-    _set_owner(request, person)
+    for key, value in _owner_columns(person).items():
+        setattr(request, key, value)
 
 
-def _set_owner(request: Request, person: Person | None) -> None:
-    """The owner's columns alone, for a request not yet written (`_open_request`): related by id, the
-    relationship left unloaded, so the person (a copy `Responsible` shares between sessions) is not
-    merged into the session; `store.load_owner` loads it for whoever needs it as an object."""
-    request.owner_id = person.id if person is not None else None
-    request.owner_level = owner_level(person) if person is not None else None
-    request.escalation_exhausted = False
+def _owner_columns(person: Person | None) -> dict[str, Any]:
+    """A request's columns that say who owns it. A new request (`_open_request`) is related to its owner
+    by these alone, so the person (a copy `Responsible` shares between sessions) is not merged into the
+    session; `store.load_owner` loads it for whoever needs it as an object."""
+    return {
+        "owner_id": person.id if person is not None else None,
+        "owner_level": owner_level(person) if person is not None else None,
+        "escalation_exhausted": False,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -484,9 +487,9 @@ def _object_words(classification: Any) -> list[str]:
 
 @dataclass
 class NewRequest:
-    """What intake decided: the request (flushed, so numbered), who owns it and who follows up."""
+    """What intake decided: the request (written, so numbered), who owns it and who follows up."""
 
-    request: Request
+    request: store.OpenedRequest
     responsible: Responsible
     owner: Person | None
     notify: list[Person]
@@ -513,40 +516,41 @@ async def _open_request(
     owner = responsible.first_of(roles, exclude=[ctx.sender] if patrol else [])
     urgent = category == EMERGENCY or bool(classification.urgent)
     ack, resolve = policy.limits(category, urgent=urgent)
-    request = Request(
-        category=category,
-        summary=words.summary_for(category, _object_words(classification)),
-        objects=_object_words(classification),
-        status=RequestStatus.NEW,
-        urgent=urgent,
-        building_id=building.id,
-        place_unit=place[0],
-        place_floor=place[1],
-        place_room=place[2],
-        text=mask_pii(text),
-        reporter_id=ctx.sender.id,
-        reporters_count=1,
-        co_reporters=[],
-        platform=ctx.message.platform,
-        group_external_id=ctx.message.group_id,
-        message_id=ctx.message.message_id,
-        created_at=now,
-        updated_at=now,
-        ack_due_at=now + ack,
-        resolve_due_at=now + resolve,
-        escalations=0,
-        reopen_count=0,
-        unconfirmed=False,
-        found_on_patrol=patrol,
-    )
-    _set_owner(request, owner)
-    # Written at once with its first event (the reply needs its number), as Core statements.
-    await store.insert_request(
+    masked = mask_pii(text)
+    objects = _object_words(classification)
+    # Written at once with its first event (the reply needs its number), as Core statements from plain
+    # values: no Request object is built for it.
+    request = await store.insert_request(
         ctx.session,
-        request,
+        {
+            "category": category,
+            "summary": words.summary_for(category, objects),
+            "objects": objects,
+            "status": RequestStatus.NEW,
+            "urgent": urgent,
+            "building_id": building.id,
+            "place_unit": place[0],
+            "place_floor": place[1],
+            "place_room": place[2],
+            "text": masked,
+            "reporter_id": ctx.sender.id,
+            "reporters_count": 1,
+            "platform": ctx.message.platform,
+            "group_external_id": ctx.message.group_id,
+            "message_id": ctx.message.message_id,
+            "created_at": now,
+            "updated_at": now,
+            "ack_due_at": now + ack,
+            "resolve_due_at": now + resolve,
+            "escalations": 0,
+            "reopen_count": 0,
+            "unconfirmed": False,
+            "found_on_patrol": patrol,
+            **_owner_columns(owner),
+        },
         actor=ctx.sender,
         new=owner.name if owner is not None else None,
-        note=("巡查发现:" if patrol else "") + shorten(request.text, 80),
+        note=("巡查发现:" if patrol else "") + shorten(masked, 80),
     )
     exclude = [p for p in (owner, ctx.sender if patrol else None) if p is not None]
     notify = _followers(responsible, rule.notify, category, exclude)
@@ -579,7 +583,7 @@ def _followers(
 
 
 def _intake_reply(
-    ctx: Context, request: Request, building: str, owner: Person | None, notify: list[Person]
+    ctx: Context, request: store.OpenedRequest, building: str, owner: Person | None, notify: list[Person]
 ) -> Action:
     tags = Tags(ctx.message.platform, [])
     text = f"收到,已登记 {words.headline(request, building)}"
@@ -640,10 +644,10 @@ def _already_text(request: Request, owner: Person | None) -> str:
 _CLEAN_UP = frozenset({"corridor_clutter", "sanitation", "ebike"})
 
 
-async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tuple[Request, Action] | None:
+async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tuple[int, Action] | None:
     """A problem a worker found on patrol (“巡查 6号楼 3楼楼道堆满纸箱”) becomes a request, flagged
     found_on_patrol and handed to property where the category allows it; a finding already on record is
-    noted on that request. Returns the request and the reply (without @ of the patroller), or None when
+    noted on that request. Returns the request's id and the reply (without @ of the patroller), or None when
     the note reports no problem the requests capability handles."""
     from intents import classify
 
@@ -669,7 +673,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
             note=f"巡查发现:{mask_pii(note)}",
         )
         owner = f",由 {match.owner.name} 负责" if match.owner is not None else ""
-        return match, ctx.reply(f"已记入 {words.headline(match)}{owner}。", at_sender=False)
+        return match.id, ctx.reply(f"已记入 {words.headline(match)}{owner}。", at_sender=False)
     new = await _open_request(ctx, building, classification, place, policy, text=note, patrol=True)
     request = new.request
     tags = Tags(ctx.message.platform, [])
@@ -678,7 +682,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     if new.owner is not None:
         verb = "清理" if category in _CLEAN_UP else "处理"
         text += f",已通知 {tags.name(new.owner, with_role=True)} {verb}"
-    return request, ctx.reply(text + "。", mentions=tags.mentions, at_sender=False)
+    return request.id, ctx.reply(text + "。", mentions=tags.mentions, at_sender=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -686,7 +690,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
 
 
 def _emergency_reply(
-    ctx: Context, request: Request, owner: Person | None, responsible: Responsible
+    ctx: Context, request: store.OpenedRequest, owner: Person | None, responsible: Responsible
 ) -> Action:
     advice, police = words.emergency_advice(ctx.message.text)
     duty = responsible.on_duty(police=police)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import statistics
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -259,28 +259,53 @@ def _event_values(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedRequest:
+    """A request `insert_request` has just written, as the reply to its report names it. Not an object of
+    the session: a later statement of the transaction reads its row as any other (`candidate_request`,
+    `get_request`)."""
+
+    id: int
+    summary: str
+    place_unit: str | None
+    place_floor: str | None
+    place_room: str | None
+
+    @property
+    def number(self) -> str:
+        return f"#{self.id}"
+
+
 async def insert_request(
     session: AsyncSession,
-    request: Request,
+    values: Mapping[str, Any],
     *,
     actor: Person | PersonEntry | None,
     new: str | None,
     note: str | None,
-) -> None:
-    """Write a new request (built, not added to the session) and its `created` event as two Core
-    INSERTs, and make the request a clean, persistent object of the session with its id, as a flush
-    would have left it. Every report opens one, and the unit of work's planning of that flush cost more
-    than both statements. The request's building, reporter and owner are best related by id
-    (`building_id`, `reporter_id`, `owner_id`: the relationships are then unloaded, for `load_owner`
-    and `load_people`); an owner set as an object must be one of the session already: adding the request
-    cascades to it."""
+) -> OpenedRequest:
+    """Write a new request and its `created` event as two Core INSERTs. `values`: its columns by name,
+    related rows by id (`building_id`, `reporter_id`, `owner_id`); a column left out takes its default,
+    as a flush would apply it. Every report opens one: the unit of work's planning of a flush cost more
+    than both statements, and building the ORM object alone ~8 % of a report (docs/benchmarks.md,
+    fourteenth round), so none is built; whoever needs the request as an object later reads it."""
+    columns = _request_columns()
+    unknown = values.keys() - columns.keys()
+    if unknown:
+        raise ValueError(f"not columns of a request: {sorted(unknown)}")
+    row = {key: values[key] if key in values else _default_value(column) for key, column in columns.items()}
     connection = await connection_of(session)
-    row = _new_row(request)
-    [(request.id,)] = await _insert(Request, tuple(row), returning_id=True).rows(connection, row)
-    event = _event_values(EventKind.CREATED, request.created_at, actor=actor, old=None, new=new, note=note)
-    await _insert_event().rows(connection, {"request_id": request.id, **event})
-    make_transient_to_detached(request)  # as if loaded: the values set are the row's
-    session.add(request)
+    [(request_id,)] = await _insert(Request, tuple(row), returning_id=True).rows(connection, row)
+    event = _event_values(EventKind.CREATED, row["created_at"], actor=actor, old=None, new=new, note=note)
+    await _insert_event().rows(connection, {"request_id": request_id, **event})
+    return OpenedRequest(request_id, row["summary"], row["place_unit"], row["place_floor"], row["place_room"])
+
+
+@functools.cache
+def _request_columns() -> dict[str, Any]:
+    """The columns a new request's row is written with (all but the id), by attribute name, which is
+    each one's column name too (`_candidate_keys`)."""
+    return {key: Request.__table__.c[key] for key in _candidate_keys() if key != "id"}
 
 
 async def add_plus_one(
@@ -382,22 +407,6 @@ def _plus_one() -> Prepared:
         .returning(table.c.reporters_count)
     )
     return Prepared(statement, ("request_id", *_PLACE_COLUMNS, "updated_at"))
-
-
-def _new_row(instance: Base) -> dict[str, Any]:
-    """Every column of a new object for a Core INSERT but an unset primary key, the columns' defaults
-    applied as a flush would: set on the object too, so that it holds what the row does."""
-    state = inspect(instance)
-    values = state.dict
-    row: dict[str, Any] = {}
-    for prop in state.mapper.column_attrs:
-        [column] = prop.columns
-        if prop.key not in values:
-            if column.primary_key:
-                continue
-            setattr(instance, prop.key, _default_value(column))
-        row[column.key] = values[prop.key]
-    return row
 
 
 def _default_value(column: Any) -> Any:

@@ -459,41 +459,44 @@ async def test_unit_chain_from_a_loaded_chain_or_the_database(
 async def test_insert_request_writes_it_and_its_first_event_as_a_flush_would(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    from sqlalchemy import inspect
-
     async with session_factory() as session, session.begin():
         home = await building(session, "5号楼")
         reporter, owner = await person(session, "zhang-ayi"), await person(session, "wang-shifu")
-        request = Request(
-            category="repair",
-            summary="楼道灯报修",
-            objects=["楼道灯"],
-            building=home,
-            building_id=home.id,
-            text="楼道灯坏了",
-            reporter=reporter,
-            reporter_id=reporter.id,
-            owner=owner,
-            owner_id=owner.id,
-            platform="webchat",
-            group_external_id="b5",
-            message_id="m1",
-            created_at=NOW,
-            updated_at=NOW,
-            co_reporters=[],
+        values = {
+            "category": "repair",
+            "summary": "楼道灯报修",
+            "objects": ["楼道灯"],
+            "building_id": home.id,
+            "place_unit": "2单元",
+            "text": "楼道灯坏了",
+            "reporter_id": reporter.id,
+            "owner_id": owner.id,
+            "platform": "webchat",
+            "group_external_id": "b5",
+            "message_id": "m1",
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        opened = await store.insert_request(session, values, actor=reporter, new="王师傅", note="楼道灯坏了")
+        # Numbered, as the reply names it; no object of the session was made, nothing is pending.
+        assert opened.number == f"#{opened.id}" and (opened.summary, opened.place_unit) == (
+            "楼道灯报修",
+            "2单元",
         )
-        await store.insert_request(session, request, actor=reporter, new="王师傅", note="楼道灯坏了")
-        # Numbered, in the session and clean, every column readable without a load, defaults applied.
-        assert request.id is not None and request in session
-        assert not session.dirty and not session.new and not inspect(request).expired_attributes
+        assert not session.new and not session.dirty
+        assert not any(isinstance(held, Request) for held in session.identity_map.values())
+        # Read in the same transaction as any other row: with the defaults a flush would have applied.
+        request = await store.get_request(session, opened.id)
+        assert request is not None
         assert request.status is RequestStatus.NEW and request.reporters_count == 1
         assert request.escalations == 0 and request.acknowledged_at is None and request.rating is None
         assert request.owner is owner and request.building is home and request.co_reporters == []
         request.status = RequestStatus.ACKNOWLEDGED  # changed later in the transaction: flushed as usual
-        number = request.id
+        with pytest.raises(ValueError, match="not columns"):
+            await store.insert_request(session, {**values, "owner": owner}, actor=None, new=None, note=None)
     async with session_factory() as session:
-        loaded = await store.get_request(session, number)
-        events = await store.timeline(session, number)
+        loaded = await store.get_request(session, opened.id)
+        events = await store.timeline(session, opened.id)
     assert loaded is not None and loaded.status is RequestStatus.ACKNOWLEDGED
     assert (loaded.objects, loaded.reporters_count, loaded.found_on_patrol) == (["楼道灯"], 1, False)
     assert loaded.owner is not None and loaded.owner.name == "王师傅"
