@@ -327,11 +327,12 @@ async def intake(ctx: Context) -> HandlerResult:
         ctx.session, building.id, category, since, include_resolved=True, place=place
     )
     found = _best_match(candidates, place, _object_words(classification))
-    match = await store.candidate_request(ctx.session, found) if found is not None else None
-    if match is not None and match.status == RequestStatus.RESOLVED:
+    if found is not None and found.status == RequestStatus.RESOLVED:
+        match = await store.candidate_request(ctx.session, found)  # reopened: an object of the session
         return await _not_fixed(ctx, await _with_owner(ctx, match), policy)
-    if match is not None:
-        return await _plus_one(ctx, match, policy, place)
+    if found is not None:
+        # Joined as the row it was read as, unless the session holds the request already.
+        return await _plus_one(ctx, store.held_request(ctx.session, found.id) or found, policy, place)
     if classification.question and classification.confidence < QUESTION_MIN_CONFIDENCE:
         # "明天几点停水?" asks about something; it reports nothing unless it is about a request on record.
         return None
@@ -346,18 +347,22 @@ async def _with_owner(ctx: Context, request: Request) -> Request:
     return await store.load_owner(ctx.session, request, known=responsible.workers)
 
 
-async def _owner_to_name(ctx: Context, request: Request) -> Person | None:
+async def _owner_to_name(ctx: Context, request: Request | store.MergeCandidate) -> Person | None:
     """The request's owner for a reply that only names them (+1 replies): the memo's copy when the owner
     is one of the building's workers, as it is (read, never related to the session), else as
-    `_with_owner` loads it. Unlike `_with_owner`, the request is left as it was: no copy of the owner
-    merged into the session, no building loaded."""
+    `_with_owner` loads it (the person alone, for a request joined as a row). Unlike `_with_owner`, the
+    request is left as it was: no copy of the owner merged into the session, no building loaded."""
     if request.owner_id is None:
         return None
-    if "owner" not in inspect(request).unloaded:
+    if isinstance(request, Request) and "owner" not in inspect(request).unloaded:
         return request.owner
     responsible = await Responsible.load(ctx.session, request.building_id)
     known = next((person for person in responsible.workers if person.id == request.owner_id), None)
-    return known if known is not None else (await _with_owner(ctx, request)).owner
+    if known is not None:
+        return known
+    if isinstance(request, Request):
+        return (await _with_owner(ctx, request)).owner
+    return await repos.get_person(ctx.session, request.owner_id)
 
 
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
@@ -598,7 +603,10 @@ def _intake_reply(
 
 
 async def _plus_one(
-    ctx: Context, request: Request, policy: RequestPolicy, place: tuple[str | None, ...]
+    ctx: Context,
+    request: Request | store.MergeCandidate,
+    policy: RequestPolicy,
+    place: tuple[str | None, ...],
 ) -> HandlerResult:
     """The same problem raised again: the sender joins the request (+1) instead of a new one."""
     now = ctx.clock.now()
@@ -632,7 +640,7 @@ async def _plus_one(
     return [ctx.reply(text, mentions=tags.mentions)]
 
 
-def _already_text(request: Request, owner: Person | None) -> str:
+def _already_text(request: Request | store.MergeCandidate, owner: Person | None) -> str:
     status = words.STATUS_LABELS[RequestStatus(request.status)]
     owner_text = f",负责的是 {owner.name}" if owner is not None else ""
     return f"您反映的问题已登记为 {request.number},目前{status}{owner_text}。有进展会在群里告诉您。"
@@ -706,7 +714,7 @@ def _emergency_reply(
     return ctx.reply(text, mentions=tags.mentions, at_sender=False)
 
 
-def _emergency_again(ctx: Context, request: Request) -> list[Action]:
+def _emergency_again(ctx: Context, request: Request | store.MergeCandidate) -> list[Action]:
     if request.category != EMERGENCY:
         return []
     advice, _ = words.emergency_advice(ctx.message.text + request.text)

@@ -12,7 +12,7 @@ import functools
 import statistics
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -310,7 +310,7 @@ def _request_columns() -> dict[str, Any]:
 
 async def add_plus_one(
     session: AsyncSession,
-    request: Request,
+    request: Request | MergeCandidate,
     person: Person | PersonEntry,
     at: datetime,
     *,
@@ -322,13 +322,14 @@ async def add_plus_one(
     (`fill_place`: unit, floor, room), and a `plus_one` event on its timeline. False, and nothing
     written, if the person raised it already (first or as a +1).
 
-    When the request's co-reporters are not loaded (as intake finds it), as Core statements, the
-    request's attributes set as committed: a third of all reports are a +1, and the unit of work's
-    planning of their flush cost more than the statements. The row goes in unless it is there already
-    (ON CONFLICT DO NOTHING), which answers `is_reporter` in the same statement."""
+    When the request's co-reporters are not loaded (as intake finds it: a `merge_candidates` row, or an
+    object of the session), as Core statements, what they changed set on the row, or on the object as
+    committed: a third of all reports are a +1, and the unit of work's planning of their flush cost more
+    than the statements. The row goes in unless it is there already (ON CONFLICT DO NOTHING), which
+    answers `is_reporter` in the same statement."""
     if request.reporter_id == person.id:
         return False
-    if "co_reporters" not in inspect(request).unloaded:
+    if isinstance(request, Request) and "co_reporters" not in inspect(request).unloaded:
         # Loaded by an earlier message of this session: through the unit of work, which keeps the list.
         if person.id in request.reporter_ids():
             return False
@@ -364,7 +365,10 @@ async def add_plus_one(
     )
     await _insert_event().rows(connection, {"request_id": request.id, **event})
     for key, value in changes.items():
-        set_committed_value(request, key, value)
+        if isinstance(request, Request):
+            set_committed_value(request, key, value)
+        elif key != "updated_at":  # not among a candidate's columns
+            setattr(request, key, value)
     return True
 
 
@@ -377,7 +381,7 @@ def fill_place(request: Request, place: Sequence[str | None]) -> None:
         setattr(request, key, value)
 
 
-def _filled_place(request: Request, place: Sequence[str | None]) -> dict[str, str | None]:
+def _filled_place(request: Request | MergeCandidate, place: Sequence[str | None]) -> dict[str, str | None]:
     return {key: getattr(request, key) or value for key, value in zip(_PLACE_COLUMNS, place, strict=True)}
 
 
@@ -452,12 +456,12 @@ def add_co_reporter(
     return row
 
 
-async def is_reporter(session: AsyncSession, request: Request, person_id: int) -> bool:
+async def is_reporter(session: AsyncSession, request: Request | MergeCandidate, person_id: int) -> bool:
     """Whether the person raised the request, first or as a +1: from memory when the co-reporters are
     loaded, else one indexed EXISTS (pending rows are flushed first, so a +1 of this transaction counts)."""
     if request.reporter_id == person_id:
         return True
-    if "co_reporters" not in inspect(request).unloaded:
+    if isinstance(request, Request) and "co_reporters" not in inspect(request).unloaded:
         return person_id in request.reporter_ids()
     query = select(
         exists().where(RequestReporter.request_id == request.id, RequestReporter.person_id == person_id)
@@ -525,16 +529,33 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
     return list((await session.execute(_with_people(query) if with_people else query)).scalars())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MergeCandidate:
-    """A request as `merge_candidates` reads it: what intake compares a report with, and its id, from
-    which `candidate_request` makes the request object of the one that matched."""
+    """A request as `merge_candidates` reads it: what intake compares a report with, and what a +1 needs
+    (`add_plus_one`, which updates the count and the place here as it writes them, and its reply). Plain
+    data: a report joins a request without an object of it in the session, as long as the session does
+    not hold one already (`held_request`); `candidate_request` makes one of it for whoever needs it."""
 
     id: int
     objects: list[Any]
     place_unit: str | None
     place_floor: str | None
     place_room: str | None
+    category: str
+    status: RequestStatus
+    text: str
+    reporter_id: int | None
+    reporters_count: int
+    owner_id: int | None
+    building_id: int | None
+
+    @property
+    def number(self) -> str:
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
 
 
 async def merge_candidates(
@@ -568,13 +589,19 @@ async def merge_candidates(
     return [MergeCandidate(*row) for row in rows]
 
 
+def held_request(session: AsyncSession, request_id: int) -> Request | None:
+    """The request as an object of the session, if the session holds it (an earlier message of its
+    batch loaded it): what a statement of the transaction writes must then be kept on it too."""
+    return session.sync_session.identity_map.get(_request_key(request_id))  # type: ignore[no-any-return]
+
+
 async def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
     """The request of a `merge_candidates` row as an object of the session: the session's own if it has
     it already (as an ORM query would return), else its row read by id (one prepared statement) and
-    attached as loaded (as `insert_request` leaves a new one), its relationships unloaded."""
-    present = session.sync_session.identity_map.get(_request_key(candidate.id))
+    attached as loaded, its relationships unloaded."""
+    present = held_request(session, candidate.id)
     if present is not None:
-        return present  # type: ignore[no-any-return]
+        return present
     # Not in the session, so nothing of it is pending: the row is what the database holds.
     [row] = await _request_by_id().rows(await connection_of(session), {"id": candidate.id})
     request = Request(**dict(zip(_candidate_keys(), row, strict=True)))
@@ -588,7 +615,7 @@ def _request_key(request_id: int) -> Any:
     return inspect(Request).identity_key_from_primary_key((request_id,))
 
 
-_CANDIDATE_COLUMNS = ("id", "objects", "place_unit", "place_floor", "place_room")  # `MergeCandidate`'s
+_CANDIDATE_COLUMNS = tuple(column.name for column in fields(MergeCandidate))  # in select order
 
 
 @functools.cache

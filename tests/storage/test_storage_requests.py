@@ -506,18 +506,23 @@ async def test_insert_request_writes_it_and_its_first_event_as_a_flush_would(
     assert events[0].actor is not None and events[0].actor.name == "张阿姨"
 
 
-@pytest.mark.parametrize("co_reporters_loaded", [False, True])
+@pytest.mark.parametrize("shape", ["co_reporters_loaded", "object", "candidate_row"])
 async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
-    session_factory: async_sessionmaker[AsyncSession], co_reporters_loaded: bool
+    session_factory: async_sessionmaker[AsyncSession], shape: str
 ) -> None:
     async with session_factory() as session, session.begin():
         number = (await new_request(session, place_unit="2单元")).id
     later = NOW + timedelta(minutes=5)
     async with session_factory() as session, session.begin():
-        if co_reporters_loaded:
+        five = (await building(session, "5号楼")).id
+        request: Request | store.MergeCandidate | None
+        if shape == "co_reporters_loaded":
             request = await store.get_request(session, number)
-        else:
-            request = await only_candidate(session, (await building(session, "5号楼")).id, "repair", NOW)
+        elif shape == "object":
+            request = await only_candidate(session, five, "repair", NOW)
+        else:  # as intake joins it: the row, no object of the session made
+            [request] = await store.merge_candidates(session, five, "repair", NOW)
+            assert store.held_request(session, number) is None
         assert request is not None
         li, zhang = await person(session, "li-shu"), await person(session, "zhang-ayi")
         joined = await store.add_plus_one(
@@ -529,7 +534,10 @@ async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
             assert not await store.add_plus_one(session, request, again, later, message_id="m3", text="")
         assert request.reporters_count == 2
         assert (request.place_unit, request.place_floor, request.place_room) == ("2单元", "12楼", None)
-        assert request.updated_at == later
+        if isinstance(request, Request):
+            assert request.updated_at == later
+        else:
+            assert store.held_request(session, number) is None
     async with session_factory() as session:
         loaded = await store.get_request(session, number)
         events = await store.timeline(session, number)
