@@ -34,7 +34,7 @@ from storage import requests as store
 from storage.entries import UnitEntry, unit_entry
 from storage.memo import detached_copy, in_session, remembered
 from storage.models import Person, Unit
-from storage.requests import EventKind, Request, RequestStatus
+from storage.requests import OPEN_STATUSES, EventKind, Request, RequestStatus
 from storage.roles import GRID_WORKERS, Role, UnitKind
 
 router = Router(name="requests")
@@ -459,25 +459,34 @@ async def _note_resolved(
 ) -> HandlerResult:
     """ "已经修好了" from someone who reported it: the answer to a waiting 回访, or else a note on the
     open request's timeline (and silence in the group)."""
-    # Rows alone: mostly there are none, and neither answer below names anyone.
-    mine = await store.reported_in_building(
-        ctx.session, ctx.sender.id, building.id, categories, with_people=False
-    )
-    waiting = [r for r in mine if r.status == RequestStatus.RESOLVED]
+    # Ids alone: mostly there are none, and the one acted on is loaded (without its people: neither
+    # answer below names anyone).
+    mine = await store.reported_in_building(ctx.session, ctx.sender.id, building.id, categories)
+    waiting = [request_id for request_id, status in mine if status == RequestStatus.RESOLVED]
     if len(waiting) == 1:
-        return await answer_followup(ctx, waiting[0], words.Verdict(satisfied=True))
-    mine = [r for r in mine if r.is_open]
-    if not mine:
+        return await answer_followup(
+            ctx, await _request_by_id(ctx, waiting[0]), words.Verdict(satisfied=True)
+        )
+    still_open = [request_id for request_id, status in mine if status in OPEN_STATUSES]
+    if not still_open:
         return None
     store.add_event(
         ctx.session,
-        mine[0],
+        await _request_by_id(ctx, still_open[0]),
         EventKind.RESIDENT_UPDATE,
         ctx.clock.now(),
         actor=ctx.sender,
         note=shorten(mask_pii(ctx.message.text), 80),
     )
     return []
+
+
+async def _request_by_id(ctx: Context, request_id: int) -> Request:
+    """A request read by id just now, as an object of the session (its people not loaded)."""
+    request = await ctx.session.get(Request, request_id)
+    if request is None:
+        raise LookupError(f"request {request_id} is gone")
+    return request
 
 
 def _object_words(classification: Any) -> list[str]:

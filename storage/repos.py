@@ -22,7 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from storage.directory import person_sort_key
 from storage.entries import UnitEntry, entry_chain
 from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
-from storage.prepared import Prepared, connection_of, prepared
+from storage.prepared import Prepared, autoflush, connection_of, prepared
 from storage.roles import HIERARCHY, Role, UnitKind
 from storage.sorting import natural_key
 
@@ -177,9 +177,7 @@ async def find_person_by_account(session: AsyncSession, platform: str, external_
     looked up before being registered, and the ORM query with its loader options cost ~1 ms of CPU to
     find nothing (docs/benchmarks.md, thirteenth round). Pending changes are flushed first, as for an
     ORM query."""
-    sync = session.sync_session
-    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
-        await session.flush()
+    await autoflush(session)
     account = {"platform": platform, "external_id": external_id}
     if not await _account_holder().rows(await connection_of(session), account):
         return None

@@ -213,12 +213,16 @@ async def test_reported_by_and_awaiting_followup(session_factory: async_sessionm
             session, zhang_id, platform="webchat", group_external_id="b6"
         )
         in_building = await store.reported_in_building(session, zhang_id, five, {"noise"})
+        any_category = await store.reported_in_building(session, zhang_id, five)
+        both = await store.reported_in_building(session, zhang_id, five, {"noise", "repair"})
+        assert await store.reported_in_building(session, zhang_id, five, set()) == []
         expired = await store.followups_expired(session, NOW + timedelta(days=3))
     assert {r.id for r in raised} == {own.id, joined.id}
     assert other.id not in {r.id for r in raised}
     assert [r.id for r in waiting] == [own.id, joined.id]
     assert elsewhere == []
-    assert [r.id for r in in_building] == [joined.id]
+    assert in_building == [(joined.id, RequestStatus.RESOLVED)]
+    assert any_category == both == [(joined.id, RequestStatus.RESOLVED), (own.id, RequestStatus.RESOLVED)]
     assert {r.id for r in expired} == {own.id, joined.id}
 
 
