@@ -459,8 +459,8 @@ async def _note_resolved(
 ) -> HandlerResult:
     """ "已经修好了" from someone who reported it: the answer to a waiting 回访, or else a note on the
     open request's timeline (and silence in the group)."""
-    # Ids alone: mostly there are none, and the one acted on is loaded (without its people: neither
-    # answer below names anyone).
+    # Ids alone: mostly there are none or the note is all, and a 回访 answered loads its request
+    # (without its people: neither answer below names anyone).
     mine = await store.reported_in_building(ctx.session, ctx.sender.id, building.id, categories)
     waiting = [request_id for request_id, status in mine if status == RequestStatus.RESOLVED]
     if len(waiting) == 1:
@@ -470,9 +470,9 @@ async def _note_resolved(
     still_open = [request_id for request_id, status in mine if status in OPEN_STATUSES]
     if not still_open:
         return None
-    store.add_event(
+    await store.add_event_by_id(
         ctx.session,
-        await _request_by_id(ctx, still_open[0]),
+        still_open[0],
         EventKind.RESIDENT_UPDATE,
         ctx.clock.now(),
         actor=ctx.sender,

@@ -590,3 +590,28 @@ async def test_load_owner_takes_its_own_copy_of_a_known_owner(
         loaded = await store.load_owner(session, light, known=known)
         assert loaded.owner is not None and loaded.owner is not known[0] and loaded.owner in session
         assert loaded.owner.id == known[0].id and loaded.owner.accounts
+
+
+@pytest.mark.parametrize("held", [False, True])
+async def test_an_event_by_id_is_noted_as_add_event_notes_it(
+    session_factory: async_sessionmaker[AsyncSession], held: bool
+) -> None:
+    async with session_factory() as session, session.begin():
+        number = (await new_request(session)).id
+    later = NOW + timedelta(hours=1)
+    async with session_factory() as session, session.begin():
+        zhang = await person(session, "zhang-ayi")
+        request = await store.get_request(session, number) if held else None
+        assert (store.held_request(session, number) is not None) == held
+        await store.add_event_by_id(
+            session, number, EventKind.RESIDENT_UPDATE, later, actor=zhang, note="已经修好了"
+        )
+        if request is not None:
+            assert request.updated_at == later  # the session's object says so too
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert loaded is not None and loaded.updated_at == later
+    assert [(e.kind, e.at, e.note, e.actor_id) for e in events] == [
+        (EventKind.RESIDENT_UPDATE, later, "已经修好了", zhang.id)
+    ]
