@@ -601,11 +601,12 @@ async def merge_candidates(
     """Open requests of this category in this building created since `since`, newest first; with
     `include_resolved`, also those marked 办结 and waiting for the 回访. With `place` (unit, floor,
     room), not those whose place contradicts it (both name a unit, floor or room and they differ):
-    they could never match. Rows of what intake compares, not objects nor whole rows: every report
-    compares against them and joins one at most, and converting every column of every candidate (its
-    times, its JSON) cost more than the query (docs/benchmarks.md, fourteenth round); `candidate_request`
-    reads the one that matched, and people are loaded for it alone (`load_owner`, `load_people`).
-    Pending changes are flushed first, as for an ORM query."""
+    they could never match. Rows of what intake compares and a +1 needs (`MergeCandidate`), not objects
+    nor whole rows: every report compares against them and joins one at most, and converting every column
+    of every candidate (its times, its JSON) cost more than the query (docs/benchmarks.md, fourteenth
+    round); a +1 joins the row itself, `candidate_request` reads the whole request of one that needs to be
+    an object, and people are loaded for it alone (`load_owner`, `load_people`). Pending changes are
+    flushed first, as for an ORM query."""
     wanted = tuple(bool(value) for value in place) if place is not None else (False, False, False)
     query = _merge_candidates_query(include_resolved, *wanted)
     parameters = {"building_id": building_id, "category": category, "since": since}
