@@ -606,15 +606,15 @@ async def acknowledge(ctx: Context) -> HandlerResult:
     if building is None or not _may_acknowledge(ctx):
         return None
     now = ctx.clock.now()
-    notice = await store.latest_open_notice_in_group(
+    notice_id = await store.latest_open_notice_in_group(
         ctx.session, ctx.message.platform, ctx.message.group_id, now
     )
-    if notice is None:
+    if notice_id is None:
         return None
-    if await store.find_ack(ctx.session, notice.id, ctx.sender.id) is None:
+    if await store.find_ack(ctx.session, notice_id, ctx.sender.id) is None:
         ctx.session.add(
             NoticeAck(
-                notice_id=notice.id,
+                notice_id=notice_id,
                 building_id=building.id,
                 person_id=ctx.sender.id,
                 household=household_from_name(ctx.sender_name, building),

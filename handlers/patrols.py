@@ -287,8 +287,7 @@ async def _finding(
     result = await requests_capability.create_patrol_finding(ctx, building, note)
     if result is None:
         return [ctx.reply(f"已记录:{building.name} 巡查发现:{mask_pii(note)}。{coverage}", at_sender=False)]
-    request, action = result
-    checkin.request_id = request.id
+    checkin.request_id, action = result
     return [_with_coverage(action, coverage)]
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from storage.requests import EventKind, Request, RequestEvent, RequestStatus
+from storage.requests import EventKind, OpenedRequest, Request, RequestEvent, RequestStatus
 from storage.roles import Role
 
 CATEGORY_LABELS: dict[str, str] = {
@@ -60,14 +60,14 @@ def place_text(building: str | None, unit: str | None, floor: str | None, room: 
     return "".join(parts)
 
 
-def request_place(request: Request, building: str | None = None) -> str:
+def request_place(request: Request | OpenedRequest, building: str | None = None) -> str:
     """`building`: its name, for a request just opened (whose building is related by id only)."""
-    if building is None and request.building is not None:
+    if building is None and isinstance(request, Request) and request.building is not None:
         building = request.building.name
     return place_text(building, request.place_unit, request.place_floor, request.place_room)
 
 
-def headline(request: Request, building: str | None = None) -> str:
+def headline(request: Request | OpenedRequest, building: str | None = None) -> str:
     """#12 楼道灯报修(5号楼2单元)."""
     place = request_place(request, building)
     return f"{request.number} {request.summary}({place})" if place else f"{request.number} {request.summary}"

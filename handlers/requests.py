@@ -34,7 +34,7 @@ from storage import requests as store
 from storage.entries import UnitEntry, unit_entry
 from storage.memo import detached_copy, in_session, remembered
 from storage.models import Person, Unit
-from storage.requests import EventKind, Request, RequestStatus
+from storage.requests import OPEN_STATUSES, EventKind, Request, RequestStatus
 from storage.roles import GRID_WORKERS, Role, UnitKind
 
 router = Router(name="requests")
@@ -187,16 +187,19 @@ def _assign(session: AsyncSession, request: Request, person: Person | None) -> N
         # A person from `Responsible` is a copy shared between sessions: this session gets its own.
         person = in_session(session, person)
     request.owner = person
-    _set_owner(request, person)
+    for key, value in _owner_columns(person).items():
+        setattr(request, key, value)
 
 
-def _set_owner(request: Request, person: Person | None) -> None:
-    """The owner's columns alone, for a request not yet written (`_open_request`): related by id, the
-    relationship left unloaded, so the person (a copy `Responsible` shares between sessions) is not
-    merged into the session; `store.load_owner` loads it for whoever needs it as an object."""
-    request.owner_id = person.id if person is not None else None
-    request.owner_level = owner_level(person) if person is not None else None
-    request.escalation_exhausted = False
+def _owner_columns(person: Person | None) -> dict[str, Any]:
+    """A request's columns that say who owns it. A new request (`_open_request`) is related to its owner
+    by these alone, so the person (a copy `Responsible` shares between sessions) is not merged into the
+    session; `store.load_owner` loads it for whoever needs it as an object."""
+    return {
+        "owner_id": person.id if person is not None else None,
+        "owner_level": owner_level(person) if person is not None else None,
+        "escalation_exhausted": False,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -324,11 +327,12 @@ async def intake(ctx: Context) -> HandlerResult:
         ctx.session, building.id, category, since, include_resolved=True, place=place
     )
     found = _best_match(candidates, place, _object_words(classification))
-    match = store.candidate_request(ctx.session, found) if found is not None else None
-    if match is not None and match.status == RequestStatus.RESOLVED:
+    if found is not None and found.status == RequestStatus.RESOLVED:
+        match = await store.candidate_request(ctx.session, found)  # reopened: an object of the session
         return await _not_fixed(ctx, await _with_owner(ctx, match), policy)
-    if match is not None:
-        return await _plus_one(ctx, match, policy, place)
+    if found is not None:
+        # Joined as the row it was read as, unless the session holds the request already.
+        return await _plus_one(ctx, store.held_request(ctx.session, found.id) or found, policy, place)
     if classification.question and classification.confidence < QUESTION_MIN_CONFIDENCE:
         # "明天几点停水?" asks about something; it reports nothing unless it is about a request on record.
         return None
@@ -343,18 +347,22 @@ async def _with_owner(ctx: Context, request: Request) -> Request:
     return await store.load_owner(ctx.session, request, known=responsible.workers)
 
 
-async def _owner_to_name(ctx: Context, request: Request) -> Person | None:
+async def _owner_to_name(ctx: Context, request: Request | store.MergeCandidate) -> Person | None:
     """The request's owner for a reply that only names them (+1 replies): the memo's copy when the owner
     is one of the building's workers, as it is (read, never related to the session), else as
-    `_with_owner` loads it. Unlike `_with_owner`, the request is left as it was: no copy of the owner
-    merged into the session, no building loaded."""
+    `_with_owner` loads it (the person alone, for a request joined as a row). Unlike `_with_owner`, the
+    request is left as it was: no copy of the owner merged into the session, no building loaded."""
     if request.owner_id is None:
         return None
-    if "owner" not in inspect(request).unloaded:
+    if isinstance(request, Request) and "owner" not in inspect(request).unloaded:
         return request.owner
     responsible = await Responsible.load(ctx.session, request.building_id)
     known = next((person for person in responsible.workers if person.id == request.owner_id), None)
-    return known if known is not None else (await _with_owner(ctx, request)).owner
+    if known is not None:
+        return known
+    if isinstance(request, Request):
+        return (await _with_owner(ctx, request)).owner
+    return await repos.get_person(ctx.session, request.owner_id)
 
 
 async def _not_fixed(ctx: Context, request: Request, policy: RequestPolicy) -> HandlerResult:
@@ -451,25 +459,34 @@ async def _note_resolved(
 ) -> HandlerResult:
     """ "已经修好了" from someone who reported it: the answer to a waiting 回访, or else a note on the
     open request's timeline (and silence in the group)."""
-    # Rows alone: mostly there are none, and neither answer below names anyone.
-    mine = await store.reported_in_building(
-        ctx.session, ctx.sender.id, building.id, categories, with_people=False
-    )
-    waiting = [r for r in mine if r.status == RequestStatus.RESOLVED]
+    # Ids alone: mostly there are none or the note is all, and a 回访 answered loads its request
+    # (without its people: neither answer below names anyone).
+    mine = await store.reported_in_building(ctx.session, ctx.sender.id, building.id, categories)
+    waiting = [request_id for request_id, status in mine if status == RequestStatus.RESOLVED]
     if len(waiting) == 1:
-        return await answer_followup(ctx, waiting[0], words.Verdict(satisfied=True))
-    mine = [r for r in mine if r.is_open]
-    if not mine:
+        return await answer_followup(
+            ctx, await _request_by_id(ctx, waiting[0]), words.Verdict(satisfied=True)
+        )
+    still_open = [request_id for request_id, status in mine if status in OPEN_STATUSES]
+    if not still_open:
         return None
-    store.add_event(
+    await store.add_event_by_id(
         ctx.session,
-        mine[0],
+        still_open[0],
         EventKind.RESIDENT_UPDATE,
         ctx.clock.now(),
         actor=ctx.sender,
         note=shorten(mask_pii(ctx.message.text), 80),
     )
     return []
+
+
+async def _request_by_id(ctx: Context, request_id: int) -> Request:
+    """A request read by id just now, as an object of the session (its people not loaded)."""
+    request = await ctx.session.get(Request, request_id)
+    if request is None:
+        raise LookupError(f"request {request_id} is gone")
+    return request
 
 
 def _object_words(classification: Any) -> list[str]:
@@ -484,9 +501,9 @@ def _object_words(classification: Any) -> list[str]:
 
 @dataclass
 class NewRequest:
-    """What intake decided: the request (flushed, so numbered), who owns it and who follows up."""
+    """What intake decided: the request (written, so numbered), who owns it and who follows up."""
 
-    request: Request
+    request: store.OpenedRequest
     responsible: Responsible
     owner: Person | None
     notify: list[Person]
@@ -513,40 +530,41 @@ async def _open_request(
     owner = responsible.first_of(roles, exclude=[ctx.sender] if patrol else [])
     urgent = category == EMERGENCY or bool(classification.urgent)
     ack, resolve = policy.limits(category, urgent=urgent)
-    request = Request(
-        category=category,
-        summary=words.summary_for(category, _object_words(classification)),
-        objects=_object_words(classification),
-        status=RequestStatus.NEW,
-        urgent=urgent,
-        building_id=building.id,
-        place_unit=place[0],
-        place_floor=place[1],
-        place_room=place[2],
-        text=mask_pii(text),
-        reporter_id=ctx.sender.id,
-        reporters_count=1,
-        co_reporters=[],
-        platform=ctx.message.platform,
-        group_external_id=ctx.message.group_id,
-        message_id=ctx.message.message_id,
-        created_at=now,
-        updated_at=now,
-        ack_due_at=now + ack,
-        resolve_due_at=now + resolve,
-        escalations=0,
-        reopen_count=0,
-        unconfirmed=False,
-        found_on_patrol=patrol,
-    )
-    _set_owner(request, owner)
-    # Written at once with its first event (the reply needs its number), as Core statements.
-    await store.insert_request(
+    masked = mask_pii(text)
+    objects = _object_words(classification)
+    # Written at once with its first event (the reply needs its number), as Core statements from plain
+    # values: no Request object is built for it.
+    request = await store.insert_request(
         ctx.session,
-        request,
+        {
+            "category": category,
+            "summary": words.summary_for(category, objects),
+            "objects": objects,
+            "status": RequestStatus.NEW,
+            "urgent": urgent,
+            "building_id": building.id,
+            "place_unit": place[0],
+            "place_floor": place[1],
+            "place_room": place[2],
+            "text": masked,
+            "reporter_id": ctx.sender.id,
+            "reporters_count": 1,
+            "platform": ctx.message.platform,
+            "group_external_id": ctx.message.group_id,
+            "message_id": ctx.message.message_id,
+            "created_at": now,
+            "updated_at": now,
+            "ack_due_at": now + ack,
+            "resolve_due_at": now + resolve,
+            "escalations": 0,
+            "reopen_count": 0,
+            "unconfirmed": False,
+            "found_on_patrol": patrol,
+            **_owner_columns(owner),
+        },
         actor=ctx.sender,
         new=owner.name if owner is not None else None,
-        note=("巡查发现:" if patrol else "") + shorten(request.text, 80),
+        note=("巡查发现:" if patrol else "") + shorten(masked, 80),
     )
     exclude = [p for p in (owner, ctx.sender if patrol else None) if p is not None]
     notify = _followers(responsible, rule.notify, category, exclude)
@@ -579,7 +597,7 @@ def _followers(
 
 
 def _intake_reply(
-    ctx: Context, request: Request, building: str, owner: Person | None, notify: list[Person]
+    ctx: Context, request: store.OpenedRequest, building: str, owner: Person | None, notify: list[Person]
 ) -> Action:
     tags = Tags(ctx.message.platform, [])
     text = f"收到,已登记 {words.headline(request, building)}"
@@ -594,7 +612,10 @@ def _intake_reply(
 
 
 async def _plus_one(
-    ctx: Context, request: Request, policy: RequestPolicy, place: tuple[str | None, ...]
+    ctx: Context,
+    request: Request | store.MergeCandidate,
+    policy: RequestPolicy,
+    place: tuple[str | None, ...],
 ) -> HandlerResult:
     """The same problem raised again: the sender joins the request (+1) instead of a new one."""
     now = ctx.clock.now()
@@ -628,7 +649,7 @@ async def _plus_one(
     return [ctx.reply(text, mentions=tags.mentions)]
 
 
-def _already_text(request: Request, owner: Person | None) -> str:
+def _already_text(request: Request | store.MergeCandidate, owner: Person | None) -> str:
     status = words.STATUS_LABELS[RequestStatus(request.status)]
     owner_text = f",负责的是 {owner.name}" if owner is not None else ""
     return f"您反映的问题已登记为 {request.number},目前{status}{owner_text}。有进展会在群里告诉您。"
@@ -640,10 +661,10 @@ def _already_text(request: Request, owner: Person | None) -> str:
 _CLEAN_UP = frozenset({"corridor_clutter", "sanitation", "ebike"})
 
 
-async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tuple[Request, Action] | None:
+async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tuple[int, Action] | None:
     """A problem a worker found on patrol (“巡查 6号楼 3楼楼道堆满纸箱”) becomes a request, flagged
     found_on_patrol and handed to property where the category allows it; a finding already on record is
-    noted on that request. Returns the request and the reply (without @ of the patroller), or None when
+    noted on that request. Returns the request's id and the reply (without @ of the patroller), or None when
     the note reports no problem the requests capability handles."""
     from intents import classify
 
@@ -658,7 +679,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     candidates = await store.merge_candidates(ctx.session, building.id, category, since, place=place)
     found = _best_match(candidates, place, _object_words(classification))
     if found is not None:
-        match = await store.load_owner(ctx.session, store.candidate_request(ctx.session, found))
+        match = await store.load_owner(ctx.session, await store.candidate_request(ctx.session, found))
         store.fill_place(match, place)
         store.add_event(
             ctx.session,
@@ -669,7 +690,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
             note=f"巡查发现:{mask_pii(note)}",
         )
         owner = f",由 {match.owner.name} 负责" if match.owner is not None else ""
-        return match, ctx.reply(f"已记入 {words.headline(match)}{owner}。", at_sender=False)
+        return match.id, ctx.reply(f"已记入 {words.headline(match)}{owner}。", at_sender=False)
     new = await _open_request(ctx, building, classification, place, policy, text=note, patrol=True)
     request = new.request
     tags = Tags(ctx.message.platform, [])
@@ -678,7 +699,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
     if new.owner is not None:
         verb = "清理" if category in _CLEAN_UP else "处理"
         text += f",已通知 {tags.name(new.owner, with_role=True)} {verb}"
-    return request, ctx.reply(text + "。", mentions=tags.mentions, at_sender=False)
+    return request.id, ctx.reply(text + "。", mentions=tags.mentions, at_sender=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -686,7 +707,7 @@ async def create_patrol_finding(ctx: Context, building: Unit, note: str) -> tupl
 
 
 def _emergency_reply(
-    ctx: Context, request: Request, owner: Person | None, responsible: Responsible
+    ctx: Context, request: store.OpenedRequest, owner: Person | None, responsible: Responsible
 ) -> Action:
     advice, police = words.emergency_advice(ctx.message.text)
     duty = responsible.on_duty(police=police)
@@ -702,7 +723,7 @@ def _emergency_reply(
     return ctx.reply(text, mentions=tags.mentions, at_sender=False)
 
 
-def _emergency_again(ctx: Context, request: Request) -> list[Action]:
+def _emergency_again(ctx: Context, request: Request | store.MergeCandidate) -> list[Action]:
     if request.category != EMERGENCY:
         return []
     advice, _ = words.emergency_advice(ctx.message.text + request.text)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -44,8 +44,8 @@ class _Compiled:
     # Per `?`, in order: the caller's key and the bind processor of its type (None: passed as it is), or
     # (None, the value, None) for a value the statement holds, processed already.
     binds: tuple[tuple[str | None, Any, Processor | None], ...]
-    results: tuple[Processor | None, ...]  # per result column
-    processes_results: bool
+    # (the result column's index, its type's result processor) for each column that has one.
+    results: tuple[tuple[int, Processor], ...]
 
 
 class Prepared:
@@ -70,9 +70,13 @@ class Prepared:
             result = await connection.execute(self.statement, dict(parameters))
             return [tuple(row) for row in result] if result.returns_rows else []
         compiled = self._for(connection.dialect)
+        # Lists, not generators, here and below: a generator's resumption per value cost more than the
+        # values' own work (docs/benchmarks.md, fourteenth round).
         values = tuple(
-            fixed if key is None else parameters[key] if process is None else process(parameters[key])
-            for key, fixed, process in compiled.binds
+            [
+                fixed if key is None else parameters[key] if process is None else process(parameters[key])
+                for key, fixed, process in compiled.binds
+            ]
         )
         cursor = driver.cursor()
         try:
@@ -84,16 +88,9 @@ class Prepared:
             ) from error
         finally:
             cursor.close()
-        if not compiled.processes_results:
+        if not compiled.results:
             return rows
-        processors = compiled.results
-        return [
-            tuple(
-                value if process is None else process(value)
-                for value, process in zip(row, processors, strict=True)
-            )
-            for row in rows
-        ]
+        return [_processed(row, compiled.results) for row in rows]
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(type(dialect))
@@ -125,18 +122,42 @@ class Prepared:
             else:
                 binds.append((None, bind.value if process is None else process(bind.value), None))
         columns = getattr(self.statement, "exported_columns", ())
-        results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        )
-        return _Compiled(
-            sql=compiler.string,
-            binds=tuple(binds),
-            results=results,
-            processes_results=any(process is not None for process in results),
-        )
+        processors = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+        results = tuple((index, process) for index, process in enumerate(processors) if process is not None)
+        return _Compiled(sql=compiler.string, binds=tuple(binds), results=results)
 
     def __repr__(self) -> str:
         return f"Prepared({str(self.statement).splitlines()[0][:60]!r}…)"
+
+
+async def connection_of(session: AsyncSession) -> AsyncConnection:
+    """The connection of the session's transaction, for `Prepared.rows`: the one it holds already when it
+    has one, read without `AsyncSession.connection`'s greenlet hop (which a report paid three or four
+    times, ~8 % of its CPU: docs/benchmarks.md, fourteenth round); otherwise as that method acquires it
+    (and begins the transaction)."""
+    transaction = session.get_transaction()
+    if transaction is not None and transaction.is_active:
+        try:
+            return transaction.bound_connection()
+        except InvalidRequestError:  # none acquired yet in this transaction
+            pass
+    return await session.connection()
+
+
+async def autoflush(session: AsyncSession) -> None:
+    """Flush the session's pending changes, if it has any and flushes before its queries, as an ORM query
+    would: a `Prepared` statement reading what this transaction may have changed sees the changes."""
+    sync = session.sync_session
+    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
+        await session.flush()
+
+
+def _processed(row: tuple[Any, ...], processors: tuple[tuple[int, Processor], ...]) -> tuple[Any, ...]:
+    """The row with each value that has a result processor passed through it (most columns have none)."""
+    values = list(row)
+    for index, process in processors:
+        values[index] = process(values[index])
+    return tuple(values)
 
 
 @functools.cache

@@ -22,7 +22,7 @@ from sqlalchemy.orm.util import identity_key
 from storage.directory import person_sort_key
 from storage.entries import UnitEntry, entry_chain
 from storage.models import Account, Base, Group, OutboxEntry, Person, ProcessedMessage, Unit
-from storage.prepared import Prepared, prepared
+from storage.prepared import Prepared, autoflush, connection_of, prepared
 from storage.roles import HIERARCHY, Role, UnitKind
 from storage.sorting import natural_key
 
@@ -177,11 +177,9 @@ async def find_person_by_account(session: AsyncSession, platform: str, external_
     looked up before being registered, and the ORM query with its loader options cost ~1 ms of CPU to
     find nothing (docs/benchmarks.md, thirteenth round). Pending changes are flushed first, as for an
     ORM query."""
-    sync = session.sync_session
-    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
-        await session.flush()
+    await autoflush(session)
     account = {"platform": platform, "external_id": external_id}
-    if not await _account_holder().rows(await session.connection(), account):
+    if not await _account_holder().rows(await connection_of(session), account):
         return None
     statement = (
         select(Person)
@@ -230,7 +228,7 @@ async def register_chat_person(
     when the account turns out taken, the person row just written is deleted again and the account's
     person returned. Every first-time sender is registered, and the unit of work's flush of a person
     with an account in a savepoint cost ~2 ms (docs/benchmarks.md, twelfth round)."""
-    connection = await session.connection()
+    connection = await connection_of(session)
     claim = insert_unless_present(connection.dialect.name, Account, ("platform", "external_id"), ("id",))
     if claim is None:
         return await _register_in_savepoint(session, platform, external_id, name, unit, role)
@@ -402,7 +400,7 @@ async def mark_processed_many(
     # One prepared statement per batch (the dispatcher's batches are at most 32 messages; longer lists in
     # slices of `_MARK_SLICE`), on the session's connection: through SQLAlchemy's execute the statement
     # cost ~0.15 ms of CPU, a tenth of a lone message's (docs/benchmarks.md, thirteenth round).
-    connection = await session.connection()
+    connection = await connection_of(session)
     fresh: set[tuple[str, str]] = set()
     for start in range(0, len(keys), _MARK_SLICE):
         part = keys[start : start + _MARK_SLICE]
@@ -508,7 +506,7 @@ async def insert_outbox(
     is built and nothing is flushed."""
     if not actions:
         return []
-    connection = await session.connection()
+    connection = await connection_of(session)
     insert = _insert_outbox()
     ids = []
     for action in actions:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import statistics
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -50,7 +50,7 @@ from storage import repos
 from storage.entries import PersonEntry
 from storage.memo import in_session
 from storage.models import Base, Person, StrEnumType, Unit
-from storage.prepared import Prepared, prepared
+from storage.prepared import Prepared, autoflush, connection_of, prepared
 from storage.repos import insert_unless_present
 from storage.roles import Role, UnitKind
 
@@ -240,6 +240,29 @@ def add_event(
     return event
 
 
+async def add_event_by_id(
+    session: AsyncSession,
+    request_id: int,
+    kind: EventKind,
+    at: datetime,
+    *,
+    actor: Person | PersonEntry | None = None,
+    note: str | None = None,
+) -> None:
+    """`add_event` for a request known by id: through the session's object when the session holds it,
+    else as two prepared statements (the event, and the request's `updated_at`) with no object loaded:
+    a reporter's "修好了" notes one, and loading the request and flushing the event through the unit of
+    work cost ~1 ms of CPU (docs/benchmarks.md, fourteenth round)."""
+    held = held_request(session, request_id)
+    if held is not None:
+        add_event(session, held, kind, at, actor=actor, note=note)
+        return
+    connection = await connection_of(session)
+    event = _event_values(kind, at, actor=actor, old=None, new=None, note=note)
+    await _insert_event().rows(connection, {"request_id": request_id, **event})
+    await _touch().rows(connection, {"request_id": request_id, "updated_at": at})
+
+
 def _event_values(
     kind: EventKind,
     at: datetime,
@@ -259,33 +282,58 @@ def _event_values(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedRequest:
+    """A request `insert_request` has just written, as the reply to its report names it. Not an object of
+    the session: a later statement of the transaction reads its row as any other (`candidate_request`,
+    `get_request`)."""
+
+    id: int
+    summary: str
+    place_unit: str | None
+    place_floor: str | None
+    place_room: str | None
+
+    @property
+    def number(self) -> str:
+        return f"#{self.id}"
+
+
 async def insert_request(
     session: AsyncSession,
-    request: Request,
+    values: Mapping[str, Any],
     *,
     actor: Person | PersonEntry | None,
     new: str | None,
     note: str | None,
-) -> None:
-    """Write a new request (built, not added to the session) and its `created` event as two Core
-    INSERTs, and make the request a clean, persistent object of the session with its id, as a flush
-    would have left it. Every report opens one, and the unit of work's planning of that flush cost more
-    than both statements. The request's building, reporter and owner are best related by id
-    (`building_id`, `reporter_id`, `owner_id`: the relationships are then unloaded, for `load_owner`
-    and `load_people`); an owner set as an object must be one of the session already: adding the request
-    cascades to it."""
-    connection = await session.connection()
-    row = _new_row(request)
-    [(request.id,)] = await _insert(Request, tuple(row), returning_id=True).rows(connection, row)
-    event = _event_values(EventKind.CREATED, request.created_at, actor=actor, old=None, new=new, note=note)
-    await _insert_event().rows(connection, {"request_id": request.id, **event})
-    make_transient_to_detached(request)  # as if loaded: the values set are the row's
-    session.add(request)
+) -> OpenedRequest:
+    """Write a new request and its `created` event as two Core INSERTs. `values`: its columns by name,
+    related rows by id (`building_id`, `reporter_id`, `owner_id`); a column left out takes its default,
+    as a flush would apply it. Every report opens one: the unit of work's planning of a flush cost more
+    than both statements, and building the ORM object alone ~8 % of a report (docs/benchmarks.md,
+    fourteenth round), so none is built; whoever needs the request as an object later reads it."""
+    columns = _request_columns()
+    unknown = values.keys() - columns.keys()
+    if unknown:
+        raise ValueError(f"not columns of a request: {sorted(unknown)}")
+    row = {key: values[key] if key in values else _default_value(column) for key, column in columns.items()}
+    connection = await connection_of(session)
+    [(request_id,)] = await _insert(Request, tuple(row), returning_id=True).rows(connection, row)
+    event = _event_values(EventKind.CREATED, row["created_at"], actor=actor, old=None, new=new, note=note)
+    await _insert_event().rows(connection, {"request_id": request_id, **event})
+    return OpenedRequest(request_id, row["summary"], row["place_unit"], row["place_floor"], row["place_room"])
+
+
+@functools.cache
+def _request_columns() -> dict[str, Any]:
+    """The columns a new request's row is written with (all but the id), by attribute name, which is
+    each one's column name too (`_candidate_keys`)."""
+    return {key: Request.__table__.c[key] for key in _candidate_keys() if key != "id"}
 
 
 async def add_plus_one(
     session: AsyncSession,
-    request: Request,
+    request: Request | MergeCandidate,
     person: Person | PersonEntry,
     at: datetime,
     *,
@@ -297,13 +345,14 @@ async def add_plus_one(
     (`fill_place`: unit, floor, room), and a `plus_one` event on its timeline. False, and nothing
     written, if the person raised it already (first or as a +1).
 
-    When the request's co-reporters are not loaded (as intake finds it), as Core statements, the
-    request's attributes set as committed: a third of all reports are a +1, and the unit of work's
-    planning of their flush cost more than the statements. The row goes in unless it is there already
-    (ON CONFLICT DO NOTHING), which answers `is_reporter` in the same statement."""
+    When the request's co-reporters are not loaded (as intake finds it: a `merge_candidates` row, or an
+    object of the session), as Core statements, what they changed set on the row, or on the object as
+    committed: a third of all reports are a +1, and the unit of work's planning of their flush cost more
+    than the statements. The row goes in unless it is there already (ON CONFLICT DO NOTHING), which
+    answers `is_reporter` in the same statement."""
     if request.reporter_id == person.id:
         return False
-    if "co_reporters" not in inspect(request).unloaded:
+    if isinstance(request, Request) and "co_reporters" not in inspect(request).unloaded:
         # Loaded by an earlier message of this session: through the unit of work, which keeps the list.
         if person.id in request.reporter_ids():
             return False
@@ -311,7 +360,7 @@ async def add_plus_one(
         fill_place(request, place)
         add_event(session, request, EventKind.PLUS_ONE, at, actor=person, new=str(request.reporters_count))
         return True
-    connection = await session.connection()
+    connection = await connection_of(session)
     reporter = {
         "request_id": request.id,
         "person_id": person.id,
@@ -339,7 +388,10 @@ async def add_plus_one(
     )
     await _insert_event().rows(connection, {"request_id": request.id, **event})
     for key, value in changes.items():
-        set_committed_value(request, key, value)
+        if isinstance(request, Request):
+            set_committed_value(request, key, value)
+        elif key != "updated_at":  # not among a candidate's columns
+            setattr(request, key, value)
     return True
 
 
@@ -352,7 +404,7 @@ def fill_place(request: Request, place: Sequence[str | None]) -> None:
         setattr(request, key, value)
 
 
-def _filled_place(request: Request, place: Sequence[str | None]) -> dict[str, str | None]:
+def _filled_place(request: Request | MergeCandidate, place: Sequence[str | None]) -> dict[str, str | None]:
     return {key: getattr(request, key) or value for key, value in zip(_PLACE_COLUMNS, place, strict=True)}
 
 
@@ -371,6 +423,14 @@ _EVENT_KEYS = ("request_id", "at", "actor_id", "kind", "old", "new", "note")  # 
 
 
 @functools.cache
+def _touch() -> Prepared:
+    """UPDATE requests SET updated_at WHERE id = :request_id, prepared once."""
+    table = Request.__table__
+    statement = table.update().where(table.c.id == bindparam("request_id"))
+    return Prepared(statement, ("request_id", "updated_at"))
+
+
+@functools.cache
 def _plus_one() -> Prepared:
     """UPDATE requests SET reporters_count = reporters_count + 1 and the place and time WHERE id =
     :request_id RETURNING the new count, prepared once."""
@@ -382,22 +442,6 @@ def _plus_one() -> Prepared:
         .returning(table.c.reporters_count)
     )
     return Prepared(statement, ("request_id", *_PLACE_COLUMNS, "updated_at"))
-
-
-def _new_row(instance: Base) -> dict[str, Any]:
-    """Every column of a new object for a Core INSERT but an unset primary key, the columns' defaults
-    applied as a flush would: set on the object too, so that it holds what the row does."""
-    state = inspect(instance)
-    values = state.dict
-    row: dict[str, Any] = {}
-    for prop in state.mapper.column_attrs:
-        [column] = prop.columns
-        if prop.key not in values:
-            if column.primary_key:
-                continue
-            setattr(instance, prop.key, _default_value(column))
-        row[column.key] = values[prop.key]
-    return row
 
 
 def _default_value(column: Any) -> Any:
@@ -443,12 +487,12 @@ def add_co_reporter(
     return row
 
 
-async def is_reporter(session: AsyncSession, request: Request, person_id: int) -> bool:
+async def is_reporter(session: AsyncSession, request: Request | MergeCandidate, person_id: int) -> bool:
     """Whether the person raised the request, first or as a +1: from memory when the co-reporters are
     loaded, else one indexed EXISTS (pending rows are flushed first, so a +1 of this transaction counts)."""
     if request.reporter_id == person_id:
         return True
-    if "co_reporters" not in inspect(request).unloaded:
+    if isinstance(request, Request) and "co_reporters" not in inspect(request).unloaded:
         return person_id in request.reporter_ids()
     query = select(
         exists().where(RequestReporter.request_id == request.id, RequestReporter.person_id == person_id)
@@ -516,28 +560,33 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
     return list((await session.execute(_with_people(query) if with_people else query)).scalars())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MergeCandidate:
-    """A request as `merge_candidates` reads it: what intake compares a report with, and every column
-    by its attribute's name, from which `candidate_request` makes the request object."""
+    """A request as `merge_candidates` reads it: what intake compares a report with, and what a +1 needs
+    (`add_plus_one`, which updates the count and the place here as it writes them, and its reply). Plain
+    data: a report joins a request without an object of it in the session, as long as the session does
+    not hold one already (`held_request`); `candidate_request` makes one of it for whoever needs it."""
 
     id: int
     objects: list[Any]
     place_unit: str | None
     place_floor: str | None
     place_room: str | None
-    columns: dict[str, Any]
+    category: str
+    status: RequestStatus
+    text: str
+    reporter_id: int | None
+    reporters_count: int
+    owner_id: int | None
+    building_id: int | None
 
-    @classmethod
-    def of(cls, columns: dict[str, Any]) -> MergeCandidate:
-        return cls(
-            columns["id"],
-            columns["objects"],
-            columns["place_unit"],
-            columns["place_floor"],
-            columns["place_room"],
-            columns,
-        )
+    @property
+    def number(self) -> str:
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
 
 
 async def merge_candidates(
@@ -552,11 +601,12 @@ async def merge_candidates(
     """Open requests of this category in this building created since `since`, newest first; with
     `include_resolved`, also those marked 办结 and waiting for the 回访. With `place` (unit, floor,
     room), not those whose place contradicts it (both name a unit, floor or room and they differ):
-    they could never match. Rows, not objects: every report compares against them and joins one at
-    most, and loading each row as an ORM object cost more than the query itself (docs/benchmarks.md,
-    ninth round); `candidate_request` makes the one that matched a request of the session, and
-    people are loaded for it alone (`load_owner`, `load_people`). Pending changes are flushed first,
-    as for an ORM query."""
+    they could never match. Rows of what intake compares and a +1 needs (`MergeCandidate`), not objects
+    nor whole rows: every report compares against them and joins one at most, and converting every column
+    of every candidate (its times, its JSON) cost more than the query (docs/benchmarks.md, fourteenth
+    round); a +1 joins the row itself, `candidate_request` reads the whole request of one that needs to be
+    an object, and people are loaded for it alone (`load_owner`, `load_people`). Pending changes are
+    flushed first, as for an ORM query."""
     wanted = tuple(bool(value) for value in place) if place is not None else (False, False, False)
     query = _merge_candidates_query(include_resolved, *wanted)
     parameters = {"building_id": building_id, "category": category, "since": since}
@@ -564,21 +614,27 @@ async def merge_candidates(
         parameters.update(
             (name, value) for name, value in zip(("unit", "floor", "room"), place, strict=True) if value
         )
-    if session.sync_session.autoflush:
-        await session.flush()  # as an ORM query would: this transaction's changes count
-    rows = await query.rows(await session.connection(), parameters)
-    keys = _candidate_keys()
-    return [MergeCandidate.of(dict(zip(keys, row, strict=True))) for row in rows]
+    await autoflush(session)
+    rows = await query.rows(await connection_of(session), parameters)
+    return [MergeCandidate(*row) for row in rows]
 
 
-def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
-    """The request of a `merge_candidates` row as an object of the session, without a query: the
-    session's own if it has it already (as an ORM query would return), else one made from the row
-    and attached as loaded (as `insert_request` leaves a new one), its relationships unloaded."""
-    present = session.sync_session.identity_map.get(_request_key(candidate.id))
+def held_request(session: AsyncSession, request_id: int) -> Request | None:
+    """The request as an object of the session, if the session holds it (an earlier message of its
+    batch loaded it): what a statement of the transaction writes must then be kept on it too."""
+    return session.sync_session.identity_map.get(_request_key(request_id))  # type: ignore[no-any-return]
+
+
+async def candidate_request(session: AsyncSession, candidate: MergeCandidate) -> Request:
+    """The request of a `merge_candidates` row as an object of the session: the session's own if it has
+    it already (as an ORM query would return), else its row read by id (one prepared statement) and
+    attached as loaded, its relationships unloaded."""
+    present = held_request(session, candidate.id)
     if present is not None:
-        return present  # type: ignore[no-any-return]
-    request = Request(**candidate.columns)
+        return present
+    # Not in the session, so nothing of it is pending: the row is what the database holds.
+    [row] = await _request_by_id().rows(await connection_of(session), {"id": candidate.id})
+    request = Request(**dict(zip(_candidate_keys(), row, strict=True)))
     make_transient_to_detached(request)
     session.add(request)
     return request
@@ -589,16 +645,19 @@ def _request_key(request_id: int) -> Any:
     return inspect(Request).identity_key_from_primary_key((request_id,))
 
 
+_CANDIDATE_COLUMNS = tuple(column.name for column in fields(MergeCandidate))  # in select order
+
+
 @functools.cache
 def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, room: bool) -> Prepared:
     """`merge_candidates`' statement for each combination of what the report names, prepared once: every
-    report asks, and building the statement cost as much as running it. A Core select of the table's
-    columns in `_candidate_keys` order; the statuses as equalities (a prepared statement takes no
-    expanding IN; SQLite reads `x = a OR x = b` as `x IN (a, b)`)."""
+    report asks, and building the statement cost as much as running it. A Core select of the columns of
+    `MergeCandidate`; the statuses as equalities (a prepared statement takes no expanding IN; SQLite reads
+    `x = a OR x = b` as `x IN (a, b)`)."""
     table = Request.__table__
     statuses = (*OPEN_STATUSES, RequestStatus.RESOLVED) if include_resolved else OPEN_STATUSES
     c = table.c
-    query = select(*(c[key] for key in _candidate_keys())).where(
+    query = select(*(c[key] for key in _CANDIDATE_COLUMNS)).where(
         c.building_id == bindparam("building_id"),
         c.category == bindparam("category"),
         or_(*(c.status == status for status in statuses)),
@@ -615,9 +674,16 @@ def _merge_candidates_query(include_resolved: bool, unit: bool, floor: bool, roo
 
 
 @functools.cache
+def _request_by_id() -> Prepared:
+    """A request's whole row, its columns in `_candidate_keys` order, prepared once."""
+    c = Request.__table__.c
+    return Prepared(select(*(c[key] for key in _candidate_keys())).where(c.id == bindparam("id")), ("id",))
+
+
+@functools.cache
 def _candidate_keys() -> tuple[str, ...]:
-    """The request's column attributes, each named as its column (checked once): a candidate's columns
-    are the keywords its Request is made with."""
+    """The request's column attributes, each named as its column (checked once): a row read by
+    `_request_by_id` gives the keywords its Request is made with."""
     keys = tuple(prop.key for prop in inspect(Request).column_attrs)
     table = Request.__table__
     assert all(key in table.c and inspect(Request).attrs[key].columns[0] is table.c[key] for key in keys)
@@ -712,37 +778,42 @@ async def followups_expired(session: AsyncSession, resolved_before: datetime) ->
 
 
 async def reported_in_building(
-    session: AsyncSession,
-    person_id: int,
-    building_id: int,
-    categories: Collection[str] | None = None,
-    *,
-    with_people: bool = True,
-) -> list[Request]:
-    """The person's not yet closed requests in this building (of these categories), newest first.
-    `with_people=False` loads the rows alone (usually there are none: people only for what matched)."""
-    query = _reported_in_building_query(categories is not None, with_people)
+    session: AsyncSession, person_id: int, building_id: int, categories: Collection[str] | None = None
+) -> list[tuple[int, RequestStatus]]:
+    """(id, status) of the person's not yet closed requests in this building (of these categories), newest
+    first. Ids, not objects: every "修好了" in a building group asks (a twelfth of the chatter) and mostly
+    nothing of it comes back or is acted on, and the ORM query cost ~0.6 ms of CPU (docs/benchmarks.md,
+    fourteenth round); the caller loads the one it acts on (`session.get`). Pending changes are flushed
+    first, as for an ORM query."""
+    if categories is not None and not categories:
+        return []
+    chosen = sorted(categories) if categories is not None else []
     parameters: dict[str, Any] = {"person_id": person_id, "building_id": building_id}
-    if categories is not None:
-        parameters["categories"] = list(categories)
-    return list((await session.execute(query, parameters)).scalars())
+    parameters.update((f"category_{index}", category) for index, category in enumerate(chosen))
+    await autoflush(session)
+    rows = await _reported_in_building_query(len(chosen)).rows(await connection_of(session), parameters)
+    return [(int(request_id), RequestStatus(status)) for request_id, status in rows]
 
 
 @functools.cache
-def _reported_in_building_query(by_category: bool, with_people: bool) -> Select[tuple[Request]]:
-    """`reported_in_building`'s statement for each shape, built once: every "修好了" asks, and building
-    it cost more than running it."""
+def _reported_in_building_query(categories: int) -> Prepared:
+    """`reported_in_building`'s statement for each number of categories (0: any), prepared once; the
+    categories as equalities, as in `_merge_candidates_query`."""
+    c = Request.__table__.c
     person_id = bindparam("person_id")
-    co = select(RequestReporter.request_id).where(RequestReporter.person_id == person_id)
-    query = select(Request).where(
-        Request.building_id == bindparam("building_id"),
-        Request.status != RequestStatus.CLOSED,
-        or_(Request.reporter_id == person_id, Request.id.in_(co)),
+    co = select(RequestReporter.__table__.c.request_id).where(
+        RequestReporter.__table__.c.person_id == person_id
     )
-    if by_category:
-        query = query.where(Request.category.in_(bindparam("categories", expanding=True)))
-    query = query.order_by(Request.created_at.desc(), Request.id.desc())
-    return _with_people(query) if with_people else query
+    query = select(c.id, c.status).where(
+        c.building_id == bindparam("building_id"),
+        c.status != RequestStatus.CLOSED,
+        or_(c.reporter_id == person_id, c.id.in_(co)),
+    )
+    names = [f"category_{index}" for index in range(categories)]
+    if names:
+        query = query.where(or_(*(c.category == bindparam(name) for name in names)))
+    query = query.order_by(c.created_at.desc(), c.id.desc())
+    return Prepared(query, ("person_id", "building_id", *names))
 
 
 async def timeline(session: AsyncSession, request_id: int) -> list[RequestEvent]:

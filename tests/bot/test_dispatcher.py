@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -407,6 +408,43 @@ async def test_duplicates_inside_one_batch_are_handled_once(
     assert first is not None and first.route == "command:帮助"
     assert [outcome.route for outcome in again if outcome is not None] == ["duplicate"] * 3
     assert await count(runtime, OutboxEntry) == 1
+
+
+async def test_reports_joining_one_request_in_one_batch_each_count_once(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    """A +1 joins the request as the row intake read, or as the session's object when an earlier message
+    of the batch loaded it (查询): either way each count follows the one before."""
+    await runtime.dispatcher.dispatch(message(clock, "楼道灯坏了", message_id="r0"))
+    await runtime.outbox.flush()
+    [created] = platform.sent
+    number = re.search(r"#\d+", created.text)
+    assert number is not None
+    outcomes = await asyncio.gather(
+        runtime.dispatcher.dispatch(
+            message(clock, "楼道灯坏了", user="guest-li", name="李叔", message_id="r1")
+        ),
+        runtime.dispatcher.dispatch(message(clock, f"查询 {number.group()}", message_id="q1")),
+        runtime.dispatcher.dispatch(
+            message(clock, "楼道灯坏了", user="guest-wu", name="吴姐", message_id="r2")
+        ),
+        runtime.dispatcher.dispatch(
+            message(clock, "楼道灯坏了", user="guest-li", name="李叔", message_id="r3")
+        ),
+    )
+    assert [outcome.route for outcome in outcomes if outcome is not None] == [
+        "intent:repair",
+        "command:查询",
+        "intent:repair",
+        "intent:repair",
+    ]
+    await runtime.outbox.flush()
+    replies = {action.reply_to: action.text for action in platform.sent[1:]}
+    assert "已有 2 位邻居反映" in replies["r1"] and "已有 3 位邻居反映" in replies["r2"]
+    assert "您反映的问题已登记为" in replies["r3"]  # joined already
+    async with runtime.sessions() as session:
+        [request] = (await session.execute(select(Request))).scalars()
+    assert request.reporters_count == 3
 
 
 async def test_closing_waits_for_messages_already_handed_over(

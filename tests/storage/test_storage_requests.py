@@ -34,7 +34,7 @@ async def person(session: AsyncSession, key: str) -> Person:
 async def only_candidate(session: AsyncSession, building_id: int, category: str, since: datetime) -> Request:
     """The one merge candidate, as the request object intake makes of the one that matched."""
     [row] = await store.merge_candidates(session, building_id, category, since)
-    return store.candidate_request(session, row)
+    return await store.candidate_request(session, row)
 
 
 async def new_request(
@@ -213,12 +213,16 @@ async def test_reported_by_and_awaiting_followup(session_factory: async_sessionm
             session, zhang_id, platform="webchat", group_external_id="b6"
         )
         in_building = await store.reported_in_building(session, zhang_id, five, {"noise"})
+        any_category = await store.reported_in_building(session, zhang_id, five)
+        both = await store.reported_in_building(session, zhang_id, five, {"noise", "repair"})
+        assert await store.reported_in_building(session, zhang_id, five, set()) == []
         expired = await store.followups_expired(session, NOW + timedelta(days=3))
     assert {r.id for r in raised} == {own.id, joined.id}
     assert other.id not in {r.id for r in raised}
     assert [r.id for r in waiting] == [own.id, joined.id]
     assert elsewhere == []
-    assert [r.id for r in in_building] == [joined.id]
+    assert in_building == [(joined.id, RequestStatus.RESOLVED)]
+    assert any_category == both == [(joined.id, RequestStatus.RESOLVED), (own.id, RequestStatus.RESOLVED)]
     assert {r.id for r in expired} == {own.id, joined.id}
 
 
@@ -393,7 +397,7 @@ async def test_a_candidate_becomes_the_request_as_a_query_would_load_it(
         assert {attr.key: getattr(made, attr.key) for attr in inspect(Request).column_attrs} == expected
         assert {"owner", "reporter", "building", "co_reporters"} <= state.unloaded
         assert (
-            store.candidate_request(
+            await store.candidate_request(
                 session, (await store.merge_candidates(session, five, "repair", since))[0]
             )
             is made
@@ -459,41 +463,44 @@ async def test_unit_chain_from_a_loaded_chain_or_the_database(
 async def test_insert_request_writes_it_and_its_first_event_as_a_flush_would(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    from sqlalchemy import inspect
-
     async with session_factory() as session, session.begin():
         home = await building(session, "5号楼")
         reporter, owner = await person(session, "zhang-ayi"), await person(session, "wang-shifu")
-        request = Request(
-            category="repair",
-            summary="楼道灯报修",
-            objects=["楼道灯"],
-            building=home,
-            building_id=home.id,
-            text="楼道灯坏了",
-            reporter=reporter,
-            reporter_id=reporter.id,
-            owner=owner,
-            owner_id=owner.id,
-            platform="webchat",
-            group_external_id="b5",
-            message_id="m1",
-            created_at=NOW,
-            updated_at=NOW,
-            co_reporters=[],
+        values = {
+            "category": "repair",
+            "summary": "楼道灯报修",
+            "objects": ["楼道灯"],
+            "building_id": home.id,
+            "place_unit": "2单元",
+            "text": "楼道灯坏了",
+            "reporter_id": reporter.id,
+            "owner_id": owner.id,
+            "platform": "webchat",
+            "group_external_id": "b5",
+            "message_id": "m1",
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        opened = await store.insert_request(session, values, actor=reporter, new="王师傅", note="楼道灯坏了")
+        # Numbered, as the reply names it; no object of the session was made, nothing is pending.
+        assert opened.number == f"#{opened.id}" and (opened.summary, opened.place_unit) == (
+            "楼道灯报修",
+            "2单元",
         )
-        await store.insert_request(session, request, actor=reporter, new="王师傅", note="楼道灯坏了")
-        # Numbered, in the session and clean, every column readable without a load, defaults applied.
-        assert request.id is not None and request in session
-        assert not session.dirty and not session.new and not inspect(request).expired_attributes
+        assert not session.new and not session.dirty
+        assert not any(isinstance(held, Request) for held in session.identity_map.values())
+        # Read in the same transaction as any other row: with the defaults a flush would have applied.
+        request = await store.get_request(session, opened.id)
+        assert request is not None
         assert request.status is RequestStatus.NEW and request.reporters_count == 1
         assert request.escalations == 0 and request.acknowledged_at is None and request.rating is None
         assert request.owner is owner and request.building is home and request.co_reporters == []
         request.status = RequestStatus.ACKNOWLEDGED  # changed later in the transaction: flushed as usual
-        number = request.id
+        with pytest.raises(ValueError, match="not columns"):
+            await store.insert_request(session, {**values, "owner": owner}, actor=None, new=None, note=None)
     async with session_factory() as session:
-        loaded = await store.get_request(session, number)
-        events = await store.timeline(session, number)
+        loaded = await store.get_request(session, opened.id)
+        events = await store.timeline(session, opened.id)
     assert loaded is not None and loaded.status is RequestStatus.ACKNOWLEDGED
     assert (loaded.objects, loaded.reporters_count, loaded.found_on_patrol) == (["楼道灯"], 1, False)
     assert loaded.owner is not None and loaded.owner.name == "王师傅"
@@ -503,18 +510,23 @@ async def test_insert_request_writes_it_and_its_first_event_as_a_flush_would(
     assert events[0].actor is not None and events[0].actor.name == "张阿姨"
 
 
-@pytest.mark.parametrize("co_reporters_loaded", [False, True])
+@pytest.mark.parametrize("shape", ["co_reporters_loaded", "object", "candidate_row"])
 async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
-    session_factory: async_sessionmaker[AsyncSession], co_reporters_loaded: bool
+    session_factory: async_sessionmaker[AsyncSession], shape: str
 ) -> None:
     async with session_factory() as session, session.begin():
         number = (await new_request(session, place_unit="2单元")).id
     later = NOW + timedelta(minutes=5)
     async with session_factory() as session, session.begin():
-        if co_reporters_loaded:
+        five = (await building(session, "5号楼")).id
+        request: Request | store.MergeCandidate | None
+        if shape == "co_reporters_loaded":
             request = await store.get_request(session, number)
-        else:
-            request = await only_candidate(session, (await building(session, "5号楼")).id, "repair", NOW)
+        elif shape == "object":
+            request = await only_candidate(session, five, "repair", NOW)
+        else:  # as intake joins it: the row, no object of the session made
+            [request] = await store.merge_candidates(session, five, "repair", NOW)
+            assert store.held_request(session, number) is None
         assert request is not None
         li, zhang = await person(session, "li-shu"), await person(session, "zhang-ayi")
         joined = await store.add_plus_one(
@@ -526,7 +538,10 @@ async def test_add_plus_one_counts_keeps_the_place_and_notes_it(
             assert not await store.add_plus_one(session, request, again, later, message_id="m3", text="")
         assert request.reporters_count == 2
         assert (request.place_unit, request.place_floor, request.place_room) == ("2单元", "12楼", None)
-        assert request.updated_at == later
+        if isinstance(request, Request):
+            assert request.updated_at == later
+        else:
+            assert store.held_request(session, number) is None
     async with session_factory() as session:
         loaded = await store.get_request(session, number)
         events = await store.timeline(session, number)
@@ -575,3 +590,28 @@ async def test_load_owner_takes_its_own_copy_of_a_known_owner(
         loaded = await store.load_owner(session, light, known=known)
         assert loaded.owner is not None and loaded.owner is not known[0] and loaded.owner in session
         assert loaded.owner.id == known[0].id and loaded.owner.accounts
+
+
+@pytest.mark.parametrize("held", [False, True])
+async def test_an_event_by_id_is_noted_as_add_event_notes_it(
+    session_factory: async_sessionmaker[AsyncSession], held: bool
+) -> None:
+    async with session_factory() as session, session.begin():
+        number = (await new_request(session)).id
+    later = NOW + timedelta(hours=1)
+    async with session_factory() as session, session.begin():
+        zhang = await person(session, "zhang-ayi")
+        request = await store.get_request(session, number) if held else None
+        assert (store.held_request(session, number) is not None) == held
+        await store.add_event_by_id(
+            session, number, EventKind.RESIDENT_UPDATE, later, actor=zhang, note="已经修好了"
+        )
+        if request is not None:
+            assert request.updated_at == later  # the session's object says so too
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert loaded is not None and loaded.updated_at == later
+    assert [(e.kind, e.at, e.note, e.actor_id) for e in events] == [
+        (EventKind.RESIDENT_UPDATE, later, "已经修好了", zhang.id)
+    ]
