@@ -409,7 +409,7 @@ async def _named_building(session: AsyncSession, name: str, group_unit_id: int) 
     """The building of that name in the community of the group's unit (or under the unit itself, when it
     is in no community), as plain data: kept in the memo (`storage.memo`) with the community's other
     values, as every report naming a building asks, and the lookup walks unit chains in SQL. A name found
-    nowhere is not kept (the memo keeps no None), and asked again."""
+    nowhere is kept as None the same way."""
     scope = await community_of(session, group_unit_id)
     within_unit_id = scope.id if scope is not None else group_unit_id
     units = await session.scalars(select(Unit).where(Unit.kind == UnitKind.BUILDING, Unit.name == name))

@@ -17,7 +17,7 @@ import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,6 +73,10 @@ class DirectoryMemo:
         """The value stored under the key, or None if there is none or it expired."""
         return self._values.get(key)[1]
 
+    def lookup(self, key: Hashable) -> tuple[bool, Any | None]:
+        """(found, value): a stored None is found, so an answer of "nothing" is kept like any other."""
+        return self._values.get(key)
+
     def put(self, key: Hashable, value: Any, *, generation: int) -> None:
         """Store a value loaded while the memo had this generation; dropped if it was cleared meanwhile
         (the value may have been read before the import that cleared it)."""
@@ -92,16 +96,19 @@ async def remembered(
     keep: Callable[[_Value], _Value] = _as_it_is,
 ) -> _Value:
     """The value the memo of the session's factory holds under the key; else `load()`'s, kept as
-    `keep(value)` (`detached_copy` for ORM objects) and returned so. Without a memo, `load()`'s."""
+    `keep(value)` (`detached_copy` for ORM objects) and returned so. Without a memo, `load()`'s. A None
+    from `load()` is kept too: a building name that matches nothing is not looked up again until an
+    import or the memo's time limit."""
     memo = directory_memo(session)
-    value: _Value | None = memo.get(key) if memo is not None else None
-    if value is None:
-        generation = memo.generation if memo is not None else 0
-        value = await load()
-        if memo is not None:
-            value = keep(value)
-            memo.put(key, value, generation=generation)
-    return value
+    if memo is None:
+        return await load()
+    found, value = memo.lookup(key)
+    if found:
+        return cast(_Value, value)  # what `keep` made of a `load()` of this key
+    generation = memo.generation
+    kept = keep(await load())
+    memo.put(key, kept, generation=generation)
+    return kept
 
 
 def directory_memo(session: AsyncSession) -> DirectoryMemo | None:

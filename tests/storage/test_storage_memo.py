@@ -98,3 +98,22 @@ async def test_a_detached_copy_keeps_what_was_loaded_and_joins_sessions_only_as_
         assert shared.name == "刘秀英"  # what one session does to its copy stays there
         again = await first.get(Person, shared.id)
         assert in_session(first, shared) is again is mine  # the session's instance is reused
+
+
+async def test_remembered_keeps_an_answer_of_nothing(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A building name that matches nothing is asked once, not on every report that names it."""
+    loads: list[str] = []
+
+    async def load() -> None:
+        loads.append("loaded")
+
+    async with session_factory() as first, session_factory() as second:
+        assert await remembered(first, "nowhere", load) is None
+        assert await remembered(second, "nowhere", load) is None
+        assert loads == ["loaded"]
+        memo = directory_memo(first)
+        assert memo is not None
+        memo.clear()  # an import may have added the building
+        assert await remembered(second, "nowhere", load) is None and len(loads) == 2
