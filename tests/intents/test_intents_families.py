@@ -917,3 +917,38 @@ def test_ones_own_noise_is_no_noise_ticket_by_keywords(text: str) -> None:
 def test_noise_suffered_by_ones_household_stays_noise(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is Intent.NOISE
     assert classify(text).intent is Intent.NOISE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after the v29/v30 fold, by the keywords alone: a gas flame gone out while the gas still
+        # flows, gas told by a smell that stings, the odorant spelt 臭蛋气味 with a dizzy neighbour
+        "三楼老王家锅里汤溢出来把火浇灭了 阀门还开着 屋里没人应 嘶嘶的",
+        "隔壁煤气灶火被风吹灭了 气还在出 人在里屋睡觉敲不醒",
+        "4号楼二单元天然气的味熏眼睛 有人在里头没应声",
+        "502液化气罐那边一股味扎鼻子 老两口在屋里 门敲不开",
+        "6座楼梯间一股臭鸡蛋气味 越来越浓 有人头晕",
+    ],
+)
+def test_gas_flowing_or_stinging_is_an_emergency_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+    assert classify(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a flame that will not light, a valve left open asked about, a flame out long since, paint
+        # or spice that stings, and a leak's advice in a hypothetical stay chatter or their own ticket
+        "燃气灶火苗灭了 打不着火 谁会修",
+        "出门忘关燃气阀门了 要紧不",
+        "昨天煤气灶火灭了 阀门还开着 幸好我回来得早",
+        "楼下新刷的油漆味冲鼻子 熏死了",
+        "我炒辣椒呛鼻子 不好意思啊邻居们",
+        "如果闻到燃气味 先开窗别开灯 再打燃气公司电话",
+    ],
+)
+def test_gas_look_alikes_are_no_emergency(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is not Intent.EMERGENCY
+    assert classify(text).intent is not Intent.EMERGENCY
