@@ -952,3 +952,36 @@ def test_gas_flowing_or_stinging_is_an_emergency_by_keywords(text: str) -> None:
 def test_gas_look_alikes_are_no_emergency(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is not Intent.EMERGENCY
     assert classify(text).intent is not Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after the v29/v30 fold, by the keywords alone: a person slid or fallen down a well, shaft
+        # or pit, heard from below or out of reach
+        "工地那个深坑 有个老头栽下去了 喊也不应",
+        "菜窖里听见有人喊 梯子断了 人上不来",
+        "后院那口枯井 盖子没了 邻居家孩子出溜下去了 底下直哭",
+        "村东头那口水井 小孩滑下去了 底下能听见动静 绳子放下去也救不上来",
+    ],
+)
+def test_a_person_down_a_well_is_an_emergency_by_keywords(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a thing dropped down a well, a cover moved, a child crying near a pit, a childhood story
+        # and news from elsewhere are no emergency
+        "钥匙掉井里了 够不着 谁家有磁铁",
+        "手机掉进下水道井口了 拉不上来 咋整",
+        "机井那块盖板叫人挪开了 得找人盖上 孩子多",
+        "楼下那个坑里积水了 孩子在哭着要去玩",
+        "小时候我掉过村里的枯井 在底下哭了半天",
+        "看新闻说外地一个孩子掉进机井里 救了一天一夜",
+    ],
+)
+def test_wells_and_pits_without_a_person_down_them_are_no_emergency(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is not Intent.EMERGENCY
+    assert classify(text).intent is not Intent.EMERGENCY
