@@ -985,3 +985,34 @@ def test_a_person_down_a_well_is_an_emergency_by_keywords(text: str) -> None:
 def test_wells_and_pits_without_a_person_down_them_are_no_emergency(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is not Intent.EMERGENCY
     assert classify(text).intent is not Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the round after the v29/v30 fold, by the keywords alone: food praised with 救命, a danger explained
+        # (a worker on a safety rope), one's own e-bike to be put in the shed (an ack)
+        ("救命 楼下新开的烤鸭店香死了 减肥失败", Intent.CHITCHAT),
+        ("救命 这家酱肘子香得不行 一口气啃了俩", Intent.CHITCHAT),
+        ("对面那栋楼外墙上吊着个人 吓我一跳 原来是系着安全绳刷漆的工人", Intent.CHITCHAT),
+        ("好嘞 车子今晚就推到车棚", Intent.ACK),
+        ("知道了 电瓶车等会儿就推车棚去", Intent.ACK),
+    ],
+)
+def test_food_praise_a_danger_explained_and_a_promise_are_no_ticket(text: str, expected: Intent) -> None:
+    assert default_engine().classify_keywords(text).intent is expected
+    assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ... while a fire that smells, a person out of a window without a rope, and e-bikes in the shed with
+        # nowhere to charge stay what they are
+        ("救命 厨房着火了 香得呛人", Intent.EMERGENCY),
+        ("对面楼有人半个身子在窗外 没系安全绳 快喊他下来", Intent.EMERGENCY),
+        ("电动车推车棚去了也没地方充电 物业管管", Intent.EBIKE),
+    ],
+)
+def test_what_looks_explained_stays_a_ticket(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected
