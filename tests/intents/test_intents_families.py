@@ -867,6 +867,9 @@ def test_class_time_and_a_moment_ago_stay_emergencies(text: str) -> None:
         "6号楼低保户家的老人冬天还穿单鞋 有没有好心人送双棉鞋",
         "留守的小杰开学了还背着破书包 想给他求个新书包",
         "瘫痪在床的刘阿姨想要个电热毯 她自己舍不得买",
+        # after the v29/v30 fold: someone asked to help with it (有爱心人士能…, 哪位街坊能帮帮)
+        "5楼的孤寡老人孙爷爷 耳朵背 想要个助听器 哪位好心人能帮个忙",
+        "一楼的周爷爷屋里返潮 想要台抽湿机 有爱心人士能帮一下吗",
     ],
 )
 def test_a_thing_for_one_in_need_is_a_micro_wish_by_keywords(text: str) -> None:
@@ -882,6 +885,8 @@ def test_a_thing_for_one_in_need_is_a_micro_wish_by_keywords(text: str) -> None:
         "孩子书包落在电梯里了 谁捡到了",
         "谁家有打气筒 借我用一下",
         "谢谢好心人送的棉鞋 老人穿上直说暖和",
+        "谢谢爱心人士送来的除湿机 奶奶说屋里干爽多了",
+        "家里除湿机坏了 哪位街坊能帮忙看看",
     ],
 )
 def test_ordinary_requests_and_gifts_received_are_no_micro_wish(text: str) -> None:
