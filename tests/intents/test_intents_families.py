@@ -1021,3 +1021,22 @@ def test_food_praise_a_danger_explained_and_a_promise_are_no_ticket(text: str, e
 )
 def test_what_looks_explained_stays_a_ticket(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the round after the v29/v30 fold, by the keywords alone: an ack that says what one will do, at a
+        # clause start
+        ("好 我会准时到的", Intent.ACK),
+        ("中 我记下了 周五上午去", Intent.ACK),
+        ("好嘞 记住时间了", Intent.ACK),
+        ("行 我回头跟我爸讲一声", Intent.ACK),
+        # ... while a report or a question after it keeps its intent
+        ("我回去跟物业说 电梯又坏了", Intent.REPAIR),
+        ("我会准时去社区 那个低保咋办理", Intent.POLICY_QUERY),
+        ("我记住了 上次就是他家往楼下扔的东西", Intent.THROWN_OBJECTS),
+    ],
+)
+def test_an_ack_that_says_what_one_will_do(text: str, expected: Intent) -> None:
+    assert default_engine().classify_keywords(text).intent is expected
