@@ -1040,3 +1040,19 @@ def test_what_looks_explained_stays_a_ticket(text: str, expected: Intent) -> Non
 )
 def test_an_ack_that_says_what_one_will_do(text: str, expected: Intent) -> None:
     assert default_engine().classify_keywords(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the round after the v29/v30 fold, by the keywords alone: the writer living alone, asking of a fear
+        # of her own, is no elder-care request ...
+        ("我一个人住 晚上听见门口有动静 有点怕 大家装的哪家的门铃摄像头", Intent.CHITCHAT),
+        ("我一个人住 半夜总觉得窗外有人影 是我想多了吧", Intent.CHITCHAT),
+        # ... while an elder's needs, told in their own words, stay one
+        ("我一个人住 腿脚不好 下不了楼 谁能帮我买点菜", Intent.ELDER_CARE),
+        ("楼下刘奶奶一个人住 好几天没见她了", Intent.ELDER_CARE),
+    ],
+)
+def test_living_alone_oneself_is_no_elder_care_by_itself(text: str, expected: Intent) -> None:
+    assert default_engine().classify_keywords(text).intent is expected
