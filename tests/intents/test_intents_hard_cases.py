@@ -364,6 +364,36 @@ def test_hearsay_by_channel_reports_nothing(text: str) -> None:
     assert _intent(text) is Intent.CHITCHAT
 
 
+# The round after the v29/v30 fold: a relative's block told in her words, a former home, the home village as a
+# 屯, a problem gone since: no ticket, by the keywords alone.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我表哥说他们楼上天天半夜剁肉 他都快疯了",
+        "我以前住的那个小区 电梯三天两头坏",
+        "小时候在老宅 楼上老往下泼洗脚水",
+        "老家乡下那边 邻居为了一条水沟打了一架",
+        "我小姨在广州 她说她们楼上天天往下扔烟头",
+        "那几年楼道里老有人堆纸箱 后来物业罚了几回就冇了",
+    ],
+)
+def test_a_relatives_block_a_former_home_and_a_problem_gone_report_nothing(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.CHITCHAT
+    assert _intent(text) is Intent.CHITCHAT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ... while a relative living here, or her news of here, is a report
+        ("我姐住我们楼下 她家厨房天花板漏水了 是不是楼上的管子", Intent.REPAIR),
+        ("我姐说咱们楼上又往下扔垃圾了 砸到她晾的被子", Intent.THROWN_OBJECTS),
+    ],
+)
+def test_a_relative_here_stays_a_report(text: str, expected: Intent) -> None:
+    assert _intent(text) is expected
+
+
 def test_news_of_here_from_a_colleague_stays_an_emergency() -> None:
     # Not every 听…说 is hearsay of elsewhere: this one brings news of here.
     assert _intent("听我同事说咱们楼下有人晕倒了 快去看看") is Intent.EMERGENCY
