@@ -8,8 +8,9 @@ puts `emergency` first. On the eight blind sets v15-v22 it caught ten more emerg
 one the engine missed: a crane jib buckling, an oxygen concentrator stopped, puffer-fish poisoning, a
 crowd crush, a kayak drifting out to sea …) for 0.6 more false tickets per 150 chatter messages. The
 engine asks it only about a message it did not already call an emergency, with at least
-`OVERRIDE_MIN_CHARS` word characters, that is not hypothetical, past, hearsay, resolved, a drill or a joke
-(engine.py: `IntentEngine.override_applies`).
+`OVERRIDE_MIN_CHARS` word characters, that is not resolved (engine.py: `IntentEngine.override_applies`);
+until held-out v31/v32 it also had to pass the emergency guards (not hypothetical, past, hearsay, a drill
+or a joke), which on v29-v32 cost three of 80 emergencies for two false tickets fewer in 600.
 
 This module scores the rule exactly as scikit-learn does, from the weights `python -m
 intents.train_override` writes (scikit-learn is needed to train only; here numpy reads them): every

@@ -26,7 +26,8 @@ each fold, the intent model and the emergency second opinion are trained on ever
 messages go through the engine as at run time (`IntentEngine.classify_emergency`, `intent_model_applies`,
 `intent_opinion`, `emergency_agreed`); the baseline emergency override (`train_override`, the third opinion)
 is trained on every other row too and applied last (`hybrid`; `IntentEngine.override_applies`), and the
-report shows the hybrid with and without it and without its guards. Saved rows (`--save-rows`) carry each
+report shows the hybrid with and without it, behind the emergency guards (its gate before held-out
+v31/v32) and without its gate. Saved rows (`--save-rows`) carry each
 message's out-of-fold scores of both models and the override's verdict, so a rule or threshold over them can
 be tried without retraining (rows are only valid for the engine code that made them). Thresholds: the grid
 point maximising macro-F1 minus `FT_WEIGHT` times the false-ticket rate (noise is the bot's worst sin) on
@@ -228,9 +229,11 @@ class FoldRow:
     # may return it to chatter: `_MODEL_EMERGENCY_VETO`).
     model_made: bool = False
     # The baseline emergency override (override.py), trained without the fold's author: whether its top intent
-    # is emergency, whether the message passes its guards (`IntentEngine.override_applies` but the length),
-    # and the message's characters that carry words (`content_chars`, for its length bound).
+    # is emergency, whether the message is not resolved (`IntentEngine.override_applies` but the length),
+    # whether it passes the emergency guards too (the gate before v31/v32, kept to measure it), and the
+    # message's characters that carry words (`content_chars`, for its length bound).
     override: bool = False
+    override_open: bool = False
     override_guarded: bool = False
     chars: int = 0
 
@@ -298,6 +301,7 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     and engine.model_made(result)
                     and content_chars(result.text) >= _VETO_MIN_CHARS,
                     override.emergency(result.text),
+                    not result.resolved,
                     not result.resolved
                     and engine.emergency_guards(result.text, quiet=False, blank=False) is not None,
                     content_chars(result.text),
@@ -380,12 +384,13 @@ def hybrid(
     t: _Thresholds,
     *,
     ask_all: bool = False,
-    override: str = "guarded",
+    override: str = "shipped",
     min_chars: int | None = None,
 ) -> list[Intent]:
     """The engine's result per row with thresholds `t`; then the baseline emergency override (`override`:
-    "guarded" as shipped, "unguarded" without its guards, "off"), from `min_chars` word characters (the
-    shipped `OVERRIDE_MIN_CHARS` by default)."""
+    "shipped": not resolved; "guarded": past the emergency guards too, the gate before held-out v31/v32;
+    "unguarded": the pre-registered rule, no gate but the length; "off"), from `min_chars` word characters
+    (the shipped `OVERRIDE_MIN_CHARS` by default)."""
     bound = OVERRIDE_MIN_CHARS if min_chars is None else min_chars
     out = []
     for r in rows:
@@ -406,7 +411,9 @@ def hybrid(
             and override != "off"
             and r.override
             and r.chars >= bound
-            and (r.override_guarded or override == "unguarded")
+            and (
+                override == "unguarded" or (r.override_open if override == "shipped" else r.override_guarded)
+            )
         ):
             intent = Intent.EMERGENCY
         out.append(intent)
@@ -466,7 +473,10 @@ def cross_validate(
         "hybrid (shipped thresholds), no override": lambda rs: hybrid(
             rs, _Thresholds(**THRESHOLDS), override="off"
         ),
-        "hybrid (shipped thresholds), override without its guards": lambda rs: hybrid(
+        "hybrid (shipped thresholds), override behind the emergency guards (before v31/v32)": lambda rs: (
+            hybrid(rs, _Thresholds(**THRESHOLDS), override="guarded")
+        ),
+        "hybrid (shipped thresholds), override without its gate (the pre-registered rule)": lambda rs: hybrid(
             rs, _Thresholds(**THRESHOLDS), override="unguarded"
         ),
         "hybrid (shipped thresholds)": lambda rs: hybrid(rs, _Thresholds(**THRESHOLDS)),

@@ -1,7 +1,8 @@
 """The baseline emergency override (intents/override.py), the engine's third opinion: the file loader, the
 scores against scikit-learn's, `--check`, and the hard cases of its use in `IntentEngine.classify` (asked
-only about a long enough message the engine did not call an emergency, past the emergency guards). The
-phrasings below were written for this test and are in no corpus file."""
+only about a long enough message the engine did not call an emergency and that is not resolved; since
+held-out v31/v32 not held back by the emergency guards). The phrasings below were written for this test
+and are in no corpus file, but for held-out v31's live wire (`V31_WIRE`), the emergency the guards lost."""
 
 from __future__ import annotations
 
@@ -216,13 +217,45 @@ def test_an_emergency_told_only_by_signs_is_caught(text: str, engine_intent: Int
 
 
 @pytest.mark.parametrize("text", NOT_EVENTS)
-def test_a_supposed_drilled_joked_or_heard_of_emergency_is_not_made_one(text: str) -> None:
+def test_the_emergency_guards_do_not_hold_the_override_back(text: str) -> None:
+    # A hypothetical, a joke, a drill or hearsay the lexicon did not make an emergency is still asked
+    # about: the guards cost blind emergencies (a cost above a false ticket's), so the override decides.
     engine = default_engine()
     assert engine.override_model is not None
     assert engine.override_model.emergency(normalize(text))  # the model alone would say emergency
-    result = engine.classify(text)
-    assert not engine.override_applies(engine.classify_opinions(text))
-    assert result.intent is not Intent.EMERGENCY
+    before = engine.classify_opinions(text)
+    assert before.intent is not Intent.EMERGENCY and not before.resolved
+    assert engine.emergency_guards(before.text, quiet=False, blank=False) is None  # a guard holds
+    assert engine.override_applies(before)
+    assert engine.classify(text).intent is Intent.EMERGENCY
+
+
+V31_WIRE = "楼下积水里掉了一根电线 刚刚一只狗踩过去就倒了不动 还有学生要从那边过 快拦住"
+
+
+def test_a_live_wire_that_felled_a_dog_is_an_emergency() -> None:
+    # Held-out v31's one missed emergency: the benign guard read 狗 as a pet's mishap and held it back.
+    engine = default_engine()
+    before = engine.classify_opinions(V31_WIRE)
+    assert before.intent is not Intent.EMERGENCY
+    assert engine.override_applies(before)
+    result = engine.classify(V31_WIRE)
+    assert result.intent is Intent.EMERGENCY and result.urgent
+
+
+RESOLVED = [
+    "刚才楼下积水里掉了一根电线 一只狗踩过去倒了 供电所的人已经来断了电 线也收走了 现在没事了",
+    "昨晚三楼那个老人突然倒在楼道里喘不上气 后来救护车拉走了 今早人已经醒了 没事了 谢谢大家关心",
+]
+
+
+@pytest.mark.parametrize("text", RESOLVED)
+def test_a_resolved_message_is_never_asked(text: str) -> None:
+    engine = default_engine()
+    before = engine.classify_opinions(text)
+    assert content_chars(normalize(text)) >= OVERRIDE_MIN_CHARS
+    assert before.resolved and not engine.override_applies(before)
+    assert engine.classify(text) == before
 
 
 class _Spy:
