@@ -4,10 +4,9 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v32 (evaluated 2026-11-29
-15:21 UTC, at 394324d; held-out v31, evaluated at the same engine, is committed beside it as
-`intents_heldout_v31.jsonl`, read by no test, until it is folded in). Between folding one held-out set into
-the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the
-next blind set replaces it)."""
+15:21 UTC, at 394324d), now folded into the tuning part (`source: heldout32`, with v31 as `heldout31`), so
+the held-out tests skip: between folding one held-out set into the tuning part and receiving the next,
+they skip by design (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
