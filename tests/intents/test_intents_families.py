@@ -1056,3 +1056,33 @@ def test_an_ack_that_says_what_one_will_do(text: str, expected: Intent) -> None:
 )
 def test_living_alone_oneself_is_no_elder_care_by_itself(text: str, expected: Intent) -> None:
     assert default_engine().classify_keywords(text).intent is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the round after the v31/v32 fold, by the keywords alone: a brain that smokes with overwork, a toy
+        # fire engine called 救火车 or a toy water gun, a story of long ago told with 有一回
+        "这周天天改方案 改得我脑子都冒烟了 周末谁也别找我",
+        "期末复习背书背得脑子快冒烟了 今晚早点睡",
+        "小外孙抱着玩具救火车满屋跑 嘴里一直嘀嘀嘀",
+        "侄子那把玩具水枪 天天追着猫喊快灭火",
+        "我爸说他当兵那阵有一回山上着火了 他们扛着树枝扑了一夜",
+    ],
+)
+def test_figures_toys_and_stories_of_once_are_no_emergency(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is not Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ... while a fire, a child in the water or a swallowed toy part told now stays one
+        "楼下厨房冒烟了 脑子一片空白 快打119",
+        "快来人 有个孩子掉水里了 在扑腾",
+        "三楼着火了 有一回也这样 快打119",
+        "孩子把玩具零件吞下去了 卡着喘不上气 脸都紫了 快叫120",
+    ],
+)
+def test_emergencies_beside_those_words_stay_emergencies(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
