@@ -1068,6 +1068,9 @@ def test_living_alone_oneself_is_no_elder_care_by_itself(text: str, expected: In
         "小外孙抱着玩具救火车满屋跑 嘴里一直嘀嘀嘀",
         "侄子那把玩具水枪 天天追着猫喊快灭火",
         "我爸说他当兵那阵有一回山上着火了 他们扛着树枝扑了一夜",
+        # ... and whether one may call the police, asked
+        "想问一下 要是碰到有人在楼道里抽烟 能不能报警",
+        "问个事 万一碰上有人偷电瓶 可以直接报警吗",
     ],
 )
 def test_figures_toys_and_stories_of_once_are_no_emergency(text: str) -> None:
@@ -1082,6 +1085,7 @@ def test_figures_toys_and_stories_of_once_are_no_emergency(text: str) -> None:
         "快来人 有个孩子掉水里了 在扑腾",
         "三楼着火了 有一回也这样 快打119",
         "孩子把玩具零件吞下去了 卡着喘不上气 脸都紫了 快叫120",
+        "楼上有人拿刀砍人了 能不能直接报警 快来人",
     ],
 )
 def test_emergencies_beside_those_words_stay_emergencies(text: str) -> None:
