@@ -53,14 +53,15 @@ print(json.dumps({"import_s": t1 - t0, "lexicon_s": t2 - t1, "tokenizer_s": t3 -
 """
 
 
-def _startup(cache_dir: str) -> dict[str, Any]:
+def startup(cache_dir: str, root: Path = ROOT) -> dict[str, Any]:
+    """The start-up figures of the engine of the checkout at `root`, in a fresh process."""
     done = subprocess.run(
         [sys.executable, "-c", _STARTUP, cache_dir],
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -101,7 +102,7 @@ def run(total: int, *, baseline: bool = True) -> dict[str, Any]:
 
     # Start-up: cold (no cache), warm (cache present) in fresh processes; second load in this process.
     with tempfile.TemporaryDirectory() as cache:
-        results["startup"] = {"cold": _startup(cache), "warm": _startup(cache)}
+        results["startup"] = {"cold": startup(cache), "warm": startup(cache)}
     IntentEngine.load(warm=True)
     start = time.perf_counter()
     engine = IntentEngine.load(warm=True)

@@ -14,31 +14,17 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from intents_bench import startup  # noqa: E402  (the same start-up script, run in each checkout)
+
 FIELDS = ("import_s", "lexicon_s", "tokenizer_s", "total_s")
-
-
-def _script() -> str:
-    text = (ROOT / "benchmarks" / "intents_bench.py").read_text(encoding="utf-8")
-    return text.split('_STARTUP = """', 1)[1].split('"""', 1)[0]
-
-
-def _run(root: Path, cache: str, script: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", script, cache],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,17 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    script = _script()
     roots = {"base": args.base.resolve(), "this": ROOT}
     with tempfile.TemporaryDirectory() as base_cache, tempfile.TemporaryDirectory() as this_cache:
         caches = {"base": base_cache, "this": this_cache}
         for name, root in roots.items():
-            _run(root, caches[name], script)  # fill the tokenizer cache: every timed run is a warm start
+            startup(caches[name], root)  # fill the tokenizer cache: every timed run is a warm start
         load_before = os.getloadavg()
         runs: dict[str, list[dict[str, Any]]] = {"base": [], "this": []}
         for i in range(args.pairs):
             for name in ("base", "this") if i % 2 == 0 else ("this", "base"):
-                runs[name].append(_run(roots[name], caches[name], script))
+                runs[name].append(startup(caches[name], roots[name]))
         load_after = os.getloadavg()
     medians = {
         name: {field: round(statistics.median(r[field] for r in rs), 3) for field in FIELDS}
