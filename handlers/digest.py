@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.clock import local
@@ -21,7 +20,6 @@ from storage import notices as notice_store
 from storage import repos
 from storage import requests as request_store
 from storage.models import Person, Unit
-from storage.requests import EventKind, Request, RequestEvent, RequestStatus
 from storage.roles import Role, UnitKind
 
 # A digest that fell due while the bot was down is sent on start only if this late at most.
@@ -61,27 +59,10 @@ async def request_figures(session: AsyncSession, building_ids: set[int], now: da
     new = await request_store.requests_between(session, since=since, building_ids=building_ids)
     acknowledged = sum(1 for r in new if r.acknowledged_at is not None)
     overdue = [
-        r.id
-        for r in await request_store.overdue(session, now, with_people=False)
-        if r.building_id in building_ids
+        r.id for r in await request_store.overdue(session, now, with_people=False, building_ids=building_ids)
     ]
-    return RequestFigures(len(new), acknowledged, overdue, await _escalated(session, building_ids, since))
-
-
-async def _escalated(session: AsyncSession, building_ids: set[int], since: datetime) -> int:
-    """Open requests in the buildings escalated since `since`, counted by the database: a digest per
-    leader must not load every request of their buildings."""
-    escalated = (
-        select(func.count(distinct(Request.id)))
-        .join(RequestEvent, RequestEvent.request_id == Request.id)
-        .where(
-            RequestEvent.kind == EventKind.ESCALATED,
-            RequestEvent.at >= since,
-            Request.building_id.in_(building_ids),
-            Request.status != RequestStatus.CLOSED,
-        )
-    )
-    return await session.scalar(escalated) or 0
+    escalated = await request_store.escalated_open(session, building_ids, since)
+    return RequestFigures(len(new), acknowledged, overdue, escalated)
 
 
 async def notice_rates(session: AsyncSession, building_ids: set[int], now: datetime) -> list[str]:

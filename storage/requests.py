@@ -30,7 +30,9 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
+    distinct,
     exists,
+    func,
     inspect,
     or_,
     select,
@@ -541,9 +543,16 @@ async def open_by_building(
     return list((await session.execute(_with_people(query))).scalars())
 
 
-async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = True) -> list[Request]:
-    """Open requests past the deadline of their stage, oldest first. `with_people=False` loads the
-    rows alone (the sweep looks at times first and loads people only for the few it acts on)."""
+async def overdue(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    with_people: bool = True,
+    building_ids: Collection[int] | None = None,
+) -> list[Request]:
+    """Open requests past the deadline of their stage, oldest first, optionally only in these buildings.
+    `with_people=False` loads the rows alone (the sweep looks at times first and loads people only for
+    the few it acts on)."""
     query = (
         select(Request)
         .where(
@@ -557,6 +566,8 @@ async def overdue(session: AsyncSession, now: datetime, *, with_people: bool = T
         )
         .order_by(Request.created_at, Request.id)
     )
+    if building_ids is not None:
+        query = query.where(Request.building_id.in_(list(building_ids)))
     return list((await session.execute(_with_people(query) if with_people else query)).scalars())
 
 
@@ -891,6 +902,22 @@ async def requests_between(
     if building_ids is not None:
         query = query.where(Request.building_id.in_(list(building_ids)))
     return list((await session.execute(query.order_by(Request.id))).scalars())
+
+
+async def escalated_open(session: AsyncSession, building_ids: Collection[int], since: datetime) -> int:
+    """How many not yet closed requests in these buildings were escalated since `since`, counted by the
+    database (a digest per leader must not load every request of their buildings)."""
+    query = (
+        select(func.count(distinct(Request.id)))
+        .join(RequestEvent, RequestEvent.request_id == Request.id)
+        .where(
+            RequestEvent.kind == EventKind.ESCALATED,
+            RequestEvent.at >= since,
+            Request.building_id.in_(list(building_ids)),
+            Request.status != RequestStatus.CLOSED,
+        )
+    )
+    return await session.scalar(query) or 0
 
 
 def response_times(requests: Iterable[Request]) -> list[timedelta]:

@@ -171,6 +171,18 @@ async def test_overdue_per_stage(session_factory: async_sessionmaker[AsyncSessio
     assert day[0].is_overdue(NOW + timedelta(hours=24)) and not day[0].is_overdue(NOW)
 
 
+async def test_overdue_in_some_buildings(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session, session.begin():
+        five = await new_request(session)
+        six = await new_request(session, building_name="6号楼", owner="li-fang")
+    async with session_factory() as session:
+        later = NOW + timedelta(days=3)
+        in_five = await store.overdue(session, later, with_people=False, building_ids=[five.building_id])
+        in_none = await store.overdue(session, later, building_ids=[])
+    assert [r.id for r in in_five] == [five.id] and six.id not in {r.id for r in in_five}
+    assert in_none == []
+
+
 async def test_merge_candidates_same_building_category_window(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
