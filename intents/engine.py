@@ -598,12 +598,15 @@ class IntentEngine:
         if chars is None:
             return result
         probabilities, rows = opinion.scored(result.text, chars)
+        # Whether only objects were found, and laughter, matter only to a proposal for a quiet keyword result
+        # (`intent_opinion`): a keyword ticket's message is not searched for them.
+        quiet = result.intent not in TICKET_INTENTS
         decided = intent_opinion(
             result.intent,
             probabilities,
             opinion,
-            objects_only=objects_only(result),
-            laughing=self._markers.laughter.search(result.text) is not None,
+            objects_only=quiet and objects_only(result),
+            laughing=quiet and self._markers.laughter.search(result.text) is not None,
         )
         if decided is None:
             if result.intent is _CHITCHAT:

@@ -46,6 +46,7 @@ _DIGITS = str.maketrans("0123456789", "0000000000")
 _ROW = operator.itemgetter(1)  # of an automaton match (end, row)
 _PLACEHOLDER = -1  # the row of the automaton's placeholders, which no text without a NUL matches
 _THRESHOLDS = ("propose", "veto", "switch", "quiet", "emergency_veto")
+_add_reduce = np.add.reduce
 
 
 class IntentModelError(ValueError):
@@ -178,7 +179,9 @@ class IntentModel:
             # The numpy row sum, then the scale and bias in plain floats (the same IEEE products and sums
             # as numpy's, one element at a time): two numpy calls and an array fewer.
             s = scale(norm, chars)
-            summed = self.weights.take(rows, axis=0).sum(axis=0).tolist()
+            # `np.add.reduce` is what `ndarray.sum` calls, minus its Python wrapper (numpy's `_methods._sum`):
+            # the same sums, one Python frame fewer on half of all messages.
+            summed = _add_reduce(self.weights.take(rows, axis=0), 0).tolist()
             z = [v * s + b for v, b in zip(summed, self._bias, strict=True)]
         else:
             z = list(self._bias)
