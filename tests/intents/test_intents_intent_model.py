@@ -145,6 +145,32 @@ def test_evidence_ranks_by_margin_over_the_other_intents() -> None:
         assert np.array_equal(shipped._margins[:, column], weights[:, column] - others)
 
 
+def test_evidence_is_the_ranking_of_the_rows_given() -> None:
+    """`evidence` (each row's place in a ranking computed once per column) gives what ranking the rows of the
+    text themselves gives: n-grams of two or three characters before single ones, the larger margin first,
+    then string order; rows of no positive margin left out."""
+    model = load_intent_model()
+    weights, margins, grams = model.weights, model._margins, model.grams
+    texts = [
+        "3单元楼道灯坏了好几天了 物业也没人来修",
+        "谢谢王师傅 电梯修好了",
+        "楼上装修 天天电钻 吵得孩子没法睡觉",
+        "好",
+    ]
+    for text in texts:
+        rows = model.rows(text)
+        for intent in Intent:
+            column = model.index[intent]
+            ranked = sorted(
+                (len(grams[r]) < 2, -margins[r, column], grams[r], float(weights[r, column]))
+                for r in rows
+                if margins[r, column] > 0
+            )
+            expected = [(g, w) for _, _, g, w in ranked[:3]]
+            assert model.evidence(text, intent, 3, rows) == expected
+            assert model.evidence(text, intent, 3) == expected
+
+
 def _model(propose: float = 0.5, veto: float = 0.9, switch: float = 0.6, quiet: float = 0.9) -> IntentModel:
     return IntentModel(
         ["x"], np.zeros((1, len(Intent))), np.zeros(len(Intent)), propose=propose, veto=veto, switch=switch,
