@@ -109,6 +109,33 @@ def test_scores_are_the_formula() -> None:
     assert 1 / 17 < p <= 1.0 and [(g, s) for g, s, _ in evidence] == [("火", 0)] and evidence[0][2] > 0
 
 
+def test_found_counts_every_occurrence_of_every_vocabulary_ngram() -> None:
+    """`found` gives what scikit-learn's char analyzer counts: every 1..max_n-gram at every position (spaces,
+    digits, emoji and a lone surrogate included), rows ascending; a text key above the vocabulary's last
+    key (an emoji's unigram) finds nothing."""
+    model = load_override_model()
+    index = {g: r for r, g in enumerate(model.grams)}
+    texts = [
+        "",
+        "火",
+        "火灾",
+        "3单元 楼道灯坏了 坏了好几天了 坏了",
+        "电梯卡在12楼 里面有人 快打119!! 😂😂 [微笑]",
+        "\ud800孤立的代理项 和 \U0010fffd 灭火器",
+    ]
+    for text in texts:
+        expected: dict[int, int] = {}
+        for k in range(1, model.max_n + 1):
+            for i in range(len(text) - k + 1):
+                row = index.get(text[i : i + k])
+                if row is not None:
+                    expected[row] = expected.get(row, 0) + 1
+        rows, counts = model.found(text)
+        order = sorted(expected)
+        assert rows.dtype == counts.dtype == np.int64
+        assert rows.tolist() == order and counts.tolist() == [expected[r] for r in order]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
