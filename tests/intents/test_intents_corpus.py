@@ -4,8 +4,8 @@ tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, a
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
 once met, and must then become plain tests). The set in the file is held-out v34 (evaluated 2026-11-29
-15:35 UTC, at 7ed6059; held-out v33, evaluated at the same engine, is committed beside it as
-`intents_heldout_v33.jsonl`, read by no test, until it is folded in). Between folding one held-out set into
+15:35 UTC, at 7ed6059), folded into the tuning part with v28 and v33 (`source: heldout34`) at 16:40 UTC, so
+the held-out tests skip until a fresh blind set replaces it. Between folding one held-out set into
 the tuning part and receiving the next, the held-out tests skip (a folded set stays in the file until the
 next blind set replaces it)."""
 
