@@ -1149,3 +1149,19 @@ def test_a_seizure_during_a_game_is_an_emergency() -> None:
 @pytest.mark.xfail(strict=True, reason="听说 holds back its clause, news of here too: needs an engine rule")
 def test_hearsay_of_here_now_is_an_emergency() -> None:
     assert default_engine().classify_keywords("听说3号楼着火了 快去看看").intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # ... and three of v33's and v34's other misses by their kinds: a suona practised, a dead animal left lying,
+        # a drip explained as an air conditioner's; a suona class and a drip that is no air conditioner's are not so
+        ("对门天天吹唢呐 一吹就是俩钟头", Intent.NOISE),
+        ("我闺女报了个唢呐班 谁知道哪个老师教得好", Intent.CHITCHAT),
+        ("小区花坛边上有只死鸽子 好几天了 都招苍蝇了", Intent.SANITATION),
+        ("楼道窗户外头一直滴水 是空调冷凝水", Intent.CHITCHAT),
+        ("厨房水管一直在滴水 不是空调冷凝水 物业来看看", Intent.REPAIR),
+    ],
+)
+def test_a_suona_a_dead_animal_and_a_drip_explained(text: str, expected: Intent) -> None:
+    assert default_engine().classify_keywords(text).intent is expected
