@@ -1154,8 +1154,9 @@ def test_hearsay_of_here_now_is_an_emergency() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        # ... and three of v33's and v34's other misses by their kinds: a suona practised, a dead animal left lying,
-        # a drip explained as an air conditioner's; a suona class and a drip that is no air conditioner's are not so
+        # ... and three of v33's and v34's other misses by their kinds: a suona practised, a dead animal
+        # left lying, a drip explained as an air conditioner's; a suona class and a drip that is no air
+        # conditioner's are not so
         ("对门天天吹唢呐 一吹就是俩钟头", Intent.NOISE),
         ("我闺女报了个唢呐班 谁知道哪个老师教得好", Intent.CHITCHAT),
         ("小区花坛边上有只死鸽子 好几天了 都招苍蝇了", Intent.SANITATION),
