@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import DEMO_DIRECTORY
 from bot.runtime import Runtime
@@ -173,17 +174,26 @@ async def test_free_text_goes_to_the_handlers_of_its_intent(
 
 
 async def test_chatter_no_handler_is_concerned_with_costs_no_database_work(
-    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert runtime.engine is not None
     statements: list[str] = []
     event.listen(runtime.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    closed: list[AsyncSession] = []
+    close = AsyncSession.close
+
+    async def counted_close(self: AsyncSession) -> None:
+        closed.append(self)
+        await close(self)
+
+    monkeypatch.setattr(AsyncSession, "close", counted_close)
     first = await runtime.dispatcher.dispatch(message(clock, "今天天气真好,出去晒晒太阳", message_id="c1"))
     assert first is not None and first.marked  # a sender and group not seen before are looked up
-    looked_up = len(statements)
+    looked_up, closed_before = len(statements), len(closed)
     chatter = await runtime.dispatcher.dispatch(message(clock, "中午吃啥呢", message_id="c2"))
     again = await runtime.dispatcher.dispatch(message(clock, "中午吃啥呢", message_id="c2"))
     assert len(statements) == looked_up  # not a BEGIN, not a dedupe mark
+    assert len(closed) == closed_before  # no session entered, so none to close
     assert chatter is not None and chatter.intent == "chitchat"
     assert (chatter.route, chatter.marked) == ("chatter", False)
     assert again is not None and again.route == "chatter"  # handled again, and again nothing happens
