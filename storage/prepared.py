@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from storage.models import UTCDateTime
 from storage.sqlite_inline import inline_sqlite3
 
 Processor = Callable[[Any], Any]
@@ -115,6 +116,8 @@ class Prepared:
             if bind.expanding:
                 raise ValueError(f"{self}: {name} is an expanding IN; write it as equalities")
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and isinstance(bind.type, UTCDateTime):
+                process = _last_datetime(dialect, process)
             if name in self.keys:
                 binds.append((name, None, process))
             elif bind.required:
@@ -150,6 +153,48 @@ async def autoflush(session: AsyncSession) -> None:
     sync = session.sync_session
     if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()
+
+
+class _LastValue:
+    """A bind processor that remembers its last value and what it made of it.
+
+    A report binds the same moment several times (the dedupe mark, the request's `created_at` and
+    `updated_at`, its event, the reply's outbox row: one `now` per message or batch, and at window 50 the
+    batch's dedupe mark binds it once per message), and `UTCDateTime` on SQLite costs ~1-4 µs each:
+    `astimezone`, then the dialect's string formatting. The same object gives the same string (a datetime
+    is immutable), so only a new object is processed; identity, not equality, keeps the check obviously
+    exact and cheaper than the processing it saves."""
+
+    __slots__ = ("_last", "_process")
+
+    def __init__(self, process: Processor) -> None:
+        self._process = process
+        self._last: tuple[Any, Any] = (_NOTHING, None)  # one attribute, so value and result stay paired
+
+    def __call__(self, value: Any) -> Any:
+        last_value, last_result = self._last
+        if value is last_value:
+            return last_result
+        result = self._process(value)  # raises for a naive datetime, as before: nothing is remembered
+        self._last = (value, result)
+        return result
+
+
+_NOTHING = object()
+
+
+_LAST_DATETIME: dict[type[Dialect], _LastValue] = {}
+
+
+def _last_datetime(dialect: Dialect, process: Processor) -> _LastValue:
+    """The one remembering processor of this dialect for every `UTCDateTime` parameter of every prepared
+    statement (`process`: the type's own, made for the first): the type has no parameters, so what it
+    makes of a value depends on the value and the dialect alone, and sharing the processor lets one
+    statement's `now` serve the next's."""
+    shared = _LAST_DATETIME.get(type(dialect))
+    if shared is None:
+        shared = _LAST_DATETIME[type(dialect)] = _LastValue(process)
+    return shared
 
 
 def _processed(row: tuple[Any, ...], processors: tuple[tuple[int, Processor], ...]) -> tuple[Any, ...]:

@@ -5,7 +5,7 @@ SQLAlchemy's errors; what they cannot run faithfully is refused when first compi
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from storage.sqlite_inline import inline_sqlite3
 
 NOW = datetime(2026, 11, 29, 11, 0, 0, 123456, tzinfo=UTC)
 OUTBOX = OutboxEntry.__table__
+PROCESSED = ProcessedMessage.__table__
 KEYS = ("platform", "target_kind", "target_id", "text", "mentions", "reply_to", "origin")
 KEYS += ("status", "attempts", "created_at", "next_attempt_at")
 
@@ -177,3 +178,39 @@ async def test_outside_a_transaction_sqlalchemy_begins_one(
         await connection.rollback()
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+
+
+async def test_a_moment_bound_again_is_written_as_sqlalchemy_writes_it(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The datetime processing is remembered for the last object bound (shared by the statements): the
+    same object, a new one, an equal one in another time zone and a naive one (refused, and not
+    remembered) are each written, or refused, as SQLAlchemy's own execute writes them."""
+    insert = Prepared(OUTBOX.insert().returning(OUTBOX.c.id), KEYS)
+    other = Prepared(PROCESSED.insert(), ("platform", "message_id", "received_at"))
+    beijing = NOW.astimezone(timezone(timedelta(hours=8)))
+    later = NOW + timedelta(microseconds=1)
+    async with session_factory() as session, session.begin():
+        connection = await session.connection()
+        ids = []
+        for moment in (NOW, NOW, later, beijing, NOW):
+            [(ours,)] = await insert.rows(
+                connection, outbox_row("x", created_at=moment, next_attempt_at=moment)
+            )
+            await other.rows(connection, {"platform": "p", "message_id": str(ours), "received_at": moment})
+            theirs = (
+                await connection.execute(insert.statement, outbox_row("x", created_at=moment))
+            ).scalar_one()
+            ids.append((ours, theirs, moment))
+        with pytest.raises(Exception, match="naive"):
+            await insert.rows(connection, outbox_row("x", created_at=NOW.replace(tzinfo=None)))
+        [(after_naive,)] = await insert.rows(connection, outbox_row("x", created_at=NOW))
+        raw = await connection.exec_driver_sql("SELECT id, created_at, next_attempt_at FROM outbox")
+        stored = {row[0]: (row[1], row[2]) for row in raw}
+        marks = dict(
+            list(await connection.exec_driver_sql("SELECT message_id, received_at FROM processed_messages"))
+        )
+    for ours, theirs, moment in ids:
+        assert stored[ours][0] == stored[theirs][0] == stored[ours][1] == marks[str(ours)]
+        assert stored[ours][0] == moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    assert stored[after_naive][0] == stored[ids[0][0]][0]
