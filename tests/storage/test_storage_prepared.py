@@ -5,6 +5,7 @@ SQLAlchemy's errors; what they cannot run faithfully is refused when first compi
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import OutboxEntry, ProcessedMessage
-from storage.prepared import Prepared, prepared
+from storage.prepared import Prepared, connection_of, prepared
 from storage.sqlite_inline import inline_sqlite3
 
 NOW = datetime(2026, 11, 29, 11, 0, 0, 123456, tzinfo=UTC)
@@ -214,3 +215,20 @@ async def test_a_moment_bound_again_is_written_as_sqlalchemy_writes_it(
         assert stored[ours][0] == stored[theirs][0] == stored[ours][1] == marks[str(ours)]
         assert stored[ours][0] == moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
     assert stored[after_naive][0] == stored[ids[0][0]][0]
+
+
+async def test_the_transactions_connection_is_one_object_until_it_ends(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """`connection_of` begins the transaction when none is, then hands out the same asyncio proxy of its
+    connection each time (not a new one per call once the caller has dropped it), and a new transaction's
+    connection once that one has ended."""
+    async with session_factory() as session:
+        async with session.begin():
+            first = weakref.ref(await connection_of(session))  # the caller keeps no reference
+            again = await connection_of(session)
+            assert again is first() and again.in_transaction()
+            assert again.sync_connection is (await session.connection()).sync_connection
+        async with session.begin():
+            later = await connection_of(session)
+            assert later.sync_connection is not again.sync_connection and later.in_transaction()
