@@ -228,6 +228,45 @@ async def test_a_failing_handler_is_rolled_back_and_logged(
     assert any("rolled back" in record.getMessage() for record in caplog.records)
 
 
+async def test_a_batchs_session_is_closed_whether_it_commits_or_fails(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher closes the session of a batch that needed the database itself (not through
+    `async with`, whose close runs in a task of its own): after a commit and after a failure alike, the
+    session is closed, its connection back in the pool."""
+    router = Router("test")
+
+    @router.command("出错", summary="x")
+    async def broken(ctx: Context):
+        await ctx.session.flush()
+        raise RuntimeError("boom")
+
+    runtime.registry.include(router)
+    made: list[AsyncSession] = []
+    sessions = runtime.dispatcher._sessions
+
+    def recording() -> AsyncSession:
+        made.append(sessions())
+        return made[-1]
+
+    monkeypatch.setattr(runtime.dispatcher, "_sessions", recording)
+    closed: list[AsyncSession] = []
+    close = AsyncSession.close
+
+    async def counted_close(self: AsyncSession) -> None:
+        closed.append(self)
+        await close(self)
+
+    monkeypatch.setattr(AsyncSession, "close", counted_close)
+    assert runtime.engine is not None
+    pool = runtime.engine.sync_engine.pool
+    report = await runtime.dispatcher.dispatch(message(clock, "2单元楼道灯坏了,黑乎乎的", message_id="ok"))
+    failed = await runtime.dispatcher.dispatch(message(clock, "出错", message_id="boom"))
+    assert report is not None and report.marked and failed is None
+    assert made and all(session in closed and not session.in_transaction() for session in made)
+    assert pool.checkedout() == 0
+
+
 async def test_one_structured_log_line_per_message_without_phone_numbers(
     runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
