@@ -1125,7 +1125,8 @@ class IntentEngine:
 
     def _drilled(self, norm: str) -> bool:
         """Whether a drill cue occurs and is not denied (`_said`), other than a setting (玩游戏, 打游戏: the
-        `setting` cue) with a sudden body sign after it in its clause (孩子玩游戏的时候突然抽过去了)."""
+        `setting` cue) with a sudden body sign anywhere after it (孩子玩游戏的时候突然抽过去了, 玩游戏玩到半夜
+        突然晕倒了)."""
         drill = self._drill
         assert drill is not None
         for m in drill.finditer(norm):
@@ -1133,10 +1134,7 @@ class IntentEngine:
             if (i > 0 and norm[i - 1] in _NEGATION_CHARS) or norm[max(0, i - 2) : i] == "不是":
                 continue
             end = m.end()
-            if (
-                m.group() not in self._setting
-                or self._body_sign.search(norm, end, _clause_end(norm, end, len(norm))) is None
-            ):
+            if m.group() not in self._setting or self._body_sign.search(norm, end) is None:
                 return True
         return False
 

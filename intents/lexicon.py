@@ -124,7 +124,7 @@ class Cues:
     hearsay: frozenset[str] = frozenset()
     act_now: frozenset[str] = frozenset()
     # A drill cue that tells the setting of an event (玩游戏, 打游戏: `setting`) is none when a sudden body
-    # sign (抽过去, 口吐白沫: `body_sign`) follows it in its clause (孩子玩游戏的时候突然抽过去了).
+    # sign (抽过去, 口吐白沫: `body_sign`) follows it (孩子玩游戏的时候突然抽过去了).
     setting: frozenset[str] = frozenset()
     body_sign: frozenset[str] = frozenset()
     # Before any problem word in its clause: it is supposed, not reported (万一有人高空抛物, 要是电动车在楼道

@@ -1138,12 +1138,15 @@ def test_reports_beside_the_v33_v34_look_alike_words_stay_reports(text: str, exp
     assert default_engine().classify_keywords(text).intent is expected
 
 
-# Recall risks named by the round after the v31/v32 fold, fixed in the round after the v28/v33/v34 fold: a game
-# as the setting (玩游戏, 打游戏: the `setting` cue) no longer holds back the emergency words of a message with a
-# sudden body sign after it in its clause, and 听说 no longer holds back its clause in a message that calls to
-# act now (`act_now`); 笑哈哈 tells a mood, not laughter (the `mood` cue), as 笑呵呵 does.
-def test_a_seizure_during_a_game_is_an_emergency() -> None:
-    text = "孩子玩游戏的时候突然抽过去了 口吐白沫"
+# Recall risks named by the round after the v31/v32 fold, fixed in the round after the v28/v33/v34
+# fold: a game as the setting (玩游戏, 打游戏: the `setting` cue) no longer holds back the emergency
+# words of a message with a sudden body sign after it (`body_sign`), and 听说 no longer holds back its
+# clause in a message that calls to act now (`act_now`); 笑哈哈 tells a mood, not laughter (the `mood`
+# cue), as 笑呵呵 does.
+@pytest.mark.parametrize(
+    "text", ["孩子玩游戏的时候突然抽过去了 口吐白沫", "孩子玩游戏玩到半夜 突然晕倒了 叫不醒"]
+)
+def test_a_seizure_during_a_game_is_an_emergency(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
 
 
