@@ -1138,17 +1138,44 @@ def test_reports_beside_the_v33_v34_look_alike_words_stay_reports(text: str, exp
     assert default_engine().classify_keywords(text).intent is expected
 
 
-# Recall risks named by the round after the v31/v32 fold, still missed: a game cue (玩游戏) holds back every
-# emergency word of its message, and 听说 every one of its clause, even when the news is of here and now.
-@pytest.mark.xfail(strict=True, reason="a game cue holds back a real seizure: needs an engine rule")
-def test_a_seizure_during_a_game_is_an_emergency() -> None:
-    text = "孩子玩游戏的时候突然抽过去了 口吐白沫"
+# Recall risks named by the round after the v31/v32 fold, fixed in the round after the v28/v33/v34
+# fold: a game as the setting (玩游戏, 打游戏: the `setting` cue) no longer holds back the emergency
+# words of a message with a sudden body sign after it (`body_sign`), and 听说 no longer holds back its
+# clause in a message that calls to act now (`act_now`); 笑哈哈 tells a mood, not laughter (the `mood`
+# cue), as 笑呵呵 does.
+@pytest.mark.parametrize(
+    "text", ["孩子玩游戏的时候突然抽过去了 口吐白沫", "孩子玩游戏玩到半夜 突然晕倒了 叫不醒"]
+)
+def test_a_seizure_during_a_game_is_an_emergency(text: str) -> None:
     assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
 
 
-@pytest.mark.xfail(strict=True, reason="听说 holds back its clause, news of here too: needs an engine rule")
 def test_hearsay_of_here_now_is_an_emergency() -> None:
     assert default_engine().classify_keywords("听说3号楼着火了 快去看看").intent is Intent.EMERGENCY
+
+
+def test_a_smiling_mood_is_no_laughter() -> None:
+    text = "刚才还笑哈哈的 我妈突然倒在地上叫不醒 快打120"
+    assert default_engine().classify_keywords(text).intent is Intent.EMERGENCY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a game's own emergency words, and a figure of speech in a game's setting
+        "游戏里着火了 快救我",
+        "打游戏打得我都要晕倒了",
+        # hearsay of elsewhere, with or without a call to act, and hearsay of here with no call to act now
+        # (families2's 听说隔壁单元有个老人中风了 住院了 is chatter: such news is mostly of the past)
+        "听说老家那边着火了",
+        "听说老家那边着火了 快去看看",
+        "听说隔壁单元有个老人中风了 住院了 大家都保重",
+        # laughter after a mood word is still laughter
+        "笑哈哈哈哈 我要晕倒了 救命",
+    ],
+)
+def test_the_look_alikes_of_a_game_setting_hearsay_of_here_and_a_mood_stay_held_back(text: str) -> None:
+    assert default_engine().classify_keywords(text).intent is not Intent.EMERGENCY
 
 
 @pytest.mark.parametrize(
