@@ -21,6 +21,11 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict
 _MAY_HOLD_PII = re.compile(r"\d(?:\d{9}|[- ]\d)")
 
 
+# What `json.dumps(entry, ensure_ascii=False, default=str)` builds on every call (its arguments are not the
+# defaults, so it makes an encoder each time), made once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def may_hold_pii(text: str) -> bool:
     """False only if `mask_pii` would leave `text` as it is."""
     return _MAY_HOLD_PII.search(text) is not None
@@ -56,7 +61,7 @@ class JsonFormatter(logging.Formatter):
             entry[key] = str(value) if number and may_hold_pii(str(value)) else value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        rest = masked(json.dumps(entry, ensure_ascii=False, default=str))
+        rest = masked(_ENCODER.encode(entry))
         return f'{{"time": "{self._time(record.created)}", {rest[1:]}'
 
     def _time(self, created: float) -> str:

@@ -521,16 +521,22 @@ class Outbox:
         self._taken.difference_update(entry.entry_id for entry in sent)
 
     async def _write(self, sent: list[repos.Sent], failed: list[_Result], now: datetime) -> None:
-        async with self._sessions() as session, session.begin():
-            # One statement for all sent: this transaction holds SQLite's write lock, which the
-            # dispatcher is waiting for.
-            await repos.mark_outbox_sent_many(session, sent, now=now)
-            for result in failed:
-                retry_at = self._retry_at(now, result.item.attempts + 1, result.permanent)
-                await repos.mark_outbox_failed(
-                    session, result.item.entry_id, error=result.error or "failed", retry_at=retry_at
-                )
-                self._log_failure(result, retry_at)
+        session = self._sessions()
+        try:
+            async with session.begin():
+                # All sent at once: this transaction holds SQLite's write lock, which the dispatcher is
+                # waiting for.
+                await repos.mark_outbox_sent_many(session, sent, now=now)
+                for result in failed:
+                    retry_at = self._retry_at(now, result.item.attempts + 1, result.permanent)
+                    await repos.mark_outbox_failed(
+                        session, result.item.entry_id, error=result.error or "failed", retry_at=retry_at
+                    )
+                    self._log_failure(result, retry_at)
+        finally:
+            # Not `async with session`, whose close runs in a task of its own behind a shield: one every
+            # RECORD_DELAY at a steady rate (the dispatcher's batches close theirs the same way).
+            await session.close()
 
     def _retry_at(self, now: datetime, attempt: int, permanent: bool) -> datetime | None:
         if permanent or attempt >= self._max_attempts:

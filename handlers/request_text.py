@@ -36,6 +36,11 @@ STATUS_LABELS: dict[RequestStatus, str] = {
 }
 
 
+def status_label(request: Request) -> str:
+    """The status in words; a request withdrawn (撤销) says so rather than 已结案."""
+    return "已撤销" if request.withdrawn else STATUS_LABELS[RequestStatus(request.status)]
+
+
 def category_label(category: str) -> str:
     return CATEGORY_LABELS.get(category, "诉求")
 
@@ -133,6 +138,8 @@ def event_text(event: RequestEvent) -> str:
             return f"结案{note}"
         case EventKind.EXPIRED:
             return f"回访 {event.note or ''} 未回复,按未确认结案"
+        case EventKind.WITHDRAWN:
+            return f"撤销{note}"
 
 
 _PUNCTUATION = re.compile(r"[\s,。!?、~…,.!?~]+")

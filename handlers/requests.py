@@ -4,7 +4,8 @@ confirms the fix — 受理 → 派单 → 办理 → 办结 → 回访 → 评�
 - Intake: a request intent in a building group creates a request (or a +1 on the same open problem)
   and replies with its number, what was understood and an @ of the person responsible.
 - Emergencies: the right emergency numbers at once, and every person on duty @-tagged.
-- Commands for owners (接单 进度 办结 转派 退回 待办) and residents (查询 我的诉求 补充 满意 不满意).
+- Commands for owners (接单 进度 办结 转派 退回 待办) and residents (查询 我的诉求 补充 满意 不满意);
+  撤销 for both: a request filed by mistake is closed, and its owner told to stop.
 - A sweep reminds owners of overdue requests, then escalates one level up the grid hierarchy, and
   closes 回访 nobody answered.
 Routing and time limits come from the community's `RequestPolicy` (handlers/request_policy.py)."""
@@ -1095,7 +1096,11 @@ async def show(ctx: Context) -> HandlerResult:
 
 
 def _details(request: Request, events: Sequence[store.RequestEvent], now: datetime) -> str:
-    status = words.STATUS_LABELS[RequestStatus(request.status)]
+    status = words.status_label(request)
+    withdrawn = next((e for e in reversed(events) if e.kind == EventKind.WITHDRAWN), None)
+    if request.withdrawn and withdrawn is not None:
+        by = withdrawn.actor.name if withdrawn.actor is not None else "楼栋助手"
+        status = f"{status}({by} {moment_text(withdrawn.at)})"
     facts = [status]
     if request.owner is not None:
         facts.append(f"负责:{request.owner.name}({words.role_label(request.owner.role)})")
@@ -1120,9 +1125,7 @@ async def mine(ctx: Context) -> HandlerResult:
     lines = ["您反映过的问题:"]
     for request in raised:
         owner = f" · {request.owner.name}负责" if request.owner is not None and request.is_open else ""
-        lines.append(
-            f"{words.headline(request)} · {words.STATUS_LABELS[RequestStatus(request.status)]}{owner}"
-        )
+        lines.append(f"{words.headline(request)} · {words.status_label(request)}{owner}")
     lines.append("发“查询 #编号”可看详细进度。")
     return [ctx.reply("\n".join(lines))]
 
@@ -1148,6 +1151,77 @@ async def add_note(ctx: Context) -> HandlerResult:
     tags = Tags(ctx.message.platform, [])
     owner = f",已转告 {tags.name(request.owner)}" if request.owner is not None else ""
     return [ctx.reply(f"已补充到 {request.number}{owner}。", mentions=tags.mentions)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# 撤销: a request filed by mistake (a joke, hearsay, one's own water heater)
+
+
+@router.command("撤销", "/withdraw", summary="撤销登记错了的诉求", usage="撤销 #编号 原因")
+@politely
+async def withdraw(ctx: Context) -> HandlerResult:
+    """The reporter, while no neighbour has +1'd it, or whoever may handle it (`_ensure_may_handle`)
+    closes an open request as withdrawn: no 回访, out of the sweep, and its owner told to stop."""
+    request, reason = await _request_from_args(ctx, "撤销 #12 搞错了")
+    _ensure_open(request)
+    reporters = request.reporter_ids()
+    by_reporter = reporters == [ctx.sender.id]
+    if not by_reporter:
+        if Role(ctx.sender.role) in WORKER_ROLES:
+            await _ensure_may_handle(ctx, request, "撤销")
+        elif ctx.sender.id in reporters:
+            owner = request.owner.name if request.owner is not None else "社区工作人员"
+            raise Refusal(
+                f"{request.number} 还有其他邻居也反映了这个问题,会继续处理,不能撤销。"
+                f"如果已经解决了,请告诉 {owner},或在回访时回复“满意”。"
+            )
+        else:
+            raise Refusal(f"只有反映 {request.number} 的居民或负责处理的同志可以撤销。")
+    now = ctx.clock.now()
+    old_status = RequestStatus(request.status)
+    request.status = RequestStatus.CLOSED
+    request.closed_at = now
+    request.reminded_at = None
+    reason = mask_pii(reason) if reason else ""
+    store.add_event(
+        ctx.session,
+        request,
+        EventKind.WITHDRAWN,
+        now,
+        actor=ctx.sender,
+        old=old_status,
+        new=request.status,
+        note=reason or None,
+    )
+    return _announce(
+        ctx,
+        request,
+        *_withdrawn_text(ctx, request, reason, by_reporter),
+        f"好的,{request.number} 已撤销,已在群里说明。",
+    )
+
+
+def _withdrawn_text(
+    ctx: Context, request: Request, reason: str, by_reporter: bool
+) -> tuple[str, list[Mention]]:
+    """ "#12 已撤销(张阿姨:搞错了),@王师傅 不用处理了。" — the owner told to stop (unless they withdrew it);
+    when someone handling it withdrew it, the reporters told how to raise it again."""
+    tags = Tags(request.platform, [])
+    said = f"{ctx.sender.name}:{reason}" if reason else ctx.sender.name
+    text = f"{request.number} 已撤销({said})"
+    owner = request.owner
+    if owner is not None and owner.id != ctx.sender.id:
+        text += f",{tags.name(owner)} 不用处理了"
+    elif owner is None or by_reporter:
+        text += ",不用处理了"
+    if request.category == EMERGENCY:
+        text += ",其他值班同志也不用到场了"
+    text += "。"
+    if not by_reporter:
+        reporters = [person for person in request.reporters() if person.id != ctx.sender.id]
+        if reporters:
+            text += f"{tags.names(reporters)} 如果问题确实存在,请再在群里说一声,我会重新登记。"
+    return text, tags.mentions
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1262,6 +1336,8 @@ async def answer_followup(
     now = ctx.clock.now()
     policy = await Policies(ctx.session).for_building(request.building_id)
     if request.status == RequestStatus.CLOSED:
+        if request.withdrawn:  # filed by mistake: there is nothing to confirm or dispute
+            return []
         recent = request.closed_at is not None and now - request.closed_at <= timedelta(
             days=policy.followup_days
         )

@@ -95,6 +95,8 @@ _MAX_WORD = 4  # longest dictionary word considered when looking for a word cros
 _NO_PLACES = Places()
 _ORDER_SPAN = 1 << 16  # more than any position in a normalised message (normalize.MAX_CHARS)
 _NEGATION_CHARS = frozenset("不没未别无")
+# What a hearsay cue of here and now is blanked with (`IntentEngine._unheard`): no word, no clause break.
+_HEARD = "\ue000"
 # Words that end in a negation character and negate nothing: 特别感谢 is thanks (held-out v13's
 # 特别感谢5栋的热心邻居 was read as thanks negated).
 _NOT_NEGATING = frozenset({"特别", "分别", "个别", "区别", "告别", "差别", "类别", "级别", "性别", "识别"})
@@ -248,9 +250,9 @@ class _Markers:
         self.cries = cues.cry
         self.summon = _any_of(cues.summon)
         self.contrast = _any_of(cues.contrast)
-        self.laughter = _any_of(cues.laughter)
+        self.laughter = _laughter(cues.laughter, cues.mood)
         self.money = _any_of(cues.money)
-        self.joke = _any_of(cues.laughter | cues.joke)
+        self.joke = _laughter(cues.laughter | cues.joke, cues.mood)
         # What to do, asked or advised (是先打120还是…, 得赶紧打120): 先…还是 within the clause (not
         # 还是 alone, which also means "still": 这次还是困人了), or an advice word.
         self.advice = re.compile(
@@ -474,6 +476,11 @@ class IntentEngine:
         self._drill = _alternation(cues.drill)
         self._elsewhere = _alternation(cues.elsewhere)
         self._here = _alternation(cues.here)
+        self._hearsay = _alternation(cues.hearsay)
+        self._act_now = _any_of(cues.act_now)
+        self._setting = cues.setting
+        # A sudden body sign, not "about to" or "like" one (打游戏打得我都要晕倒了: `_drilled`).
+        self._body_sign = re.compile(f"(?<![要快像]){_group(cues.body_sign)}") if cues.body_sign else _NOTHING
         self._conditional = _alternation(cues.conditional)
         self._block = _alternation(frozenset(lexicon.block))
         self._markers = _Markers(cues)
@@ -772,7 +779,7 @@ class IntentEngine:
         markers = self._markers
         if markers.laughter.search(norm) is not None:
             return True
-        if self._elsewhere is not None and _said(self._elsewhere, norm):
+        if self._elsewhere is not None and _said(self._elsewhere, self._unheard(norm)):
             return True
         if markers.money.search(norm) is None and not _benign(markers, norm):
             return False
@@ -912,13 +919,14 @@ class IntentEngine:
             return None
         if advice is None:
             advice = m.spark_advice.search(norm) is not None
+        cue = self._unheard(norm)
         if self._hypothetical is not None and (
-            self._hypothetical.search(m.spark_advice.sub(_blank, norm) if advice else norm) is not None
+            self._hypothetical.search(m.spark_advice.sub(_blank, cue) if advice else cue) is not None
         ):
             return None
-        if self._drill is not None and _said(self._drill, norm):
+        if self._drill is not None and self._drilled(norm):
             return None
-        if self._elsewhere is not None and _said(self._elsewhere, norm):
+        if self._elsewhere is not None and _said(self._elsewhere, cue):
             return None
         if _figurative(m, norm):
             return None
@@ -968,14 +976,15 @@ class IntentEngine:
         else:
             return self._decide_courtesy(norm, hits, question, places)
         self._analyse(norm, hits)
+        cue = self._unheard(norm)  # hearsay of here and now blanked (`_unheard`)
         if self._hypothetical or self._drill:
-            self._unreal(norm, hits)
+            self._unreal(cue, hits)
         # The elsewhere and conditional cues negate only active problem and danger words
         # (`_negate_after_cue`): with none of them, the cues need not be looked for.
         for h in hits:
             if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
                 if self._elsewhere is not None:
-                    self._elsewhere_hits(norm, hits)
+                    self._elsewhere_hits(cue, hits)
                 if self._conditional is not None:
                     self._conditional_hits(norm, hits)
                 self._own_hits(norm, hits)
@@ -1077,7 +1086,7 @@ class IntentEngine:
             for h in urgent:
                 h.state = _NEGATED
             return
-        if guarded and self._drill is not None and _said(self._drill, norm):
+        if guarded and self._drill is not None and self._drilled(norm):
             for h in urgent:
                 h.state = _NEGATED
             return
@@ -1106,6 +1115,31 @@ class IntentEngine:
                     and _asks_what_to_do(norm, h, markers.advice)
                 ):
                     h.state = _NEGATED
+
+    def _unheard(self, norm: str) -> str:
+        """`norm` with its hearsay cues (听说, 据说) blanked when they bring news of here and now: the
+        message calls to act now (the `act_now` cue: 听说3号楼着火了 快去看看). The hypothetical and
+        elsewhere cues are looked for in this text; an elsewhere cue of its own still holds
+        (听说老家那边着火了 快去看看)."""
+        hearsay = self._hearsay
+        if hearsay is None or hearsay.search(norm) is None or self._act_now.search(norm) is None:
+            return norm
+        return hearsay.sub(lambda m: _HEARD * len(m.group()), norm)
+
+    def _drilled(self, norm: str) -> bool:
+        """Whether a drill cue occurs and is not denied (`_said`), other than a setting (玩游戏, 打游戏: the
+        `setting` cue) with a sudden body sign anywhere after it (孩子玩游戏的时候突然抽过去了, 玩游戏玩到半夜
+        突然晕倒了)."""
+        drill = self._drill
+        assert drill is not None
+        for m in drill.finditer(norm):
+            i = m.start()
+            if (i > 0 and norm[i - 1] in _NEGATION_CHARS) or norm[max(0, i - 2) : i] == "不是":
+                continue
+            end = m.end()
+            if m.group() not in self._setting or self._body_sign.search(norm, end) is None:
+                return True
+        return False
 
     def _bare_cry(self, norm: str, urgent: list[_Hit]) -> bool:
         """Whether the active urgent words are all cries for help (the `cry` cue: 救命, 救救; 喊救命 is a
@@ -1873,6 +1907,19 @@ def _said(cues: re.Pattern[str], norm: str) -> bool:
         if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
             return True
     return False
+
+
+def _laughter(words: frozenset[str], mood: frozenset[str]) -> re.Pattern[str]:
+    """`_any_of(words)`, except that a word ending a mood word (哈哈 in 笑哈哈) does not match there."""
+    held = {w: sorted(m[: -len(w)] for m in mood if m.endswith(w) and m != w) for w in words}
+    held = {w: before for w, before in held.items() if before}
+    if not held:
+        return _any_of(words)
+    parts = [
+        "".join(f"(?<!{re.escape(b)})" for b in held[w]) + re.escape(w) for w in sorted(held, key=len)[::-1]
+    ]
+    rest = words - held.keys()
+    return re.compile("|".join([*parts, _group(rest)] if rest else parts))
 
 
 def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:

@@ -7,12 +7,13 @@ Schema (every section optional in a community file)::
                           generic_problem_weight, steepness, min_hit_chars,
                           leading_courtesy_bonus
     [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill,
-                          elsewhere, conditional; the markers the classifier and its second opinions
-                          read: polite, interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
+                          elsewhere, here, hearsay, act_now, setting, body_sign, conditional;
+                          the markers the classifier and its second opinions read: polite,
+                          interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
                           spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
                           stuck, inside,
                           denied_danger, denied_whose, reassurance, contrast, call, cry, summon, laughter,
-                          money, joke, advice, figure, figure_modal, simile_open, simile_close, own,
+                          mood, money, joke, advice, figure, figure_modal, simile_open, simile_close, own,
                           own_suffered
                           (lists of literal words; `remove` = [words] drops them from every cue list;
                           [cues.remove] <cue> = [words] from that one; [cues.replace] <cue> = [words]
@@ -118,6 +119,14 @@ class Cues:
     # After an elsewhere cue in a message's first clause: the story is back here (咱楼上, 我们小区), so the
     # cue no longer governs this clause and those after it.
     here: frozenset[str] = frozenset()
+    # Hearsay (听说, 据说), a hypothetical and an elsewhere cue, is neither in a message that calls to act now
+    # (快去, 赶紧: `act_now`): 听说3号楼着火了 快去看看.
+    hearsay: frozenset[str] = frozenset()
+    act_now: frozenset[str] = frozenset()
+    # A drill cue that tells the setting of an event (玩游戏, 打游戏: `setting`) is none when a sudden body
+    # sign (抽过去, 口吐白沫: `body_sign`) follows it (孩子玩游戏的时候突然抽过去了).
+    setting: frozenset[str] = frozenset()
+    body_sign: frozenset[str] = frozenset()
     # Before any problem word in its clause: it is supposed, not reported (万一有人高空抛物, 要是电动车在楼道
     # 着火了). Narrower than `hypothetical`, whose past and hearsay cues reach urgent words only.
     conditional: frozenset[str] = frozenset()
@@ -147,6 +156,7 @@ class Cues:
     cry: frozenset[str] = frozenset()  # cries for help that are also figures of speech (救命)
     summon: frozenset[str] = frozenset()  # an ambulance or the police called for now (快叫救护车)
     laughter: frozenset[str] = frozenset()  # laughter (哈哈, 笑死, 😂)
+    mood: frozenset[str] = frozenset()  # a laughter word ending one of these is a mood, no laughter (笑哈哈)
     money: frozenset[str] = frozenset()  # bills and money (账单)
     joke: frozenset[str] = frozenset()  # with laughter: a joke, an exaggeration, a sale (打折)
     advice: frozenset[str] = frozenset()  # after a supposition: advice on what to do (得赶紧)

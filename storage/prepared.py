@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from storage.models import UTCDateTime
 from storage.sqlite_inline import inline_sqlite3
 
 Processor = Callable[[Any], Any]
@@ -115,6 +116,8 @@ class Prepared:
             if bind.expanding:
                 raise ValueError(f"{self}: {name} is an expanding IN; write it as equalities")
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and isinstance(bind.type, UTCDateTime):
+                process = _last_datetime(dialect, process)
             if name in self.keys:
                 binds.append((name, None, process))
             elif bind.required:
@@ -136,12 +139,22 @@ async def connection_of(session: AsyncSession) -> AsyncConnection:
     times, ~8 % of its CPU: docs/benchmarks.md, fourteenth round); otherwise as that method acquires it
     (and begins the transaction)."""
     transaction = session.get_transaction()
+    connection: AsyncConnection | None = None
     if transaction is not None and transaction.is_active:
         try:
-            return transaction.bound_connection()
+            connection = transaction.bound_connection()
         except InvalidRequestError:  # none acquired yet in this transaction
-            pass
-    return await session.connection()
+            connection = None
+    if connection is None:
+        connection = await session.connection()
+    # Held by the session: SQLAlchemy maps a sync connection to its asyncio proxy only weakly, so a proxy
+    # its caller has dropped was built again (with two weak references and a registry entry) at the next
+    # call: ~3.5 µs of CPU and garbage each time, three or four times a report (fifteenth round).
+    session.info[_CONNECTION] = connection
+    return connection
+
+
+_CONNECTION = "loudong.prepared.connection"  # in a session's info: the proxy of its last connection
 
 
 async def autoflush(session: AsyncSession) -> None:
@@ -150,6 +163,48 @@ async def autoflush(session: AsyncSession) -> None:
     sync = session.sync_session
     if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()
+
+
+class _LastValue:
+    """A bind processor that remembers its last value and what it made of it.
+
+    A report binds the same moment several times (the dedupe mark, the request's `created_at` and
+    `updated_at`, its event, the reply's outbox row: one `now` per message or batch, and at window 50 the
+    batch's dedupe mark binds it once per message), and `UTCDateTime` on SQLite costs ~1-4 µs each:
+    `astimezone`, then the dialect's string formatting. The same object gives the same string (a datetime
+    is immutable), so only a new object is processed; identity, not equality, keeps the check obviously
+    exact and cheaper than the processing it saves."""
+
+    __slots__ = ("_last", "_process")
+
+    def __init__(self, process: Processor) -> None:
+        self._process = process
+        self._last: tuple[Any, Any] = (_NOTHING, None)  # one attribute, so value and result stay paired
+
+    def __call__(self, value: Any) -> Any:
+        last_value, last_result = self._last
+        if value is last_value:
+            return last_result
+        result = self._process(value)  # raises for a naive datetime, as before: nothing is remembered
+        self._last = (value, result)
+        return result
+
+
+_NOTHING = object()
+
+
+_LAST_DATETIME: dict[type[Dialect], _LastValue] = {}
+
+
+def _last_datetime(dialect: Dialect, process: Processor) -> _LastValue:
+    """The one remembering processor of this dialect for every `UTCDateTime` parameter of every prepared
+    statement (`process`: the type's own, made for the first): the type has no parameters, so what it
+    makes of a value depends on the value and the dialect alone, and sharing the processor lets one
+    statement's `now` serve the next's."""
+    shared = _LAST_DATETIME.get(type(dialect))
+    if shared is None:
+        shared = _LAST_DATETIME[type(dialect)] = _LastValue(process)
+    return shared
 
 
 def _processed(row: tuple[Any, ...], processors: tuple[tuple[int, Processor], ...]) -> tuple[Any, ...]:

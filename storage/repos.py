@@ -602,6 +602,21 @@ async def mark_outbox_sent_many(session: AsyncSession, sent: Sequence[Sent], *, 
     one executemany for the outbox worker's batches; ids that do not exist are ignored."""
     if not sent:
         return
+    mark = _mark_outbox_sent()
+    rows = [{"entry_id": s.entry_id, "sent_at": now, "message_id": s.sent_message_id} for s in sent]
+    if session.get_bind().dialect.name != "sqlite":
+        await session.execute(mark.statement, rows)  # one round trip to a server for the whole batch
+        return
+    # On SQLite one prepared UPDATE per entry on the driver: through the session's executemany a batch of
+    # a few replies cost ~1-3 ms of CPU (at 200 events/s, a mark every 50 ms: ~3 % of the bot; fifteenth
+    # round), a prepared statement ~15 µs an entry.
+    connection = await connection_of(session)
+    for row in rows:
+        await mark.rows(connection, row)
+
+
+@functools.cache
+def _mark_outbox_sent() -> Prepared:
     table = OutboxEntry.__table__
     statement = (
         table.update()
@@ -613,8 +628,7 @@ async def mark_outbox_sent_many(session: AsyncSession, sent: Sequence[Sent], *, 
             sent_message_id=bindparam("message_id"),
         )
     )
-    rows = [{"entry_id": s.entry_id, "sent_at": now, "message_id": s.sent_message_id} for s in sent]
-    await session.execute(statement, rows)
+    return Prepared(statement, ("entry_id", "sent_at", "message_id"))
 
 
 async def mark_outbox_failed(

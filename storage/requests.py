@@ -89,6 +89,7 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     CLOSED = "closed"
     EXPIRED = "expired"  # the 回访 went unanswered: closed as unconfirmed
+    WITHDRAWN = "withdrawn"  # 撤销: filed by mistake, closed by its reporter or its handler
 
 
 class Request(Base):
@@ -170,6 +171,12 @@ class Request(Base):
         """The reporter and co-reporters, first reporter first (needs them loaded)."""
         people = [self.reporter] if self.reporter is not None else []
         return people + [row.person for row in self.co_reporters]
+
+    @property
+    def withdrawn(self) -> bool:
+        """Closed by 撤销 (filed by mistake): closed with neither an answer to a 回访 (`satisfied`) nor
+        for want of one (`unconfirmed`), the only other ways a request closes."""
+        return self.status == RequestStatus.CLOSED and self.satisfied is None and not self.unconfirmed
 
     def due_at(self) -> datetime | None:
         """The deadline of the current stage: to acknowledge, or to resolve."""
@@ -767,10 +774,12 @@ async def recently_closed(
     session: AsyncSession, person_id: int, *, platform: str, group_external_id: str | None, since: datetime
 ) -> list[Request]:
     """Requests the person raised that a reporter's answer closed since `since` (not those closed for
-    want of an answer), in this group, newest first: a co-reporter may still disagree."""
+    want of an answer, nor those withdrawn), in this group, newest first: a co-reporter may still
+    disagree."""
     query = select(Request).where(
         Request.status == RequestStatus.CLOSED,
         Request.unconfirmed.is_(False),
+        Request.satisfied.is_(True),
         Request.closed_at >= since,
         Request.platform == platform,
         Request.group_external_id == group_external_id,
@@ -939,6 +948,8 @@ def satisfaction(requests: Iterable[Request]) -> Satisfaction:
             continue
         if request.unconfirmed:
             unconfirmed += 1
+            continue
+        if request.withdrawn:  # filed by mistake: nothing to be satisfied with
             continue
         answered += 1
         satisfied += bool(request.satisfied)

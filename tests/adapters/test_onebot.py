@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from aiohttp.test_utils import TestServer
 from bot.adapters.base import Adapter, SendError, WebMounted
 from bot.adapters.onebot import (
     OneBotAdapter,
+    Segment,
     cq_escape,
     cq_unescape,
     mention_segments,
@@ -580,6 +583,46 @@ def test_mentions_not_named_in_the_text_are_prepended() -> None:
         segment("at", qq="2"),
         text_segment(" 请跟进"),
     ]
+
+
+def _mention_segments_by_regex(text: str, mentions: Sequence[Mention]) -> list[Segment]:
+    """The splitting as it was written first (one regex alternation of the names, longest first): the
+    reference `mention_segments` must agree with."""
+    ids_by_name: dict[str, str] = {}
+    for mention in mentions:
+        if mention.name:
+            ids_by_name.setdefault(mention.name, mention.user_id)
+    inline = {name for name in ids_by_name if f"@{name}" in text}
+    inline_ids = {ids_by_name[name] for name in inline}
+    segments: list[Segment] = []
+    for user_id in dict.fromkeys(m.user_id for m in mentions if m.user_id not in inline_ids):
+        segments += [segment("at", qq=user_id), text_segment(" ")]
+    if not inline:
+        return [*segments, text_segment(text)]
+    pattern = re.compile("|".join(re.escape(f"@{name}") for name in sorted(inline, key=len, reverse=True)))
+    position = 0
+    for match in pattern.finditer(text):
+        if match.start() > position:
+            segments.append(text_segment(text[position : match.start()]))
+        segments.append(segment("at", qq=ids_by_name[match.group()[1:]]))
+        position = match.end()
+    if position < len(text):
+        segments.append(text_segment(text[position:]))
+    return segments
+
+
+def test_mentions_are_split_out_as_a_regex_of_the_names_longest_first_splits_them() -> None:
+    # Names from a few characters, so that one is often a prefix of another, names repeat, "@" runs
+    # double and a mention may have no name or share a user id.
+    rng = random.Random(6)
+    alphabet = "张三丰@ 李.*("
+    for _ in range(5_000):
+        names = ["".join(rng.choices(alphabet, k=rng.randint(0, 4))) for _ in range(rng.randint(0, 4))]
+        mentions = [Mention(user_id=str(rng.randint(1, 3)), name=name) for name in names]
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 14)))
+        if names and rng.random() < 0.7:
+            text += f"@{rng.choice(names)}" + "".join(rng.choices(alphabet, k=rng.randint(0, 4)))
+        assert mention_segments(text, mentions) == _mention_segments_by_regex(text, mentions), (text, names)
 
 
 async def test_a_second_connection_of_the_same_bot_replaces_the_first(harness: Harness) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import DEMO_DIRECTORY
 from bot.runtime import Runtime
@@ -173,17 +174,26 @@ async def test_free_text_goes_to_the_handlers_of_its_intent(
 
 
 async def test_chatter_no_handler_is_concerned_with_costs_no_database_work(
-    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert runtime.engine is not None
     statements: list[str] = []
     event.listen(runtime.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    closed: list[AsyncSession] = []
+    close = AsyncSession.close
+
+    async def counted_close(self: AsyncSession) -> None:
+        closed.append(self)
+        await close(self)
+
+    monkeypatch.setattr(AsyncSession, "close", counted_close)
     first = await runtime.dispatcher.dispatch(message(clock, "今天天气真好,出去晒晒太阳", message_id="c1"))
     assert first is not None and first.marked  # a sender and group not seen before are looked up
-    looked_up = len(statements)
+    looked_up, closed_before = len(statements), len(closed)
     chatter = await runtime.dispatcher.dispatch(message(clock, "中午吃啥呢", message_id="c2"))
     again = await runtime.dispatcher.dispatch(message(clock, "中午吃啥呢", message_id="c2"))
     assert len(statements) == looked_up  # not a BEGIN, not a dedupe mark
+    assert len(closed) == closed_before  # no session entered, so none to close
     assert chatter is not None and chatter.intent == "chitchat"
     assert (chatter.route, chatter.marked) == ("chatter", False)
     assert again is not None and again.route == "chatter"  # handled again, and again nothing happens
@@ -216,6 +226,45 @@ async def test_a_failing_handler_is_rolled_back_and_logged(
     assert await count(runtime, ProcessedMessage) == 0  # a redelivery may try again
     assert await count(runtime, OutboxEntry) == 0
     assert any("rolled back" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_batchs_session_is_closed_whether_it_commits_or_fails(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher closes the session of a batch that needed the database itself (not through
+    `async with`, whose close runs in a task of its own): after a commit and after a failure alike, the
+    session is closed, its connection back in the pool."""
+    router = Router("test")
+
+    @router.command("出错", summary="x")
+    async def broken(ctx: Context):
+        await ctx.session.flush()
+        raise RuntimeError("boom")
+
+    runtime.registry.include(router)
+    made: list[AsyncSession] = []
+    sessions = runtime.dispatcher._sessions
+
+    def recording() -> AsyncSession:
+        made.append(sessions())
+        return made[-1]
+
+    monkeypatch.setattr(runtime.dispatcher, "_sessions", recording)
+    closed: list[AsyncSession] = []
+    close = AsyncSession.close
+
+    async def counted_close(self: AsyncSession) -> None:
+        closed.append(self)
+        await close(self)
+
+    monkeypatch.setattr(AsyncSession, "close", counted_close)
+    assert runtime.engine is not None
+    pool = runtime.engine.sync_engine.pool
+    report = await runtime.dispatcher.dispatch(message(clock, "2单元楼道灯坏了,黑乎乎的", message_id="ok"))
+    failed = await runtime.dispatcher.dispatch(message(clock, "出错", message_id="boom"))
+    assert report is not None and report.marked and failed is None
+    assert made and all(session in closed and not session.in_transaction() for session in made)
+    assert pool.checkedout() == 0
 
 
 async def test_one_structured_log_line_per_message_without_phone_numbers(

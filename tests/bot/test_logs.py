@@ -66,6 +66,28 @@ def test_json_lines_mask_the_message_and_every_extra_field() -> None:
     assert list(entry)[:4] == ["time", "level", "logger", "msg"]
 
 
+def test_the_json_is_what_json_dumps_made_of_the_entry() -> None:
+    """The encoder is made once; each line is still exactly `json.dumps(entry, ensure_ascii=False,
+    default=str)` of the entry (masked), whatever the fields hold."""
+    extras = {
+        "group": "731000005",
+        "building": "3号楼",
+        "confidence": 0.912,
+        "ms": 1e-7,
+        "actions": 0,
+        "handler": None,
+        "ok": True,
+        "when": datetime(2026, 11, 29, 12, 0, tzinfo=UTC),
+        "ids": [1, "二", {"x": 3.5}],
+        "quote": 'a "b" \\ \n \x01 \u2028',
+        "nan": float("nan"),
+    }
+    line = JsonFormatter().format(record("message handled", **extras))
+    entry = {"level": "info", "logger": "loudong.dispatch", "msg": "message handled", **extras}
+    rest = json.dumps(entry, ensure_ascii=False, default=str)
+    assert line.split(", ", 1)[1] == rest[1:]
+
+
 def test_json_time_is_iso_utc_to_the_millisecond() -> None:
     entry = record("x")
     entry.created = datetime(2026, 11, 28, 19, 5, 7, 152_999, tzinfo=UTC).timestamp()

@@ -900,3 +900,92 @@ async def test_a_different_thing_in_the_same_building_is_a_new_request(
     assert "#1" in t.reply(light)["text"]
     assert "#2" in t.reply(lift)["text"] and "电梯" in t.reply(lift)["text"]
     assert "#1" in t.reply(again)["text"] and "2 位" in t.reply(again)["text"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# 撤销: a request filed by mistake
+
+
+async def test_a_request_filed_by_mistake_is_withdrawn(database_url: str, tmp_path: Path) -> None:
+    s = Script()
+    s.say("zhang", "3单元楼道灯坏了", at="09:00")  # #1, 王师傅's
+    withdraw = s.say("zhang", "撤销 #1 搞错了,是开玩笑的,有事打我13812345678", at="09:02")
+    again = s.say("zhang", "撤销 #1", at="09:03")
+    disputed = s.say("zhang", "不满意", at="09:04")
+    query = s.say("zhang", "查询 #1", at="09:05")
+    s.say("li", "3单元电梯坏了,老人上不去", at="09:10")  # #2
+    s.say("qian", "3单元电梯又坏了", at="09:11")  # +1
+    first_of_two = s.say("li", "撤销 #2", at="09:12")
+    joined = s.say("qian", "撤销 #2 我搞错了", at="09:13")
+    stranger = s.say("zhou", "撤销 #2", at="09:14")
+    other_worker = s.say("zheng-weidong", "撤销 #2", at="09:15")
+    noise = s.say("wu", "楼上天天半夜蹦迪太吵了", at="09:20")  # #3, 刘秀英's
+    misfiled = s.say("liu-xiuying", "撤销 #3 误报,说的是隔壁小区", at="09:25")
+    s.say("sun", "垃圾桶满了好几天没人清,臭死了", at="09:30")  # #4, 王师傅's
+    s.say("wang-shifu", "/withdraw #4 重复登记了,已经清了", at="09:35", group=None)
+    fire = s.say("cai", "着火了!6楼有人家里冒黑烟", at="20:00", group="b6")  # #5
+    false_alarm = s.say("cai", "撤销 #5 看错了,是邻居家在熏腊肉", at="20:03", group="b6")
+    resident_help = s.say("zhang", "帮助", at="20:10")
+    worker_help = s.say("wang-shifu", "帮助", at="20:11")
+    s.say("zhou", "今天天气不错", at="10:00", day="2026-12-03")  # two days on: the sweep ran since
+    t = await play(database_url, tmp_path, s)
+
+    done = t.reply(withdraw)
+    assert done["text"] == "#1 已撤销(张阿姨:搞错了,是开玩笑的,有事打我138****5678),@王师傅 不用处理了。"
+    assert done["mentions"] == ["wang-shifu"] and done["to"] == "group:b5"
+    assert t.reply(again)["text"] == ("@张阿姨 #1 已经结案了。如果问题又出现了,请直接在群里说,我会重新登记。")
+    assert t.replies(disputed) == []  # nothing to dispute: silence, not a reopening
+    shown = t.reply(query)["text"]
+    assert "已撤销(张阿姨 " in shown and "张阿姨 撤销:搞错了,是开玩笑的,有事打我138****5678" in shown
+    assert "13812345678" not in json.dumps(t.records, ensure_ascii=False)
+
+    assert t.reply(first_of_two)["text"] == (
+        "@李叔 #2 还有其他邻居也反映了这个问题,会继续处理,不能撤销。"
+        "如果已经解决了,请告诉 王师傅,或在回访时回复“满意”。"
+    )
+    assert "还有其他邻居也反映了这个问题" in t.reply(joined)["text"]
+    assert t.reply(stranger)["text"] == "@周大爷 只有反映 #2 的居民或负责处理的同志可以撤销。"
+    assert t.reply(other_worker)["text"] == "@郑卫东 #2 不在您负责的范围内,由 王师傅 负责处理。"
+
+    assert "#3" in t.reply(noise)["text"]
+    by_owner = t.reply(misfiled)
+    assert by_owner["text"] == (
+        "#3 已撤销(刘秀英:误报,说的是隔壁小区)。@吴阿姨 如果问题确实存在,请再在群里说一声,我会重新登记。"
+    )
+    assert by_owner["mentions"] == ["wu"]
+
+    [confirmed] = [r for r in t.private("wang-shifu") if "#4" in r["text"]]  # reminders of #2 besides
+    assert confirmed["text"] == "好的,#4 已撤销,已在群里说明。"
+    posted = next(r for r in t.to("group:b5") if r["text"].startswith("#4 已撤销"))
+    assert posted["text"] == (
+        "#4 已撤销(王师傅:重复登记了,已经清了)。@孙姐 如果问题确实存在,请再在群里说一声,我会重新登记。"
+    )
+    assert posted["reply_to"] is not None  # quoting the report
+
+    assert t.reply(false_alarm)["text"] == (
+        "#5 已撤销(蔡先生:看错了,是邻居家在熏腊肉),@刘秀英 不用处理了,其他值班同志也不用到场了。"
+    )
+    # Everyone on duty was tagged by the alarm; the withdrawal tags its owner alone.
+    assert len(t.reply(fire)["mentions"]) == 4 and t.reply(false_alarm)["mentions"] == ["liu-xiuying"]
+    assert "撤销 #编号 原因" in t.reply(resident_help)["text"]
+    assert "撤销 #编号 原因" in t.reply(worker_help)["text"]
+
+    requests = {request.id: (request, events) for request, events in await stored(database_url)}
+    for number, actor, note in (
+        (1, "张阿姨", "搞错了,是开玩笑的,有事打我138****5678"),
+        (3, "刘秀英", "误报,说的是隔壁小区"),
+        (4, "王师傅", "重复登记了,已经清了"),
+        (5, "蔡先生", "看错了,是邻居家在熏腊肉"),
+    ):
+        request, events = requests[number]
+        assert request.status is RequestStatus.CLOSED and request.withdrawn, number
+        assert request.closed_at is not None and request.satisfied is None and not request.unconfirmed
+        # No 回访, and the sweep left it alone: no reminder, no escalation, over two days.
+        assert kinds(events) == [EventKind.CREATED, EventKind.WITHDRAWN], (number, kinds(events))
+        withdrawn = events[-1]
+        assert withdrawn.actor is not None and withdrawn.actor.name == actor
+        assert (withdrawn.old, withdrawn.new, withdrawn.note) == ("new", "closed", note)
+    assert requests[1][0].closed_at == local("2026-12-01", "09:02")
+    second, second_events = requests[2]
+    assert second.is_open and EventKind.WITHDRAWN not in kinds(second_events)
+    assert EventKind.REMINDED in kinds(second_events)  # the sweep did run over those days

@@ -26,7 +26,7 @@ from storage.directory import import_directory, load_directory
 from storage.entries import UnitEntry
 from storage.memo import in_session
 from storage.models import Unit
-from storage.requests import Request, RequestStatus
+from storage.requests import EventKind, Request, RequestEvent, RequestStatus
 from storage.roles import Role, UnitKind
 
 # Policy ----------------------------------------------------------------------------------------------
@@ -237,6 +237,18 @@ def test_summaries_and_places() -> None:
     assert words.place_text("5号楼", "2单元", None, None) == "5号楼2单元"
     assert words.place_text("5号楼", "2单元", "4楼", "402") == "5号楼2单元402室"
     assert words.place_text("7号楼", None, "3楼", None) == "7号楼3楼"
+
+
+def test_a_withdrawn_request_in_words() -> None:
+    withdrawn = Request(status=RequestStatus.CLOSED, satisfied=None, unconfirmed=False)
+    confirmed = Request(status=RequestStatus.CLOSED, satisfied=True, unconfirmed=False)
+    expired = Request(status=RequestStatus.CLOSED, satisfied=None, unconfirmed=True)
+    assert words.status_label(withdrawn) == "已撤销"
+    assert words.status_label(confirmed) == words.status_label(expired) == "已结案"
+    assert words.status_label(Request(status=RequestStatus.NEW, unconfirmed=False)) == "待接单"
+    event = RequestEvent(kind=EventKind.WITHDRAWN, old="new", new="closed", note="搞错了")
+    assert words.event_text(event) == "撤销:搞错了"
+    assert words.event_text(RequestEvent(kind=EventKind.WITHDRAWN)) == "撤销"
 
 
 @pytest.mark.parametrize(

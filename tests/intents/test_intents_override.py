@@ -36,8 +36,10 @@ needs_sklearn = pytest.mark.skipif(
 SIGNS_ONLY = [
     ("海上有几个学生划橡皮艇出去了 桨都掉了 一直往外漂 越来越小 人在上面挥衣服", Intent.CHITCHAT),
     ("江心有条小木船 划船的老汉桨断了 船越漂越远 都快看不见了 他在上头挥手喊", Intent.ELDER_CARE),
-    ("俺看见海边有俩娃坐着充气垫子 被风刮出去老远了 越漂越远 在上面挥手", Intent.CHITCHAT),
 ]
+# Caught before the override since the v28/v33/v34 fold (the second opinions, retrained with families6,
+# see it): still an emergency, now without the override's help.
+CAUGHT_BEFORE_THE_OVERRIDE = ["俺看见海边有俩娃坐着充气垫子 被风刮出去老远了 越漂越远 在上面挥手"]
 # The same scene supposed, seen on TV and laughed at, drilled, or heard of elsewhere: the override's top
 # intent is still emergency, but its guards (those of the emergency second opinion) keep it out.
 NOT_EVENTS = [
@@ -222,6 +224,13 @@ def test_check_fails_on_a_stale_file(
     assert train_override.main(["--check", "--output", str(stale)]) == 1
     assert "differs" in capsys.readouterr().out
     assert train_override.main(["--check", "--output", str(tmp_path / "none.gz")]) == 1
+
+
+@pytest.mark.parametrize("text", CAUGHT_BEFORE_THE_OVERRIDE)
+def test_an_emergency_the_second_opinions_learnt_stays_caught(text: str) -> None:
+    engine = default_engine()
+    assert engine.classify_opinions(text).intent is Intent.EMERGENCY
+    assert engine.classify(text).intent is Intent.EMERGENCY
 
 
 @pytest.mark.parametrize(("text", "engine_intent"), SIGNS_ONLY)

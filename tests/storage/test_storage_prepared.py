@@ -5,7 +5,8 @@ SQLAlchemy's errors; what they cannot run faithfully is refused when first compi
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+import weakref
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -14,11 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import OutboxEntry, ProcessedMessage
-from storage.prepared import Prepared, prepared
+from storage.prepared import Prepared, connection_of, prepared
 from storage.sqlite_inline import inline_sqlite3
 
 NOW = datetime(2026, 11, 29, 11, 0, 0, 123456, tzinfo=UTC)
 OUTBOX = OutboxEntry.__table__
+PROCESSED = ProcessedMessage.__table__
 KEYS = ("platform", "target_kind", "target_id", "text", "mentions", "reply_to", "origin")
 KEYS += ("status", "attempts", "created_at", "next_attempt_at")
 
@@ -177,3 +179,56 @@ async def test_outside_a_transaction_sqlalchemy_begins_one(
         await connection.rollback()
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+
+
+async def test_a_moment_bound_again_is_written_as_sqlalchemy_writes_it(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The datetime processing is remembered for the last object bound (shared by the statements): the
+    same object, a new one, an equal one in another time zone and a naive one (refused, and not
+    remembered) are each written, or refused, as SQLAlchemy's own execute writes them."""
+    insert = Prepared(OUTBOX.insert().returning(OUTBOX.c.id), KEYS)
+    other = Prepared(PROCESSED.insert(), ("platform", "message_id", "received_at"))
+    beijing = NOW.astimezone(timezone(timedelta(hours=8)))
+    later = NOW + timedelta(microseconds=1)
+    async with session_factory() as session, session.begin():
+        connection = await session.connection()
+        ids = []
+        for moment in (NOW, NOW, later, beijing, NOW):
+            [(ours,)] = await insert.rows(
+                connection, outbox_row("x", created_at=moment, next_attempt_at=moment)
+            )
+            await other.rows(connection, {"platform": "p", "message_id": str(ours), "received_at": moment})
+            theirs = (
+                await connection.execute(insert.statement, outbox_row("x", created_at=moment))
+            ).scalar_one()
+            ids.append((ours, theirs, moment))
+        with pytest.raises(Exception, match="naive"):
+            await insert.rows(connection, outbox_row("x", created_at=NOW.replace(tzinfo=None)))
+        [(after_naive,)] = await insert.rows(connection, outbox_row("x", created_at=NOW))
+        raw = await connection.exec_driver_sql("SELECT id, created_at, next_attempt_at FROM outbox")
+        stored = {row[0]: (row[1], row[2]) for row in raw}
+        marks = dict(
+            list(await connection.exec_driver_sql("SELECT message_id, received_at FROM processed_messages"))
+        )
+    for ours, theirs, moment in ids:
+        assert stored[ours][0] == stored[theirs][0] == stored[ours][1] == marks[str(ours)]
+        assert stored[ours][0] == moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    assert stored[after_naive][0] == stored[ids[0][0]][0]
+
+
+async def test_the_transactions_connection_is_one_object_until_it_ends(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """`connection_of` begins the transaction when none is, then hands out the same asyncio proxy of its
+    connection each time (not a new one per call once the caller has dropped it), and a new transaction's
+    connection once that one has ended."""
+    async with session_factory() as session:
+        async with session.begin():
+            first = weakref.ref(await connection_of(session))  # the caller keeps no reference
+            again = await connection_of(session)
+            assert again is first() and again.in_transaction()
+            assert again.sync_connection is (await session.connection()).sync_connection
+        async with session.begin():
+            later = await connection_of(session)
+            assert later.sync_connection is not again.sync_connection and later.in_transaction()

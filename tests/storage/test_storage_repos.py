@@ -371,7 +371,7 @@ async def test_outbox_sent_and_found_by_its_message(
     )
 
 
-async def test_outbox_batch_marked_sent_in_one_statement(
+async def test_outbox_batch_marked_sent_together(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     async with session_factory() as session, session.begin():

@@ -171,6 +171,28 @@ async def test_overdue_per_stage(session_factory: async_sessionmaker[AsyncSessio
     assert day[0].is_overdue(NOW + timedelta(hours=24)) and not day[0].is_overdue(NOW)
 
 
+async def test_a_withdrawn_request_is_left_alone(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """撤销 closes a request with no 回访 answer: out of the sweep, of 回访 disputes and of satisfaction."""
+    async with session_factory() as session, session.begin():
+        withdrawn = await new_request(session, status=RequestStatus.CLOSED, closed_at=NOW)
+        confirmed = await new_request(
+            session, status=RequestStatus.CLOSED, closed_at=NOW, satisfied=True, category="noise"
+        )
+        zhang_id = withdrawn.reporter_id
+    assert zhang_id is not None
+    async with session_factory() as session:
+        assert await store.overdue(session, NOW + timedelta(days=5)) == []
+        closed = await store.recently_closed(
+            session, zhang_id, platform="webchat", group_external_id="b5", since=NOW - timedelta(days=1)
+        )
+        rows = await store.requests_between(session, since=NOW - timedelta(days=1))
+    assert [r.id for r in closed] == [confirmed.id]
+    assert [r.withdrawn for r in rows] == [True, False]
+    satisfaction = store.satisfaction(rows)
+    assert (satisfaction.answered, satisfaction.satisfied, satisfaction.unconfirmed) == (1, 1, 0)
+    assert store.summarise(rows, NOW).closed == 2
+
+
 async def test_overdue_in_some_buildings(session_factory: async_sessionmaker[AsyncSession]) -> None:
     async with session_factory() as session, session.begin():
         five = await new_request(session)
