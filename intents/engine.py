@@ -538,11 +538,18 @@ class IntentEngine:
     def warm(self, *, background: bool = False) -> None:
         """Load the tokenizer's dictionary now (a few milliseconds from the cache) rather than on the
         first message that needs it, and add all of it in a daemon thread (0.2-0.4 s of CPU), after which
-        no message checks for groups still to add (`Segmenter.prefixes`); with `background=True` all of it
+        no message checks for groups still to add (`Segmenter.prefixes`), then the intent model's evidence
+        rankings (`IntentModel.rank_columns`); with `background=True` the dictionary too
         in the thread, so start-up is not blocked (a message needing it meanwhile waits for it)."""
         if not background:
             self.segmenter.load()
-        threading.Thread(target=self.segmenter.full, name="intents-warm", daemon=True).start()
+        threading.Thread(target=self._warm_rest, name="intents-warm", daemon=True).start()
+
+    def _warm_rest(self) -> None:
+        self.segmenter.full()
+        if self.intent_model is not None:
+            # Its evidence rankings (a few milliseconds a column) built here, not on a resident's message.
+            self.intent_model.rank_columns()
 
     def prefilter(self, text: str) -> bool:
         """Whether any lexicon word occurs in the normalised text: False means chitchat, decided without
@@ -1133,11 +1140,9 @@ class IntentEngine:
         drill = self._drill
         assert drill is not None
         for m in drill.finditer(norm):
-            i = m.start()
-            if (i > 0 and norm[i - 1] in _NEGATION_CHARS) or norm[max(0, i - 2) : i] == "不是":
+            if _denied(norm, m.start()):
                 continue
-            end = m.end()
-            if m.group() not in self._setting or self._body_sign.search(norm, end) is None:
+            if m.group() not in self._setting or self._body_sign.search(norm, m.end()) is None:
                 return True
         return False
 
@@ -1902,11 +1907,12 @@ def _any_inside(hits: list[_Hit], span: tuple[int, int]) -> bool:
 
 def _said(cues: re.Pattern[str], norm: str) -> bool:
     """Whether a message-wide cue occurs and is not denied (不是演练, 不是视频里的)."""
-    for m in cues.finditer(norm):
-        i = m.start()
-        if not (i > 0 and norm[i - 1] in _NEGATION_CHARS) and norm[max(0, i - 2) : i] != "不是":
-            return True
-    return False
+    return any(not _denied(norm, m.start()) for m in cues.finditer(norm))
+
+
+def _denied(norm: str, i: int) -> bool:
+    """Whether the cue at `i` is denied by what comes just before it (不是演练, 没在玩游戏)."""
+    return (i > 0 and norm[i - 1] in _NEGATION_CHARS) or norm[max(0, i - 2) : i] == "不是"
 
 
 def _laughter(words: frozenset[str], mood: frozenset[str]) -> re.Pattern[str]:

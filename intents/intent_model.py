@@ -212,6 +212,11 @@ class IntentModel:
         weights = self.weights
         return [(grams[r], float(weights[r, column])) for r in (order[k] for k in places if k < unranked)]
 
+    def rank_columns(self) -> None:
+        """Build every column's ranking for `evidence` now (`IntentEngine.warm` does, in its thread)."""
+        for column in range(len(self.classes)):
+            self._ranking(column)
+
     def _ranking(self, column: int) -> tuple[np.ndarray, list[int]]:
         """The rows of positive margin for the column in the order of `evidence` (n-grams of two or three
         characters before single ones, then the larger margin, then the n-gram's string order: a total

@@ -171,6 +171,17 @@ def test_evidence_is_the_ranking_of_the_rows_given() -> None:
             assert model.evidence(text, intent, 3) == expected
 
 
+def test_ranked_ahead_the_evidence_is_the_same() -> None:
+    """`rank_columns` (run by `IntentEngine.warm`'s thread) builds every column's ranking before any message
+    needs one; `evidence` then gives what the rankings built on first use give."""
+    ahead, lazy = load_intent_model(), load_intent_model()
+    ahead.rank_columns()
+    assert sorted(ahead._rankings) == list(range(len(Intent)))
+    text = "3单元楼道灯坏了好几天了 物业也没人来修 晚上黑乎乎的"
+    for intent in Intent:
+        assert ahead.evidence(text, intent, 5) == lazy.evidence(text, intent, 5)
+
+
 def _model(propose: float = 0.5, veto: float = 0.9, switch: float = 0.6, quiet: float = 0.9) -> IntentModel:
     return IntentModel(
         ["x"], np.zeros((1, len(Intent))), np.zeros(len(Intent)), propose=propose, veto=veto, switch=switch,
