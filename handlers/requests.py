@@ -1177,22 +1177,8 @@ async def withdraw(ctx: Context) -> HandlerResult:
             )
         else:
             raise Refusal(f"只有反映 {request.number} 的居民或负责处理的同志可以撤销。")
-    now = ctx.clock.now()
-    old_status = RequestStatus(request.status)
-    request.status = RequestStatus.CLOSED
-    request.closed_at = now
-    request.reminded_at = None
     reason = mask_pii(reason) if reason else ""
-    store.add_event(
-        ctx.session,
-        request,
-        EventKind.WITHDRAWN,
-        now,
-        actor=ctx.sender,
-        old=old_status,
-        new=request.status,
-        note=reason or None,
-    )
+    store.withdraw(ctx.session, request, ctx.clock.now(), actor=ctx.sender, note=reason or None)
     return _announce(
         ctx,
         request,

@@ -136,6 +136,9 @@ class Request(Base):
     acknowledged_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Set, with closed_at, only by 撤销 (`withdraw`): withdrawn is a recorded fact, so a way of closing
+    # added later cannot read as withdrawn by forgetting to set `satisfied` or `unconfirmed`.
+    withdrawn_at: Mapped[datetime | None]
     # The reminder for the current stage (None: not reminded yet); reset on escalation and reopening.
     reminded_at: Mapped[datetime | None]
     escalations: Mapped[int] = mapped_column(Integer, default=0)
@@ -174,9 +177,8 @@ class Request(Base):
 
     @property
     def withdrawn(self) -> bool:
-        """Closed by 撤销 (filed by mistake): closed with neither an answer to a 回访 (`satisfied`) nor
-        for want of one (`unconfirmed`), the only other ways a request closes."""
-        return self.status == RequestStatus.CLOSED and self.satisfied is None and not self.unconfirmed
+        """Closed by 撤销 (filed by mistake), as `withdrawn_at` records."""
+        return self.withdrawn_at is not None
 
     def due_at(self) -> datetime | None:
         """The deadline of the current stage: to acknowledge, or to resolve."""
@@ -289,6 +291,27 @@ def _event_values(
         "new": new[:100] if new else new,
         "note": note,
     }
+
+
+def withdraw(
+    session: AsyncSession,
+    request: Request,
+    at: datetime,
+    *,
+    actor: Person | PersonEntry | None,
+    note: str | None,
+) -> RequestEvent:
+    """撤销: close an open request as filed by mistake, and put who and why (`note`, already masked) on its
+    timeline. Closing it and recording that it was withdrawn (`withdrawn_at`) happen together, in the
+    caller's transaction: no withdrawn request lacks the time, and no other way of closing sets it."""
+    old = RequestStatus(request.status)
+    request.status = RequestStatus.CLOSED
+    request.closed_at = at
+    request.withdrawn_at = at
+    request.reminded_at = None  # nothing left to chase
+    return add_event(
+        session, request, EventKind.WITHDRAWN, at, actor=actor, old=old, new=request.status, note=note
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,11 +240,15 @@ def test_summaries_and_places() -> None:
 
 
 def test_a_withdrawn_request_in_words() -> None:
-    withdrawn = Request(status=RequestStatus.CLOSED, satisfied=None, unconfirmed=False)
+    at = datetime(2026, 12, 1, 1, 2, tzinfo=LOCAL_TZ)
+    withdrawn = Request(status=RequestStatus.CLOSED, satisfied=None, unconfirmed=False, withdrawn_at=at)
     confirmed = Request(status=RequestStatus.CLOSED, satisfied=True, unconfirmed=False)
     expired = Request(status=RequestStatus.CLOSED, satisfied=None, unconfirmed=True)
+    # Closed with neither flag, but not by 撤销: withdrawn is what `withdrawn_at` says, not a guess.
+    unsaid = Request(status=RequestStatus.CLOSED, satisfied=None, unconfirmed=False)
     assert words.status_label(withdrawn) == "已撤销"
     assert words.status_label(confirmed) == words.status_label(expired) == "已结案"
+    assert words.status_label(unsaid) == "已结案"
     assert words.status_label(Request(status=RequestStatus.NEW, unconfirmed=False)) == "待接单"
     event = RequestEvent(kind=EventKind.WITHDRAWN, old="new", new="closed", note="搞错了")
     assert words.event_text(event) == "撤销:搞错了"

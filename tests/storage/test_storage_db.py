@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import (
+    alembic_config,
     current_revision,
     head_revision,
     make_engine,
@@ -26,6 +29,7 @@ from storage.db import (
     sqlite_file,
 )
 from storage.models import load_all_models
+from storage.requests import EventKind, Request, RequestEvent, RequestStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,6 +144,85 @@ async def test_foreign_keys_are_enforced(engine: AsyncEngine) -> None:
                         "INSERT INTO groups (platform, external_id, name, unit_id) VALUES ('w', 'g', '', 999)"
                     )
                 )
+
+
+def _migrate_to(connection: Connection, revision: str, *, down: bool = False) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def _columns(connection: Connection, table: str) -> set[str]:
+    return {column["name"] for column in inspect(connection).get_columns(table)}
+
+
+WITHDRAWN_AT = datetime(2026, 12, 1, 1, 2, 30, 123456, tzinfo=UTC)
+
+
+def _request_at_0004(number: int, **values: object) -> dict[str, object]:
+    """A request row as revision 0004 has it: no `withdrawn_at` (the insert names only these columns
+    and those with a default, which it has not)."""
+    created = WITHDRAWN_AT - timedelta(hours=1)
+    return {
+        "id": number,
+        "category": "repair",
+        "summary": "楼道灯报修",
+        "text": "楼道灯坏了",
+        "platform": "webchat",
+        "created_at": created,
+        "updated_at": created,
+        "closed_at": WITHDRAWN_AT,
+        "status": RequestStatus.CLOSED,
+        **values,
+    }
+
+
+def _event(number: int, kind: EventKind, at: datetime) -> dict[str, object]:
+    return {"request_id": number, "kind": kind, "at": at}
+
+
+async def test_0005_records_when_requests_were_withdrawn(database_url: str) -> None:
+    """Upgrading a database at 0004 gives `withdrawn_at` to the closed requests with a `withdrawn` event
+    (at that event's time) and to no other; downgrading drops the column and nothing else."""
+    created = WITHDRAWN_AT - timedelta(hours=1)
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_to, "0004")
+            await connection.execute(
+                insert(Request.__table__),
+                [_request_at_0004(1), _request_at_0004(2, satisfied=True, rating=5)],
+            )
+            await connection.execute(
+                insert(RequestEvent.__table__),
+                [
+                    _event(1, EventKind.CREATED, created),
+                    _event(1, EventKind.WITHDRAWN, WITHDRAWN_AT),
+                    _event(2, EventKind.CREATED, created),
+                    _event(2, EventKind.RESOLVED, created + timedelta(minutes=30)),
+                    _event(2, EventKind.CLOSED, WITHDRAWN_AT),
+                ],
+            )
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_to, "0005")
+        assert await current_revision(engine) == "0005"
+        async with make_session_factory(engine)() as session:
+            withdrawn, closed = (await session.scalars(select(Request).order_by(Request.id))).all()
+        assert withdrawn.withdrawn_at == WITHDRAWN_AT and withdrawn.withdrawn
+        assert closed.withdrawn_at is None and not closed.withdrawn
+
+        async with engine.begin() as connection:
+            await connection.run_sync(_migrate_to, "0004", down=True)
+        assert await current_revision(engine) == "0004"
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(_columns, "requests")
+            events = await connection.scalar(select(func.count()).select_from(RequestEvent.__table__))
+            requests = await connection.scalar(select(func.count()).select_from(Request.__table__))
+    finally:
+        await engine.dispose()
+    assert "withdrawn_at" not in columns and {"closed_at", "satisfied", "unconfirmed"} <= columns
+    # The requests and their timelines survive the downgrade (a rebuilt table would cascade to them).
+    assert (requests, events) == (2, 5)
 
 
 async def run_migration_cli(*args: str, cwd: Path, environment: dict[str, str]) -> tuple[int, str]:

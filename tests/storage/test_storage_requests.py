@@ -174,7 +174,7 @@ async def test_overdue_per_stage(session_factory: async_sessionmaker[AsyncSessio
 async def test_a_withdrawn_request_is_left_alone(session_factory: async_sessionmaker[AsyncSession]) -> None:
     """撤销 closes a request with no 回访 answer: out of the sweep, of 回访 disputes and of satisfaction."""
     async with session_factory() as session, session.begin():
-        withdrawn = await new_request(session, status=RequestStatus.CLOSED, closed_at=NOW)
+        withdrawn = await new_request(session, status=RequestStatus.CLOSED, closed_at=NOW, withdrawn_at=NOW)
         confirmed = await new_request(
             session, status=RequestStatus.CLOSED, closed_at=NOW, satisfied=True, category="noise"
         )
@@ -191,6 +191,40 @@ async def test_a_withdrawn_request_is_left_alone(session_factory: async_sessionm
     satisfaction = store.satisfaction(rows)
     assert (satisfaction.answered, satisfaction.satisfied, satisfaction.unconfirmed) == (1, 1, 0)
     assert store.summarise(rows, NOW).closed == 2
+
+
+async def test_withdrawing_records_when(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    later = NOW + timedelta(minutes=2)
+    async with session_factory() as session, session.begin():
+        request = await new_request(session, reminded_at=NOW)
+        zhang = await person(session, "zhang-ayi")
+        event = store.withdraw(session, request, later, actor=zhang, note="搞错了")
+        number = request.id
+    assert (event.kind, event.old, event.new) == (EventKind.WITHDRAWN, "new", "closed")
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        events = await store.timeline(session, number)
+    assert loaded is not None and loaded.withdrawn
+    assert loaded.status is RequestStatus.CLOSED
+    assert loaded.closed_at == loaded.withdrawn_at == later and loaded.withdrawn_at.tzinfo is not None
+    assert loaded.reminded_at is None and loaded.updated_at == later
+    assert [(e.kind, e.actor_id, e.note) for e in events] == [(EventKind.WITHDRAWN, zhang.id, "搞错了")]
+
+
+async def test_only_withdrawing_makes_a_request_withdrawn(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A request closed some other way that sets neither `satisfied` nor `unconfirmed` (a way of closing
+    added later, say) is not withdrawn: that was once how a withdrawn request was recognised."""
+    async with session_factory() as session, session.begin():
+        closed = await new_request(session, status=RequestStatus.CLOSED, closed_at=NOW)
+        number = closed.id
+    async with session_factory() as session:
+        loaded = await store.get_request(session, number)
+        rows = await store.requests_between(session, since=NOW - timedelta(days=1))
+    assert loaded is not None and loaded.satisfied is None and not loaded.unconfirmed
+    assert loaded.withdrawn_at is None and not loaded.withdrawn
+    assert store.satisfaction(rows).answered == 1  # counted, not left out as if withdrawn
 
 
 async def test_overdue_in_some_buildings(session_factory: async_sessionmaker[AsyncSession]) -> None:
