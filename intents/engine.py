@@ -2,7 +2,9 @@
 read through negation, summed per intent, and turned into a decision with a confidence.
 
 Pipeline for one message:
-1. normalise (normalize.py); extract places (places.py); detect a question.
+1. normalise (normalize.py); map written dialect forms to Mandarin (the lexicon's `[dialect]`: 咗 → 了,
+   掟 → 扔; `prepare`), so that everything below, the models included, reads the Mandarin form; extract
+   places (places.py); detect a question.
 2. Aho-Corasick over every lexicon word. No hit: chitchat, done - the tokenizer is never touched.
 3. Drop hits inside a block word (灯笼, 热水器) and hits nested in a longer keyword.
 4. Segment only the clauses around hits that need it; a keyword that jieba cuts across (停电 in
@@ -31,6 +33,11 @@ Pipeline for one message:
    not asked, since held-out v31/v32: they cost emergencies); urgent, the engine's intent as runner-up,
    the override's strongest n-grams reported as keywords with role "model". `classify_opinions` is the
    engine without it.
+11. In the resident's own words (`classify` only): a message the dialect map changed is reported on its
+   normalised text as written, each keyword's span moved back to the words it came from; a lexicon
+   keyword keeps its (Mandarin) lexicon word, a model's n-gram becomes the resident's own characters, so
+   what is shown is their words or the lexicon's, never a mix. The stage methods (`classify_keywords`,
+   `classify_emergency`, `classify_opinions`) report on the prepared text.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from intents.model import (
     _build_classification,
     _keyword_hit,
 )
-from intents.normalize import normalize
+from intents.normalize import normalize, original_span
 from intents.override import DEFAULT_OVERRIDE_MODEL_PATH, OverrideModel, load_override_model
 from intents.places import extract_places
 from intents.segment import Segmenter
@@ -432,6 +439,8 @@ class IntentEngine:
         override_model: OverrideModel | None = None,
     ) -> None:
         self.lexicon = lexicon
+        # The dialect word map, None when empty (most communities' lexicons: nothing to look for).
+        self._dialect = lexicon.dialect if lexicon.dialect else None
         self.emergency_model = emergency_model
         self.intent_model = intent_model
         self.override_model = override_model
@@ -554,7 +563,7 @@ class IntentEngine:
     def prefilter(self, text: str) -> bool:
         """Whether any lexicon word occurs in the normalised text: False means chitchat, decided without
         segmentation."""
-        norm = normalize(text)
+        norm = self.prepare(text)
         if not norm:
             return False
         if self._whole and len(norm) <= _WHOLE_MAX and _strip_marks(norm) in self._whole:
@@ -563,11 +572,43 @@ class IntentEngine:
 
     # ------------------------------------------------------------------------------------ classify
 
+    def prepare(self, text: str) -> str:
+        """The text every stage and model reads: normalised, with the dialect map applied (a message with
+        no character that starts a dialect form is returned by one character-class search). The trainers
+        train on it, so that training and classification read the same text."""
+        norm = normalize(text)
+        dialect = self._dialect
+        return norm if dialect is None else dialect.apply(norm)
+
     def classify(self, text: str) -> Classification:
         result = self.classify_opinions(text)
-        if self.override_model is None or not self.override_applies(result):
+        if self.override_model is not None and self.override_applies(result):
+            result = self.overridden(result) or result
+        dialect = self._dialect
+        if dialect is None or dialect.gate is None or dialect.gate.search(text) is None:
             return result
-        return self.overridden(result) or result
+        return self._in_own_words(text, result)
+
+    def _in_own_words(self, text: str, result: Classification) -> Classification:
+        """The result reported on the resident's own (normalised) text when the dialect map changed it:
+        each keyword's span moved back to the characters it came from (a position inside a replaced form
+        widens to the whole form); a lexicon keyword keeps its lexicon word (掟 reported as 扔, the
+        lexicon's word), a model's n-gram becomes the resident's own characters (掟竹, not 扔竹)."""
+        dialect = self._dialect
+        assert dialect is not None
+        norm = normalize(text)
+        mapped, spans = dialect.spans(norm)
+        if not spans or mapped != result.text:
+            return result
+        hits = []
+        for h in result.keywords:
+            start, end = original_span(spans, h.start, h.end)
+            word = norm[start:end] if h.role == _MODEL_ROLE else h.word
+            hits.append(_keyword_hit(word, start, end, h.intent, h.role, h.state, h.weight))
+        values = dict(result.__dict__)
+        values["text"] = norm
+        values["keywords"] = tuple(hits)
+        return _build_classification(values)
 
     def override_applies(self, result: Classification) -> bool:
         """Whether the baseline emergency override (the third opinion) is asked about the engine's result:
@@ -951,6 +992,8 @@ class IntentEngine:
         """`classify_keywords`; the automaton's matches are appended to `found_out` (for blanking block
         words without a second pass)."""
         norm = normalize(text)
+        if self._dialect is not None:
+            norm = self._dialect.apply(norm)
         question = bool(self._question and self._question.search(norm))
         places = extract_places(norm) if norm else _NO_PLACES
         if not norm:

@@ -75,3 +75,75 @@ def normalize(text: str) -> str:
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
     return text
+
+
+class DialectMap:
+    """The lexicon's dialect word map (`[dialect]`: a written dialect form → the Mandarin form the rest of
+    the lexicon knows: 咗 → 了, 冇人 → 没人, 掟 → 扔), applied once to normalised text, before the keyword
+    automaton, segmentation and the models. Left to right, the longest form at each position wins (冇人
+    before 冇); what it puts in is never read again (the lexicon loader rejects a Mandarin form containing a
+    dialect form, so mapping twice changes nothing). Most messages have no character that starts a form:
+    one character-class search (`gate`) tells, and they are returned as they are."""
+
+    __slots__ = ("_pattern", "forms", "gate")
+
+    def __init__(self, forms: dict[str, str]) -> None:
+        self.forms = dict(forms)
+        firsts = sorted({form[0] for form in self.forms})
+        self.gate = re.compile("[" + "".join(re.escape(c) for c in firsts) + "]") if firsts else None
+        # An alternation tries its branches in order, so the longest forms first: the longest match wins.
+        ordered = sorted(self.forms, key=lambda form: (-len(form), form))
+        self._pattern = re.compile("|".join(re.escape(form) for form in ordered)) if ordered else None
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+    def apply(self, text: str) -> str:
+        """The text with every dialect form replaced by its Mandarin form."""
+        gate = self.gate
+        if gate is None or gate.search(text) is None:
+            return text
+        forms = self.forms
+        return self._pattern.sub(lambda m: forms[m.group()], text)  # type: ignore[union-attr]
+
+    def spans(self, text: str) -> tuple[str, tuple[tuple[int, int, int, int], ...]]:
+        """`apply`, with where each replacement sits: (start, end) in the mapped text and (start, end) in
+        `text`, in order (none: the text is unchanged)."""
+        gate = self.gate
+        if gate is None or gate.search(text) is None:
+            return text, ()
+        forms = self.forms
+        parts: list[str] = []
+        spans: list[tuple[int, int, int, int]] = []
+        last = 0
+        out = 0
+        for m in self._pattern.finditer(text):  # type: ignore[union-attr]
+            start, end = m.span()
+            parts.append(text[last:start])
+            out += start - last
+            mandarin = forms[m.group()]
+            parts.append(mandarin)
+            spans.append((out, out + len(mandarin), start, end))
+            out += len(mandarin)
+            last = end
+        if not spans:
+            return text, ()
+        parts.append(text[last:])
+        return "".join(parts), tuple(spans)
+
+
+def original_span(spans: tuple[tuple[int, int, int, int], ...], start: int, end: int) -> tuple[int, int]:
+    """Where the span [start, end) of a mapped text (`DialectMap.spans`) was in the text before mapping: a
+    position inside a replacement widens to the whole dialect form it came from."""
+    return _original_at(spans, start, left=True), _original_at(spans, end, left=False)
+
+
+def _original_at(spans: tuple[tuple[int, int, int, int], ...], pos: int, *, left: bool) -> int:
+    shift = 0
+    for m_start, m_end, o_start, o_end in spans:
+        if pos <= m_start:
+            break
+        if pos < m_end:
+            return o_start if left else o_end
+        shift = o_end - m_end
+    return pos + shift

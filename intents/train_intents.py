@@ -63,8 +63,8 @@ from intents.engine import (
 )
 from intents.evaluate import read_corpus
 from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, features, scale
+from intents.lexicon import load_lexicon
 from intents.model import QUIET_INTENTS, TICKET_INTENTS, Intent
-from intents.normalize import normalize
 from intents.train_emergency import train as train_emergency
 from intents.train_override import train as train_override
 
@@ -259,12 +259,13 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
     shipped lexicon's, or those of `lexicon` instead (an older one, to measure before lexicon tuning)."""
     examples = read_corpus(TUNING)
     sources = _sources()
-    norms = [normalize(ex.text) for ex in examples]
     labels = [ex.intent for ex in examples]
     if lexicon is None:
         engine = IntentEngine.load(intent_model=None, override_model=None)
     else:
         engine = IntentEngine.load([lexicon], include_default=False, intent_model=None, override_model=None)
+    # The models read the text as the engine prepares it (normalised, the dialect map applied).
+    norms = [engine.prepare(ex.text) for ex in examples]
     shipped = engine.emergency_model
     assert shipped is not None
     masked = [engine.second_opinion_text(n) for n in norms]
@@ -281,7 +282,7 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
         emergency.ticket_threshold = shipped.ticket_threshold
         engine.emergency_model = emergency
         model = train([norms[i] for i in train_idx], [labels[i] for i in train_idx])
-        override = train_override([examples[i].text for i in train_idx], [labels[i] for i in train_idx])
+        override = train_override([norms[i] for i in train_idx], [labels[i] for i in train_idx])
         # classify_emergency asks the intent model whether it, too, sees an emergency in a keyword ticket.
         engine.intent_model = model
         for i in test_idx:
@@ -555,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
 def build(t: _Thresholds) -> bytes:
     """The model file's bytes for the whole tuning part with thresholds `t`."""
     examples = read_corpus(TUNING)
-    model = train([normalize(ex.text) for ex in examples], [ex.intent for ex in examples])
+    prepare = load_lexicon().prepare
+    model = train([prepare(ex.text) for ex in examples], [ex.intent for ex in examples])
     # The text form of the file (loudong-intent-ngram/1) read a line starting with "#" as a comment, so
     # the models it shipped never had the n-grams starting with "#" (#, #楼, #东): they are left out here
     # too, so that the binary form changed no score. Keeping them is a model change, for a tuning round.
