@@ -245,6 +245,17 @@ class _Builder:
     # dialect form -> (Mandarin form, the file that set it)
     dialect: dict[str, tuple[str, _File]] = field(default_factory=dict)
 
+    def _mandarin_words(self) -> set[str]:
+        """Every word of the lexicon (in Mandarin form): which characters are common, for the dialect
+        map's gate (`DialectMap`)."""
+        words: set[str] = {word for _, word in self.keywords} | set(self.generic) | set(self.block)
+        for rule in self.cooccur.values():
+            words.update(rule.objects)
+            words.update(rule.signals)
+        for cue in self.cues.values():
+            words.update(cue)
+        return words
+
     def build(self) -> Lexicon:
         forms = {form: mandarin for form, (mandarin, _) in self.dialect.items()}
         for form, (mandarin, file) in self.dialect.items():
@@ -268,7 +279,7 @@ class _Builder:
             cues=Cues(**{name: frozenset(words) for name, words in self.cues.items()}),
             thresholds=dict(self.thresholds),
             sources=tuple(self.sources),
-            dialect=DialectMap(forms),
+            dialect=DialectMap(forms, common=self._mandarin_words()),
         )
 
 

@@ -83,10 +83,11 @@ def test_dialect_map_longest_form_wins() -> None:
     assert dialect.apply("佢唔郁唔") == "佢不动不"
 
 
-def test_dialect_map_gate_returns_other_text_untouched() -> None:
-    dialect = DialectMap({"咗": "了"})
-    text = "电梯坏了三天了"
+def test_dialect_map_returns_other_text_untouched() -> None:
+    dialect = DialectMap({"咗": "了", "好嘈": "好吵", "我哋": "我们"})
+    text = "电梯坏了三天了 我们好烦"  # 好 and 我 start forms, but no form follows
     assert dialect.apply(text) is text
+    assert not dialect.search(text) and dialect.search("好嘈")
     assert dialect.spans(text) == (text, ())
     assert not DialectMap({}) and DialectMap({}).apply(text) is text
 
