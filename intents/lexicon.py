@@ -25,6 +25,11 @@ Schema (every section optional in a community file)::
                                    anchored (only at the start of a clause: 好的 but not 好的月嫂),
                                    whole (only as the whole message: 好)
     [[intents.<label>.cooccur]]    name, objects, signals, weight, window, negatable, urgent, same_clause
+    [dialect]             remove (dialect forms to drop)
+    [dialect.words]       "<written dialect form>" = "<Mandarin form>"  (咗 = 了, 冇人 = 没人, 掟 = 扔:
+                          applied to every message once, after normalisation and before anything else reads
+                          it; the longest form at each position wins; a Mandarin form may not contain a
+                          dialect form)
 
 Layering: a later file adds words; the same word in the same intent replaces the earlier role and weight;
 a co-occurrence rule with the same name replaces the earlier one; settings and thresholds override; a cue
@@ -44,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from intents.model import Intent, Role
-from intents.normalize import normalize
+from intents.normalize import DialectMap, normalize
 
 DEFAULT_LEXICON_PATH = Path(__file__).with_name("lexicon.toml")
 
@@ -178,6 +183,8 @@ class Lexicon:
     cues: Cues
     thresholds: Mapping[Intent, float]
     sources: tuple[str, ...] = ()
+    # Written dialect forms and their Mandarin forms (`[dialect]`), applied before anything reads a message.
+    dialect: DialectMap = field(default_factory=lambda: DialectMap({}))
 
     def vocabulary(self) -> frozenset[str]:
         """Every word the pre-filter looks for (keywords, co-occurrence terms, generic and block words)."""
@@ -189,6 +196,11 @@ class Lexicon:
 
     def threshold(self, intent: Intent) -> float:
         return self.thresholds.get(intent, self.settings.threshold)
+
+    def prepare(self, text: str) -> str:
+        """The text the engine and its models read: normalised, with the dialect map applied (as
+        `IntentEngine.prepare`; the trainers use this, so that training reads what classification does)."""
+        return self.dialect.apply(normalize(text))
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -210,7 +222,7 @@ _SINGLE_CHAR_CUES = frozenset({"interjection"})
 _GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}
 _KEYWORD_KEYS = {"role", "weight", "words", "loose", "anchored", "whole"}
 _COOCCUR_KEYS = {"name", "objects", "signals", "weight", "window", "negatable", "urgent", "same_clause"}
-_TOP_KEYS = {"settings", "cues", "generic", "block", "intents", "meta"}
+_TOP_KEYS = {"settings", "cues", "generic", "block", "intents", "meta", "dialect"}
 _DEFAULT_WEIGHTS = {
     Role.OBJECT: 0.4,
     Role.PROBLEM: 1.0,
@@ -230,8 +242,31 @@ class _Builder:
     cues: dict[str, set[str]] = field(default_factory=lambda: {name: set() for name in _CUE_NAMES})
     thresholds: dict[Intent, float] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    # dialect form -> (Mandarin form, the file that set it)
+    dialect: dict[str, tuple[str, _File]] = field(default_factory=dict)
+
+    def _mandarin_words(self) -> set[str]:
+        """Every word of the lexicon (in Mandarin form): which characters are common, for the dialect
+        map's gate (`DialectMap`)."""
+        words: set[str] = {word for _, word in self.keywords} | set(self.generic) | set(self.block)
+        for rule in self.cooccur.values():
+            words.update(rule.objects)
+            words.update(rule.signals)
+        for cue in self.cues.values():
+            words.update(cue)
+        return words
 
     def build(self) -> Lexicon:
+        forms = {form: mandarin for form, (mandarin, _) in self.dialect.items()}
+        for form, (mandarin, file) in self.dialect.items():
+            for other in forms:
+                if other in mandarin:
+                    raise file.error(
+                        f"dialect.words.{form}",
+                        f"its Mandarin form {mandarin!r} contains the dialect form {other!r}, which would be"
+                        " mapped again",
+                        value=form,
+                    )
         by_word: dict[str, list[KeywordRule]] = {}
         for rule in self.keywords.values():
             by_word.setdefault(rule.word, []).append(rule)
@@ -244,6 +279,7 @@ class _Builder:
             cues=Cues(**{name: frozenset(words) for name, words in self.cues.items()}),
             thresholds=dict(self.thresholds),
             sources=tuple(self.sources),
+            dialect=DialectMap(forms, common=self._mandarin_words()),
         )
 
 
@@ -435,10 +471,45 @@ def _apply(builder: _Builder, file: _File, data: Mapping[str, Any]) -> None:
             _words(file, block.get("remove", []), "block.remove", allow_empty=True)
         )
 
+    if "dialect" in data:
+        _apply_dialect(builder, file, _table(file, data["dialect"], "dialect"))
+
     if "intents" in data:
         intents = _table(file, data["intents"], "intents")
         for name, body in intents.items():
             _apply_intent(builder, file, _intent(file, str(name), f"intents.{name}"), body)
+
+
+def _apply_dialect(builder: _Builder, file: _File, dialect: Mapping[str, Any]) -> None:
+    """A file's [dialect]: `remove` drops forms set by earlier files, then [dialect.words] adds or replaces
+    forms (a form's Mandarin form is checked against every form once all files are read: `_Builder.build`)."""
+    _unknown_keys(file, dialect, ("words", "remove"), "dialect")
+    for word in _words(file, dialect.get("remove", []), "dialect.remove", allow_empty=True):
+        builder.dialect.pop(word, None)
+    words = _table(file, dialect.get("words", {}), "dialect.words")
+    seen: dict[str, str] = {}
+    for key, value in words.items():
+        entry = f"dialect.words.{key}"
+        if not isinstance(key, str):
+            raise file.error(entry, f"a dialect form must be a string, not {key!r}")
+        form = normalize(key)
+        if not form:
+            raise file.error(entry, f"dialect form {key!r} is empty after normalisation", value=key)
+        if len(form) > MAX_WORD_CHARS:
+            raise file.error(entry, f"dialect form {key!r} is longer than {MAX_WORD_CHARS}", value=key)
+        if form in seen:
+            raise file.error(entry, f"dialect form {key!r} is the same as {seen[form]!r}", value=key)
+        seen[form] = key
+        if not isinstance(value, str):
+            raise file.error(entry, f"its Mandarin form must be a string, not {value!r}", value=key)
+        mandarin = normalize(value)
+        if not mandarin:
+            raise file.error(entry, f"the Mandarin form of {key!r} is empty", value=key)
+        if len(mandarin) > MAX_WORD_CHARS:
+            raise file.error(entry, f"the Mandarin form {value!r} is longer than {MAX_WORD_CHARS}", value=key)
+        if mandarin == form:
+            raise file.error(entry, f"{key!r} is mapped to itself", value=key)
+        builder.dialect[form] = (mandarin, file)
 
 
 def _cue_words(file: _File, value: Any, name: str, entry: str, *, allow_empty: bool = False) -> list[str]:

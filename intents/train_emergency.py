@@ -35,7 +35,6 @@ from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, ngra
 from intents.engine import IntentEngine
 from intents.evaluate import read_corpus
 from intents.model import QUIET_INTENTS, TICKET_INTENTS, Intent
-from intents.normalize import normalize
 
 TUNING = Path(__file__).resolve().parents[1] / "tests" / "data" / "intents_tuning.jsonl"
 SEED = 20261128  # of the stratified fold split
@@ -113,7 +112,7 @@ def _folds(labels: list[bool], k: int, seed: int) -> list[int]:
 def cross_validate(k: int = FOLDS, max_extra_ft: float = MAX_EXTRA_FT, out=sys.stdout) -> dict:
     rows = read_corpus(TUNING)
     engine = IntentEngine.load(emergency_model=None)
-    norms = [engine.second_opinion_text(normalize(ex.text)) for ex in rows]
+    norms = [engine.second_opinion_text(engine.prepare(ex.text)) for ex in rows]
     grams = [ngrams(n) for n in norms]
     labels = [ex.intent is Intent.EMERGENCY for ex in rows]
     keyword = [engine.classify_keywords(ex.text) for ex in rows]

@@ -6,10 +6,11 @@
 
 Model: the TF-IDF + LinearSVC baseline of benchmarks/intents_bench.py (scikit-learn's TfidfVectorizer,
 char 1-3-grams, sublinear tf, the `normalize` preprocessor; LinearSVC C 1, balanced class weights) on the
-whole tuning part, seeded (random_state 0: the bench leaves it unseeded, which only moves the solver's
-stopping point, and the file must be the same at every run for `--check`). Every n-gram of the vocabulary
-is kept (each counts in the L2 norm, so none can be dropped without changing scores), with its document
-frequency and its 17 weights in thousandths. scikit-learn is needed to train only (the `bench` extra).
+whole tuning part as the engine prepares it (`Lexicon.prepare`: the dialect map applied, as at run time),
+seeded (random_state 0: the bench leaves it unseeded, which only moves the solver's stopping point, and
+the file must be the same at every run for `--check`). Every n-gram of the vocabulary is kept (each counts
+in the L2 norm, so none can be dropped without changing scores), with its document frequency and its 17
+weights in thousandths. scikit-learn is needed to train only (the `bench` extra).
 
 `--agreement`: for each leave-one-author-out fold (`train_intents.AUTHORS`), the pipeline exactly as
 benchmarks/intents_bench.py builds it (unseeded) trained on every other row and its `predict` on the
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from intents.evaluate import read_corpus
+from intents.lexicon import load_lexicon
 from intents.model import Intent
 from intents.normalize import normalize
 from intents.override import (
@@ -85,7 +87,8 @@ def train(texts: list[str], labels: list[Intent]) -> OverrideModel:
 def build() -> bytes:
     """The model file's content (before gzip) for the whole tuning part."""
     examples = read_corpus(TUNING)
-    model = train([ex.text for ex in examples], [ex.intent for ex in examples])
+    prepare = load_lexicon().prepare
+    model = train([prepare(ex.text) for ex in examples], [ex.intent for ex in examples])
     header = (
         "Baseline emergency override of the intent engine: written by `python -m intents.train_override`;\n"
         "do not edit by hand. TF-IDF (char 1-3-grams of the normalised text, sublinear tf, smooth idf, L2)\n"
@@ -111,7 +114,8 @@ def agreement(out: Any = sys.stdout) -> int:
 
     examples = read_corpus(TUNING)
     sources = _sources()
-    texts = [ex.text for ex in examples]
+    prepare = load_lexicon().prepare
+    texts = [prepare(ex.text) for ex in examples]
     labels = [ex.intent for ex in examples]
     differ: list[tuple[str, int, bool, float]] = []
     rows = 0

@@ -219,6 +219,14 @@ def test_yaml_community_file_with_cues(tmp_path: Path) -> None:
             2,
             "both added to and replaced",
         ),
+        # The dialect word map ([dialect]: a written dialect form = its Mandarin form).
+        ('[dialect.words]\n"咗" = 1\n', "dialect.words.咗", 2, "must be a string"),
+        ('[dialect.words]\n"睇" = "看"\n"咗" = ""\n', "dialect.words.咗", 3, "empty"),
+        ('[dialect.words]\n"咗" = "咗"\n', "dialect.words.咗", 2, "mapped to itself"),
+        ("[dialect]\nword = {}\n", "dialect.word", 2, "unknown key 'word'"),
+        ('[dialect]\nwords = ["咗"]\n', "dialect.words", 2, "must be a table"),
+        # 佢 -> 他嘅 would be read again (嘅 is a shipped dialect form): mapping twice must change nothing.
+        ('[dialect.words]\n"佢" = "他嘅"\n', "dialect.words.佢", 2, "mapped again"),
     ],
 )
 def test_bad_lexicon_names_the_entry(tmp_path: Path, text: str, entry: str, line: int, message: str) -> None:
@@ -262,3 +270,46 @@ def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
         load_lexicon([tmp_path / "nope.toml"])
     with pytest.raises(LexiconError, match=r"\.toml, \.yaml"):
         load_lexicon([_write(tmp_path, "words.txt", "电梯")])
+
+
+def test_shipped_lexicon_words_are_mandarin_forms() -> None:
+    # The dialect map is applied before the automaton, so a lexicon word holding a dialect form would never
+    # be found: every keyword, co-occurrence term, generic, block and cue word is written in Mandarin form.
+    lexicon = load_lexicon()
+    words = set(lexicon.vocabulary())
+    for name in ("negation", "soft", "skip", "done", "pending", "hypothetical", "elsewhere", "laughter"):
+        words |= getattr(lexicon.cues, name)
+    forms = lexicon.dialect.forms
+    assert len(forms) > 50
+    assert not [(word, form) for word in words for form in forms if form in word]
+
+
+def test_community_file_adds_replaces_and_removes_dialect_forms(tmp_path: Path) -> None:
+    community = _write(
+        tmp_path,
+        "community.toml",
+        """
+[dialect]
+remove = ["咁"]
+
+[dialect.words]
+"靓仔" = "小伙子"
+"唔该" = "谢谢"
+""",
+    )
+    shipped = IntentEngine.load()
+    engine = IntentEngine.load([community])
+    assert shipped.prepare("唔该物业") == "麻烦物业"
+    assert engine.prepare("唔该物业") == "谢谢物业"  # replaced
+    assert engine.prepare("咁靓仔") == "咁小伙子"  # 咁 removed, 靓仔 added
+    assert shipped.prepare("咁靓仔") == "这么靓仔"
+    assert engine.prepare("唔该晒") == "谢谢"  # the shipped longer form still wins
+
+
+def test_yaml_community_file_with_dialect_forms(tmp_path: Path) -> None:
+    community = _write(tmp_path, "community.yaml", "dialect:\n  words:\n    靓仔: 小伙子\n")
+    assert IntentEngine.load([community]).prepare("个靓仔") == "个小伙子"
+    bad = _write(tmp_path, "bad.yaml", "dialect:\n  words:\n    靓仔: 3\n")
+    with pytest.raises(LexiconError, match="must be a string") as caught:
+        load_lexicon([bad])
+    assert caught.value.entry == "dialect.words.靓仔"

@@ -5,6 +5,8 @@ import random
 import pytest
 
 from intents import Places, classify, extract_places, normalize, places
+from intents.lexicon import load_lexicon
+from intents.normalize import DialectMap, original_span
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,45 @@ def test_place_hints_and_starts_change_no_match() -> None:
         at = text.find("单元")
         unit = places._UNIT.search(text, max(0, at - places._REACH)) if at >= 0 else None
         assert spans(filter(None, [places._UNIT.search(text)])) == spans(filter(None, [unit])), text
+
+
+# ------------------------------------------------------------------------------ the dialect word map
+
+
+def test_dialect_map_longest_form_wins() -> None:
+    dialect = DialectMap({"冇": "没", "冇人理": "没人管", "唔": "不", "唔郁": "不动"})
+    assert dialect.apply("冇人理 冇钱") == "没人管 没钱"
+    assert dialect.apply("佢唔郁唔") == "佢不动不"
+
+
+def test_dialect_map_returns_other_text_untouched() -> None:
+    dialect = DialectMap({"咗": "了", "好嘈": "好吵", "我哋": "我们"})
+    text = "电梯坏了三天了 我们好烦"  # 好 and 我 start forms, but no form follows
+    assert dialect.apply(text) is text
+    assert not dialect.search(text) and dialect.search("好嘈")
+    assert dialect.spans(text) == (text, ())
+    assert not DialectMap({}) and DialectMap({}).apply(text) is text
+
+
+def test_dialect_map_spans_lead_back_to_the_residents_words() -> None:
+    dialect = DialectMap({"跌低": "摔倒", "咗": "了", "唔郁": "不动", "𨋢": "电梯"})
+    text = "阿婆喺𨋢度跌低咗唔郁"
+    mapped, spans = dialect.spans(text)
+    assert mapped == dialect.apply(text) == "阿婆喺电梯度摔倒了不动"
+    start = mapped.index("电梯")
+    assert original_span(spans, start, start + 2) == (3, 4)  # 电梯 came from 𨋢
+    start = mapped.index("摔倒了")
+    assert text[slice(*original_span(spans, start, start + 3))] == "跌低咗"
+    start = mapped.index("倒了不")  # inside a replacement: widened to the whole form
+    assert text[slice(*original_span(spans, start, start + 3))] == "跌低咗唔郁"
+    assert original_span(spans, 0, 2) == (0, 2)  # before any replacement
+
+
+def test_shipped_dialect_map_is_idempotent_and_leaves_mandarin_alone() -> None:
+    dialect = load_lexicon().dialect
+    for text in ("阿婆跌低咗唔郁 快啲叫白车", "楼上成日嘈到我瞓唔着", "有人掟嘢落嚟", "唔该晒 收到"):
+        once = dialect.apply(normalize(text))
+        assert dialect.apply(once) == once
+        assert once != normalize(text)
+    for text in ("电梯坏了三天了", "楼上天天半夜吵", "谢谢物业", "我们单位的食堂不错", "企业退休人员认证"):
+        assert dialect.apply(text) == text

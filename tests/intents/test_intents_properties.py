@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intents import Classification, Intent, classify, normalize
+from intents.engine import default_engine
 
 _LEXICON_BITS = [
     "电梯",
@@ -39,9 +40,19 @@ def test_any_string(text: str) -> None:
     assert isinstance(result, Classification)
     assert 0.0 <= result.confidence <= 1.0
     assert result.intent in Intent
-    for hit in result.keywords:
-        assert result.text[hit.start : hit.end] == hit.word
+    _in_own_words(text, result)
     assert normalize(result.text) == result.text
+
+
+def _in_own_words(text: str, result: Classification) -> None:
+    """The result is reported on the resident's normalised text as written; a keyword's span holds its word,
+    or, where the dialect map changed the words, a form that maps to text holding the (Mandarin) lexicon word;
+    a model's n-gram is always the resident's own characters."""
+    assert result.text == normalize(text)
+    dialect = default_engine().lexicon.dialect
+    for hit in result.keywords:
+        own = result.text[hit.start : hit.end]
+        assert own == hit.word or (hit.role != "model" and hit.word in dialect.apply(own)), (hit, own)
 
 
 def test_empty_and_blank() -> None:
@@ -63,3 +74,14 @@ def test_100_kb_is_bounded() -> None:
         start = time.perf_counter()
         classify(text)
         assert time.perf_counter() - start < 0.5
+
+
+def test_dialect_messages_are_reported_in_the_residents_words() -> None:
+    texts = ("阿婆跌低咗唔郁 快啲叫白车", "有人喺楼上掟咗个樽落嚟", "𨋢坏咗成日都冇人整", "楼上嘈到我瞓唔着")
+    for text in texts:
+        result = classify(text)
+        assert result.text == normalize(text)
+        _in_own_words(text, result)
+    result = classify("有人喺楼上掟咗个樽落嚟")
+    words = {hit.word: result.text[hit.start : hit.end] for hit in result.keywords}
+    assert words.get("扔") == "掟"  # the lexicon's word, over the resident's own
