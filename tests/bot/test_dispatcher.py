@@ -21,6 +21,7 @@ from handlers.contract import Message
 from handlers.router import CommandMatch, Router
 from storage import repos
 from storage.entries import GroupEntry, PersonEntry
+from storage.memo import DIRECTORY_MEMO, DirectoryMemo
 from storage.models import Account, OutboxEntry, Person, ProcessedMessage
 from storage.requests import Request
 from storage.roles import Role
@@ -578,3 +579,20 @@ async def test_a_message_is_matched_against_the_commands_once(
     assert matched == ["帮助", "今天天气不错", "今天天气真不错"]
     [help_reply] = platform.sent
     assert "帮助" in help_reply.text
+
+
+async def test_buildings_residents_name_are_remembered_only_up_to_the_memos_size(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    """A report's named building ("N号楼", any N a resident writes) is a key of the directory memo. An
+    expired entry leaves only when its key is asked for again, so without a bound every name ever
+    written stayed for the life of the bot."""
+    memo = DirectoryMemo(size=40)
+    runtime.sessions.kw["info"][DIRECTORY_MEMO] = memo  # the factory's one memo, smaller
+    for number in range(100, 160):
+        text = f"{number}号楼楼道灯坏了,晚上黑乎乎的"
+        outcome = await runtime.dispatcher.dispatch(message(clock, text, message_id=f"n{number}"))
+        assert outcome is not None and outcome.intent == "repair"
+        assert len(memo) <= 40
+    await runtime.outbox.flush()
+    assert len(platform.sent) == 60  # each report still answered (none of these buildings is ours)
