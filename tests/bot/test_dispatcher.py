@@ -596,3 +596,27 @@ async def test_buildings_residents_name_are_remembered_only_up_to_the_memos_size
         assert len(memo) <= 40
     await runtime.outbox.flush()
     assert len(platform.sent) == 60  # each report still answered (none of these buildings is ours)
+
+
+async def test_residents_looked_up_again_share_their_buildings_entry(
+    runtime: Runtime, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached entries expire after a minute and every sender is then read from the database again. The
+    residents of a group's building share its one unit entry, whether registered just now or read
+    again, rather than each holding a copy of the unit chain."""
+    now = [1000.0]
+    monkeypatch.setattr("storage.memo.time.monotonic", lambda: now[0])
+    senders = [f"resident-{n}" for n in range(20)]
+    for round_ in ("registered", "read again"):
+        for user in senders:
+            await runtime.dispatcher.dispatch(
+                message(clock, "大家好", user=user, message_id=f"{round_}-{user}")
+            )
+        now[0] += 61  # every entry expired
+    for user in senders:  # expired again: read again
+        await runtime.dispatcher.dispatch(message(clock, "谢谢", user=user, message_id=f"again-{user}"))
+    cache = runtime.dispatcher.directory_cache
+    _, group = cache.groups.get(("webchat", "b5"))
+    assert group is not None
+    entries = [cache.persons.get(("webchat", user))[1] for user in senders]
+    assert all(entry is not None and entry.unit is group.unit for entry in entries)
