@@ -25,6 +25,9 @@ At the end the bot waits for actions still being retried (an action whose respon
 the backlog times out and is retried with backoff), then counts what the database holds; a reply that
 reaches the implementation twice (the retry of an attempt that had in fact arrived) is counted.
 Bot CPU (user+sys) and RSS are sampled from the generator with psutil, so the bot does no extra work.
+RSS is judged per event: besides RSS at 25/50/75/100 % of the throughput phase, the growth over its
+second half and the least-squares slope over it in MB per 10,000 events; memory is flat when the slope is
+~0 (no growth per event once warm), whatever the phase's length. --tracemalloc FILE says what grew.
 
     .venv/bin/python benchmarks/onebot_load.py                 # the full run (10-15 minutes at ~80/s)
     .venv/bin/python benchmarks/onebot_load.py --events 2000 --latency-seconds 5   # quick (about a minute)
@@ -44,6 +47,7 @@ import random
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,6 +77,7 @@ WARMUP_EVENTS = 300
 # makes no progress for this many seconds (an overload backlog takes minutes to drain).
 STALL_TIMEOUT = 60.0
 OUTBOX_DRAIN_TIMEOUT = 300.0  # seconds the bot waits at the end for retried actions to go out
+WARM_TIMEOUT = 120.0  # seconds the bot waits at the start for the classifier's warming (--warm-classifier)
 
 # Shared counters the bot writes and the generator reads (an array of int64, one writer each).
 PROCESSED, QUOTED, ACTIONS, FAILED, DUPLICATE, UNMARKED = range(6)
@@ -236,6 +241,8 @@ class LoadResult:
     phases: list[PhaseResult] = field(default_factory=list)
     events_sent: int = 0
     rss_mb: dict[str, float] = field(default_factory=dict)
+    # The throughput phase's RSS samples (events sent into the phase, MB), every ~0.25 s: for the slope.
+    rss_series: list[tuple[int, float]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
@@ -443,9 +450,16 @@ class LoadGenerator:
     async def run_phases(self, ws: Any) -> None:
         config = self.config
         await self.windowed(ws, "warmup", WARMUP_EVENTS, config.window)
+        first = len(self.rss_samples)
+        offset = self.sent
         self.result.phases.append(
             await self.windowed(ws, "throughput", config.events, config.window, track_rss=True)
         )
+        self.result.rss_series = [
+            (sent - offset, round(rss / 2**20, 2))
+            for sent, rss in self.rss_samples[first:]
+            if 0 < sent - offset < config.events  # while sending: the settling tail is no event's
+        ]
         latency_events = max(1, round(config.rate * config.latency_seconds))
         self.result.phases.append(await self.paced(ws, "latency", latency_events, config.rate, config.window))
         self.result.phases.append(
@@ -458,7 +472,8 @@ class LoadGenerator:
         self, ws: Any, name: str, count: int, window: int, *, track_rss: bool = False
     ) -> PhaseResult:
         frames = self.frames(count)
-        marks = {round(count * share): label for share, label in ((0.25, "25%"), (0.5, "50%"), (1.0, "100%"))}
+        shares = ((0.25, "25%"), (0.5, "50%"), (0.75, "75%"), (1.0, "100%"))
+        marks = {round(count * share): label for share, label in shares}
         loop = asyncio.get_running_loop()
         return await self.measure(
             name,
@@ -729,6 +744,87 @@ def _callback_name(handle: Any) -> str:
     return repr(callback)[:100]
 
 
+class MemoryProbe:
+    """--tracemalloc FILE: what the bot's memory grew by over the throughput phase, for attributing RSS
+    growth. tracemalloc runs in the bot process from the start of the load; when the dispatcher has
+    finished 25 % and then 100 % of the phase's events (the shared counter, polled every 50 ms) it takes
+    a snapshot and counts the live objects by type (`gc.get_objects()`, the cyclic garbage not yet
+    collected included, as RSS includes it); then it writes the largest differences by traceback and by
+    line, the type counts that grew, and how much cyclic garbage one collection then frees. Tracing
+    every allocation slows the bot several times over: for attribution, not for figures. Without the
+    option nothing of it exists."""
+
+    FRAMES = 8
+    TOP = 30
+
+    def __init__(self, path: str, counters: SynchronizedArray[int], marks: tuple[int, int]) -> None:
+        self.path = path
+        self.counters = counters
+        self.marks = marks  # dispatcher's finished events at 25 % and at 100 % of the phase
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        import tracemalloc
+
+        tracemalloc.start(self.FRAMES)
+        self.task = asyncio.create_task(self._watch(), name="memory-probe")
+
+    async def _watch(self) -> None:
+        import gc
+        import tracemalloc
+
+        taken = []
+        for mark in self.marks:
+            await self._reached(mark)
+            taken.append((self.counters[PROCESSED], tracemalloc.take_snapshot(), _type_counts()))
+        freed = gc.collect()
+        tracemalloc.stop()
+        self._write(taken, freed)
+
+    async def _reached(self, mark: int) -> None:
+        # The counter is shared memory the dispatcher's wrapper bumps: polled, as the generator does.
+        while True:
+            if self.counters[PROCESSED] >= mark:
+                return
+            await asyncio.sleep(0.05)
+
+    def _write(self, taken: list[tuple[int, Any, dict[str, int]]], freed: int) -> None:
+        import tracemalloc
+
+        (at_first, first, types_first), (at_last, last, types_last) = taken
+        mine = tracemalloc.Filter(False, tracemalloc.__file__)
+        first, last = first.filter_traces([mine]), last.filter_traces([mine])
+        lines = [
+            f"events finished by the dispatcher: {at_first} -> {at_last}",
+            f"traced: {_mb(first)} -> {_mb(last)} MB; one full collection afterwards freed {freed} objects",
+            "",
+            "== largest growth by traceback (most recent call last) ==",
+        ]
+        for stat in last.compare_to(first, "traceback")[: self.TOP]:
+            lines.append(
+                f"{stat.size_diff / 2**10:+.1f} KiB in {stat.count_diff:+d} blocks "
+                f"(now {stat.size / 2**10:.1f} KiB)"
+            )
+            lines.extend(f"    {frame.filename}:{frame.lineno}" for frame in stat.traceback)
+        lines += ["", "== largest growth by line =="]
+        lines += [str(stat) for stat in last.compare_to(first, "lineno")[: self.TOP]]
+        lines += ["", "== live objects by type (gc.get_objects), largest growth =="]
+        grown = sorted(types_last, key=lambda name: types_first.get(name, 0) - types_last[name])
+        lines += [f"{name}: {types_first.get(name, 0)} -> {types_last[name]}" for name in grown[: self.TOP]]
+        Path(self.path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _type_counts() -> dict[str, int]:
+    import gc
+    from collections import Counter
+
+    return dict(Counter(type(thing).__qualname__ for thing in gc.get_objects()))
+
+
+def _mb(snapshot: Any) -> float:
+    return round(sum(stat.size for stat in snapshot.statistics("filename")) / 2**20, 1)
+
+
 def stub_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
     """A stand-in for the dispatcher that does only what every message costs around it: the dedupe mark
     and, for every third event, a quoting reply stored in the outbox, in one transaction per message,
@@ -792,12 +888,13 @@ def log_to_scratch_file(data_dir: Path, level: str | int = logging.INFO) -> None
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def print_json(figures: dict[str, Any], path: str | None) -> None:
-    """The figures as JSON on stdout, and into `path` too when given."""
-    text = json.dumps(figures, ensure_ascii=False, indent=2)
-    print(text)
+def print_json(figures: dict[str, Any], path: str | None, file_only: Sequence[str] = ()) -> None:
+    """The figures as JSON on stdout, and into `path` too when given; the keys in `file_only` (long
+    series) go only to the file."""
+    shown = {key: value for key, value in figures.items() if key not in file_only}
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
     if path:
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        Path(path).write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 async def open_bot(data_dir: Path, log_level: str | int = logging.INFO, **settings: Any) -> Runtime:
@@ -841,6 +938,7 @@ async def start_bot(
     *,
     stub: bool = False,
     trace: Trace | None = None,
+    warm_classifier: bool = False,
 ) -> Runtime:
     from bot.platforms import onebot_adapter
 
@@ -861,7 +959,24 @@ async def start_bot(
         dispatch = trace.dispatching(dispatch)
     runtime.dispatcher.dispatch = counting(dispatch, counters)  # type: ignore[method-assign]
     await runtime.start()
+    if warm_classifier:
+        await classifier_warmed()
     return runtime
+
+
+async def classifier_warmed() -> None:
+    """--warm-classifier: the whole of the tokenizer's prefix dictionary and the intent model's rankings
+    in before the load (`IntentEngine.warm`, waited for). The bot's engine is never warmed so: it adds a
+    group of the dictionary when a message first holds its character, so RSS rises with the distinct
+    characters the chat has used (~15 MB when the dictionary's table grows, within the first ~5,000 of
+    this mix's events), bounded by the dictionary. A bot that has run for a while has them all; this
+    separates that filling from growth per event."""
+    from intents import default_engine
+
+    default_engine().warm()
+    for thread in threading.enumerate():
+        if thread.name == "intents-warm":  # the thread warm() starts
+            await asyncio.to_thread(thread.join, WARM_TIMEOUT)
 
 
 async def drain_outbox(runtime: Runtime) -> None:
@@ -909,7 +1024,13 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="loudong-bench-") as scratch:
         trace = Trace() if args.trace else None
         runtime = await start_bot(
-            Path(scratch), port, counters, args.log_level, stub=args.stub_dispatcher, trace=trace
+            Path(scratch),
+            port,
+            counters,
+            args.log_level,
+            stub=args.stub_dispatcher,
+            trace=trace,
+            warm_classifier=args.warm_classifier,
         )
         config = GeneratorConfig(
             url=f"ws://127.0.0.1:{port}/onebot/v11/ws",
@@ -926,6 +1047,11 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             event_loop=args.generator_loop or args.event_loop,
         )
         generator = context.Process(target=generator_main, args=(config, counters, send), name="onebot-load")
+        probe = None
+        if args.tracemalloc:
+            marks = (WARMUP_EVENTS + args.events // 4, WARMUP_EVENTS + args.events)
+            probe = MemoryProbe(args.tracemalloc, counters, marks)
+            probe.start()
         profiler = start_profiler(args.profile)
         try:
             generator.start()
@@ -1044,11 +1170,6 @@ def summarise(result: LoadResult, database: dict[str, int], args: argparse.Names
     all_sent = database.get("outbox_pending", 0) == 0 and database.get("outbox_dead", 0) == 0
     sent_twice = counters.get("repeated_replies", 0)
     rss = result.rss_mb
-    growth = (
-        round(rss["throughput 100%"] - rss["throughput 25%"], 1)
-        if {"throughput 25%", "throughput 100%"} <= rss.keys()
-        else None
-    )
     return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine(),
@@ -1057,7 +1178,10 @@ def summarise(result: LoadResult, database: dict[str, int], args: argparse.Names
         "phases": [asdict(phase) for phase in result.phases],
         "events_sent": sent,
         "bot_rss_mb": rss,
-        "rss_growth_25_to_100_mb": growth,
+        "rss_growth_25_to_100_mb": rss_growth(rss, "25%"),
+        "rss_growth_50_to_100_mb": rss_growth(rss, "50%"),
+        "rss_slope_mb_per_10k_events": rss_slope(result.rss_series),
+        "rss_series": result.rss_series,
         "bot_counters": counters,
         "database": database,
         "exactly_once": exactly_once,
@@ -1065,6 +1189,32 @@ def summarise(result: LoadResult, database: dict[str, int], args: argparse.Names
         "actions_sent_twice": sent_twice,
         "error": result.error,
     }
+
+
+def rss_growth(rss: dict[str, float], since: str) -> float | None:
+    """RSS at the end of the throughput phase less RSS at the mark `since` ("25%", "50%"), in MB."""
+    start, end = rss.get(f"throughput {since}"), rss.get("throughput 100%")
+    return None if start is None or end is None else round(end - start, 1)
+
+
+def rss_slope(series: Sequence[tuple[int, float]]) -> float | None:
+    """MB of RSS per 10,000 events over the second half of the throughput phase (least squares over its
+    samples). The first half holds the warm-up (caches filling, the allocator's arenas, the tokenizer's
+    dictionary loading in its thread), which a fixed growth from 25 % to 100 % mixes with growth per
+    event: memory is flat when this is ~0, whatever the phase's length."""
+    if not series:
+        return None
+    half = max(events for events, _ in series) / 2
+    points = [(float(events), mb) for events, mb in series if events >= half]
+    if len(points) < 3:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return round(slope * 10_000, 2)
 
 
 def event_loop_name() -> str:
@@ -1102,8 +1252,13 @@ def print_table(summary: dict[str, Any]) -> None:
     for phase in summary["phases"]:
         cells = ("-" if phase[key] is None else str(phase[key]) for _, key, _ in columns)
         print("  ".join(f"{cell:>{width}}" for cell, (_, _, width) in zip(cells, columns, strict=True)))
-    growth = summary["rss_growth_25_to_100_mb"]
-    print(f"bot RSS MB: {summary['bot_rss_mb']}  (growth 25%→100% of throughput: {growth})")
+    print(f"bot RSS MB: {summary['bot_rss_mb']}")
+    print(
+        f"bot RSS over the throughput phase: {summary['rss_growth_25_to_100_mb']} MB from 25% to 100%, "
+        f"{summary['rss_growth_50_to_100_mb']} MB over the second half, "
+        f"slope over the second half {summary['rss_slope_mb_per_10k_events']} MB per 10,000 events "
+        "(flat: no growth per event once warm)"
+    )
     if "bot_full_collections" in summary:
         print(f"bot full collections (phase, s after start, ms, freed): {summary['bot_full_collections']}")
     print(f"database: {summary['database']}")
@@ -1150,6 +1305,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="write where the bot's time went (per-event stamps, slow loop callbacks, garbage collections) "
         "to FILE as JSON, to join with --latency-log; timing every callback costs a few per cent",
     )
+    parser.add_argument(
+        "--warm-classifier",
+        action="store_true",
+        help="add the tokenizer's whole dictionary before the load (the bot adds it as characters first "
+        "appear), to tell that filling from growth per event",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        metavar="FILE",
+        help="trace the bot's allocations and write what grew between 25%% and 100%% of the throughput "
+        "phase (by traceback, by line, live objects by type) to FILE; slows the bot several times over",
+    )
     add_event_loop_option(parser)
     parser.add_argument(
         "--generator-loop",
@@ -1166,7 +1333,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     summary = run_on_loop(run_benchmark(args), args.event_loop)
-    print_json(summary, args.json_path)
+    print_json(summary, args.json_path, file_only=("rss_series",))
     print()
     print_table(summary)
     return 0 if summary["exactly_once"] and summary["all_actions_sent"] and not summary["error"] else 1

@@ -441,10 +441,13 @@ class Dispatcher:
             lookups.used_cache = True
             return cached
         row = await repos.find_person_by_account(session, message.platform, message.sender_id)
+        home = group.unit if group is not None and group.unit.kind == UnitKind.BUILDING else None
         if row is not None:
-            person = person_entry(row)
+            # A resident of the group's building (every sender again once their entry expired) takes
+            # the building's entry as it is: a chain of unit entries of their own each was ~1 KB a
+            # sender, a fresh copy every minute, for the same rows.
+            person = person_entry(row, unit=home if home is not None and row.unit_id == home.id else None)
         else:
-            home = group.unit if group is not None and group.unit.kind == UnitKind.BUILDING else None
             row = await repos.register_chat_person(
                 session,
                 platform=message.platform,

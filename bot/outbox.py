@@ -393,8 +393,12 @@ class Outbox:
             log.exception("outbox: marking a failed send failed", extra={"outbox_id": result.item.entry_id})
 
     async def _senders_done(self) -> None:
-        while self._senders:
-            await asyncio.gather(*self._senders.values(), return_exceptions=True)
+        """Wait for the senders running now, not for ones started meanwhile: under steady traffic every
+        commit can start one (without `_flush_lock`), so waiting until none was left held the lock —
+        and with it the worker's marking of sent entries — as long as the traffic lasted, and the
+        periodic jobs' flush never returned (OneBot load: unmarked entries grew by one per reply from a
+        minute in, docs/benchmarks.md, sixteenth round)."""
+        await asyncio.gather(*self._senders.values(), return_exceptions=True)
 
     async def _record_sent_if_due(self) -> None:
         if self._unrecorded and (

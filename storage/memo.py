@@ -24,6 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 DIRECTORY_MEMO = "loudong.directory_memo"  # the key in Session.info
 DIRECTORY_MEMO_TTL = 60.0
+# Entries at most. Some keys come from what residents write (a building named in a report, "N号楼" for
+# any N), and an expired entry leaves only when its key is asked for again: without a bound, every
+# name ever written would stay. A community's buildings, policies and names in use fit many times over.
+DIRECTORY_MEMO_SIZE = 4096
 
 _Key = TypeVar("_Key", bound=Hashable)
 _Value = TypeVar("_Value")
@@ -63,11 +67,18 @@ class ExpiringCache(Generic[_Key, _Value]):
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        """Entries held, the expired ones not asked for since included."""
+        return len(self._entries)
+
 
 class DirectoryMemo:
-    def __init__(self, *, ttl: float = DIRECTORY_MEMO_TTL) -> None:
+    def __init__(self, *, ttl: float = DIRECTORY_MEMO_TTL, size: int = DIRECTORY_MEMO_SIZE) -> None:
         self.generation = 0
-        self._values: ExpiringCache[Hashable, Any] = ExpiringCache(ttl=ttl)
+        self._values: ExpiringCache[Hashable, Any] = ExpiringCache(ttl=ttl, size=size)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
     def get(self, key: Hashable) -> Any | None:
         """The value stored under the key, or None if there is none or it expired."""

@@ -21,6 +21,7 @@ from handlers.contract import Message
 from handlers.router import CommandMatch, Router
 from storage import repos
 from storage.entries import GroupEntry, PersonEntry
+from storage.memo import DIRECTORY_MEMO, DirectoryMemo
 from storage.models import Account, OutboxEntry, Person, ProcessedMessage
 from storage.requests import Request
 from storage.roles import Role
@@ -578,3 +579,44 @@ async def test_a_message_is_matched_against_the_commands_once(
     assert matched == ["帮助", "今天天气不错", "今天天气真不错"]
     [help_reply] = platform.sent
     assert "帮助" in help_reply.text
+
+
+async def test_buildings_residents_name_are_remembered_only_up_to_the_memos_size(
+    runtime: Runtime, platform: RecordingAdapter, clock: ManualClock
+) -> None:
+    """A report's named building ("N号楼", any N a resident writes) is a key of the directory memo. An
+    expired entry leaves only when its key is asked for again, so without a bound every name ever
+    written stayed for the life of the bot."""
+    memo = DirectoryMemo(size=40)
+    runtime.sessions.kw["info"][DIRECTORY_MEMO] = memo  # the factory's one memo, smaller
+    for number in range(100, 160):
+        text = f"{number}号楼楼道灯坏了,晚上黑乎乎的"
+        outcome = await runtime.dispatcher.dispatch(message(clock, text, message_id=f"n{number}"))
+        assert outcome is not None and outcome.intent == "repair"
+        assert len(memo) <= 40
+    await runtime.outbox.flush()
+    assert len(platform.sent) == 60  # each report still answered (none of these buildings is ours)
+
+
+async def test_residents_looked_up_again_share_their_buildings_entry(
+    runtime: Runtime, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached entries expire after a minute and every sender is then read from the database again. The
+    residents of a group's building share its one unit entry, whether registered just now or read
+    again, rather than each holding a copy of the unit chain."""
+    now = [1000.0]
+    monkeypatch.setattr("storage.memo.time.monotonic", lambda: now[0])
+    senders = [f"resident-{n}" for n in range(20)]
+    for round_ in ("registered", "read again"):
+        for user in senders:
+            await runtime.dispatcher.dispatch(
+                message(clock, "大家好", user=user, message_id=f"{round_}-{user}")
+            )
+        now[0] += 61  # every entry expired
+    for user in senders:  # expired again: read again
+        await runtime.dispatcher.dispatch(message(clock, "谢谢", user=user, message_id=f"again-{user}"))
+    cache = runtime.dispatcher.directory_cache
+    _, group = cache.groups.get(("webchat", "b5"))
+    assert group is not None
+    entries = [cache.persons.get(("webchat", user))[1] for user in senders]
+    assert all(entry is not None and entry.unit is group.unit for entry in entries)

@@ -248,3 +248,31 @@ async def test_a_reply_does_not_wait_for_a_slow_send_to_another_group(
     answered.set()
     await until(lambda: len(platform.sent) == 3)
     assert [a.text for a in platform.sent] == ["6号楼", "5号楼第一条", "5号楼第二条"]
+
+
+async def test_flush_waits_for_the_sends_under_way_not_for_those_started_after_it(
+    runtime: Runtime, outbox: Outbox, platform: RecordingAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady traffic a commit starts a sender at any moment. A flush that waited until no sender
+    was left never returned, and held the lock the worker needs to mark what was sent: the sent-but-
+    unmarked entries grew by one per reply for as long as the traffic lasted."""
+    first_answered, later_answered = asyncio.Event(), asyncio.Event()
+    send = platform.send
+
+    async def held(action: Any) -> Any:
+        await (first_answered if action.group_id == "b5" else later_answered).wait()
+        return await send(action)
+
+    monkeypatch.setattr(platform, "send", held)
+    await enqueue(runtime, outbox, to_group("5号楼"))
+    flushing = asyncio.create_task(outbox.flush())
+    await asyncio.sleep(0.01)
+    await enqueue(runtime, outbox, to_group("6号楼", group="b6"))  # committed during the flush
+    first_answered.set()
+    async with asyncio.timeout(2):
+        assert await flushing == 1  # the 6号楼 send is still waiting for its answer
+    later_answered.set()
+    await until(lambda: len(platform.sent) == 2)
+    async with asyncio.timeout(2):  # and the worker marks it, the flush done
+        while [status for _, status, _ in await statuses(runtime)] != ["sent", "sent"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)

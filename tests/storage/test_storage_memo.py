@@ -8,7 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import repos
-from storage.memo import DirectoryMemo, ExpiringCache, detached_copy, directory_memo, in_session, remembered
+from storage.memo import (
+    DIRECTORY_MEMO_SIZE,
+    DirectoryMemo,
+    ExpiringCache,
+    detached_copy,
+    directory_memo,
+    in_session,
+    remembered,
+)
 from storage.models import Person
 
 
@@ -39,6 +47,17 @@ def test_an_expiring_cache_drops_the_least_recently_used_and_the_expired(
     assert cache.get("group") == (True, None) and cache.get("zhang") == (True, "张阿姨")
     now[0] += 61
     assert cache.get("zhang") == (False, None)
+
+
+def test_the_memo_holds_at_most_its_size_the_least_recently_used_dropped() -> None:
+    """Keys include what residents write (a building named in a report): any number of them."""
+    memo = DirectoryMemo()
+    for number in range(DIRECTORY_MEMO_SIZE + 500):
+        memo.put(("building named", 7, f"{number}号楼"), None, generation=memo.generation)
+        memo.get(("building named", 7, "0号楼"))  # in use: kept
+    assert len(memo) == DIRECTORY_MEMO_SIZE
+    assert memo.lookup(("building named", 7, "0号楼")) == (True, None)
+    assert memo.lookup(("building named", 7, "1号楼")) == (False, None)
 
 
 def test_a_value_read_before_a_clear_is_not_kept() -> None:
