@@ -55,7 +55,7 @@ def _memo_method(
 
 
 def _memo_keywords() -> tuple[Callable[[], None], Callable[[], None]]:
-    """`_classify_keywords`, whose automaton matches go to an out-list too."""
+    """`_classify_keywords` (of the prepared text), whose automaton matches go to an out-list too."""
     original = IntentEngine._classify_keywords
     memo: dict[str, Any] = {}
 
@@ -101,9 +101,7 @@ def _stages() -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     return {
         "null (noise)": ((lambda: None), (lambda: None)),
         "keyword path (_classify_keywords)": _memo_keywords(),
-        "keywords + emergency opinion (classify_emergency)": _memo_method(
-            IntentEngine, "classify_emergency", same
-        ),
+        "keywords + emergency opinion (_emergency)": _memo_method(IntentEngine, "_emergency", same),
         "intent model (IntentModel.scored)": _memo_method(IntentModel, "scored", same),
         "intent model n-grams (IntentModel.rows)": _memo_method(IntentModel, "rows", same),
         "intent model evidence (IntentModel.evidence)": _memo_method(IntentModel, "evidence", text_only),

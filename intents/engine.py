@@ -180,9 +180,6 @@ _CONFIDENT_TICKET = 0.97
 # read 装修 as noise at 0.43. Leave-one-author-out CV (heldout3-6, authors5 pooled): every false ticket the
 # model proposed there was such a message; macro-F1 0.927 -> 0.920, false tickets 19/721 -> 15/721.
 _OBJECTS_ONLY_PROPOSE = 0.5
-# The last message the dialect map changed in this thread, (the text given, its normalised form before the
-# map), left by `_classify_keywords` for `classify` (`IntentEngine._in_own_words`).
-_MAPPED = threading.local()
 # The intent model moves a keyword ticket to another ticket intent (`switch`) only when it prefers that intent
 # to the keywords' own by at least this much: a near tie is no reason to overrule the words. After the
 # v35/v37/v38 fold the retrained model put 我家孩子被楼上吵得睡不着 (noise) at dispute 0.46 against noise 0.41
@@ -592,15 +589,18 @@ class IntentEngine:
         return norm if dialect is None else dialect.apply(norm)
 
     def classify(self, text: str) -> Classification:
-        result = self.classify_opinions(text)
+        # The message is prepared once, here (one dialect scan): every stage below reads the prepared
+        # text, and the normalised text before the map is kept to report the result in the resident's own
+        # words when the map changed the message (`DialectMap.apply` returns its argument when it did not).
+        norm = normalize(text)
+        dialect = self._dialect
+        prepared = norm if dialect is None else dialect.apply(norm)
+        result = self._opinions(prepared)
         if self.override_model is not None and self.override_applies(result):
             result = self.overridden(result) or result
-        if self._dialect is None:
-            return result
-        mapped = _MAPPED.__dict__.pop("last", None)
-        if mapped is None or mapped[0] is not text:
-            return result  # most messages: the map changed nothing (`_classify_keywords`)
-        return self._in_own_words(mapped[1], result)
+        if prepared is norm:
+            return result  # most messages: the map changed nothing
+        return self._in_own_words(norm, result)
 
     def _in_own_words(self, norm: str, result: Classification) -> Classification:
         """The result reported on the resident's own (normalised) text when the dialect map changed it:
@@ -655,7 +655,11 @@ class IntentEngine:
 
     def classify_opinions(self, text: str) -> Classification:
         """The keywords with both second opinions, without the baseline emergency override."""
-        result = self.classify_emergency(text)
+        return self._opinions(self.prepare(text))
+
+    def _opinions(self, norm: str) -> Classification:
+        """`classify_opinions` of a prepared text (`prepare`)."""
+        result = self._emergency(norm)
         opinion = self.intent_model
         if opinion is None:
             return result
@@ -847,8 +851,12 @@ class IntentEngine:
 
     def classify_emergency(self, text: str) -> Classification:
         """The keywords with the emergency second opinion only (no intent second opinion)."""
+        return self._emergency(self.prepare(text))
+
+    def _emergency(self, norm: str) -> Classification:
+        """`classify_emergency` of a prepared text (`prepare`)."""
         found: list[list[tuple[int, _Pattern]]] = []
-        result = self._classify_keywords(text, found)
+        result = self._classify_keywords(norm, found)
         model = self.emergency_model
         if model is None or result.intent is _EMERGENCY:
             return result
@@ -996,21 +1004,13 @@ class IntentEngine:
 
     def classify_keywords(self, text: str) -> Classification:
         """The keyword result alone, without the emergency second opinion."""
-        return self._classify_keywords(text, None)
+        return self._classify_keywords(self.prepare(text), None)
 
     def _classify_keywords(
-        self, text: str, found_out: list[list[tuple[int, _Pattern]]] | None
+        self, norm: str, found_out: list[list[tuple[int, _Pattern]]] | None
     ) -> Classification:
-        """`classify_keywords`; the automaton's matches are appended to `found_out` (for blanking block
-        words without a second pass)."""
-        norm = normalize(text)
-        if self._dialect is not None:
-            mapped = self._dialect.apply(norm)
-            if mapped is not norm:
-                # For `classify`, which reports the message in the resident's own words: this thread's last
-                # mapped message (one dialect scan per message, not two).
-                _MAPPED.last = (text, norm)
-                norm = mapped
+        """`classify_keywords` of a prepared text (`prepare`: normalised, the dialect map applied); the
+        automaton's matches are appended to `found_out` (for blanking block words without a second pass)."""
         question = bool(self._question and self._question.search(norm))
         places = extract_places(norm) if norm else _NO_PLACES
         if not norm:

@@ -1284,3 +1284,75 @@ def test_cantonese_look_alikes_and_chatter_stay_quiet(text: str, expected: Inten
 )
 def test_the_v35_v37_v38_kinds(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected, classify(text).scores
+
+
+# After the v36/v39/v40 fold: v39 (Guangzhou and Foshan, two thirds written Cantonese) used words the map
+# did not have (曱甴, 电鸡, 打麻雀, 执 as picking up, 记低, 撳, 摇摇下, 晒腊肠, 隔篱, 入面, 水浸); v40
+# (Chongqing) its acks (要得 at a clause start, 记到了) and 潲水. New sentences of each kind, none of them a
+# corpus message.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("厨房同垃圾房啲曱甴成群 晚黑周围爬", Intent.SANITATION),
+        ("有人成日推部电鸡入𨋢 仲停喺走廊度充电", Intent.EBIKE),
+        ("对面楼几个阿姐日日打麻雀打到一两点 洗牌声好嘈", Intent.NOISE),
+        ("楼梯转角啲垃圾堆咗成个礼拜 都冇人执", Intent.SANITATION),
+        ("五楼外墙个冷气机架摇摇下 好似就快跌落嚟", Intent.SAFETY_HAZARD),
+        ("饭店把潲水倒进小区门口的下水道 臭了一整天", Intent.SANITATION),
+        ("又有人从阳台弹烟灰 我晾的床单都烫了几个洞", Intent.THROWN_OBJECTS),
+    ],
+)
+def test_the_v39_v40_cantonese_and_chongqing_words(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected, classify(text).scores
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("好 记低咗 听朝九点", Intent.ACK),
+        ("要得 我明天一早就去", Intent.ACK),
+        ("好嘞 记到了 周六带户口本", Intent.ACK),
+        ("大家觉得搞个旧衣回收箱要得不", Intent.PROPOSAL),
+        # execute and enforce are Mandarin 执: no picking up
+        ("执法队今天来小区宣传垃圾分类 讲得挺细", Intent.CHITCHAT),
+    ],
+)
+def test_acks_of_v39_v40_and_the_mandarin_look_alikes(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected, classify(text).scores
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a child or an elder alone behind a door, with smoke or a burning smell
+        "快来人 702屋头只有个娃儿 门缝冒烟 屋头没得大人 敲门没人开",
+        "3楼屋企冇大人 只得个细路喺度喊 门底下啲烟一路冒出嚟",
+        "隔壁门锁着 家里老人一个人在家 屋里一股焦糊味 门缝都在冒烟",
+        # someone still inside as the water rises
+        "地库水淹到车窗了 有辆车里面有人 门推不开 快来人",
+        "隧道口积水越来越深 那辆小车被困 里面有人在拍窗",
+    ],
+)
+def test_a_child_alone_with_smoke_and_someone_in_rising_water_are_emergencies(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY, result.scores
+    assert result.urgent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a burnt smell explained, with no one alone behind a door
+        ("今晚煲汤烧干了 成屋一股糊味 开窗散下就冇事", Intent.CHITCHAT),
+        # figures of speech: a temper, a simile of fire closed by 咁, a wallet that bleeds
+        ("我老公今朝火遮眼 一开口就好似着咗火咁", Intent.CHITCHAT),
+        ("双十二又买多咗 荷包大出血", Intent.CHITCHAT),
+        # hearsay and another place: another estate, the home village, a show
+        ("听人说对面那个楼盘有人高空抛物 被罚了五千", Intent.CHITCHAT),
+        ("我老家那个村去年发大水 淹到膝盖 好在人都没事", Intent.CHITCHAT),
+        ("隔篱小区有个伯伯中暑晕低 后来冇事返屋企了", Intent.CHITCHAT),
+        ("部剧入面个女主角跌落楼梯 睇到我好惊", Intent.CHITCHAT),
+    ],
+)
+def test_the_v39_v40_look_alikes_stay_quiet(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected, classify(text).scores
