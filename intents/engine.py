@@ -447,8 +447,6 @@ class IntentEngine:
         override_model: OverrideModel | None = None,
     ) -> None:
         self.lexicon = lexicon
-        # The dialect word map, None when empty (most communities' lexicons: nothing to look for).
-        self._dialect = lexicon.dialect if lexicon.dialect else None
         self.emergency_model = emergency_model
         self.intent_model = intent_model
         self.override_model = override_model
@@ -582,45 +580,22 @@ class IntentEngine:
 
     def prepare(self, text: str) -> str:
         """The text every stage and model reads: normalised, with the dialect map applied (a message with
-        no dialect form costs one regex scan: `DialectMap`). The trainers
-        train on it, so that training and classification read the same text."""
-        norm = normalize(text)
-        dialect = self._dialect
-        return norm if dialect is None else dialect.apply(norm)
+        no dialect form costs one regex scan: `DialectMap`). The trainers train on it (`Lexicon.prepare`),
+        so that training and classification read the same text."""
+        return self.lexicon.prepare(text)
 
     def classify(self, text: str) -> Classification:
         # The message is prepared once, here (one dialect scan): every stage below reads the prepared
-        # text, and the normalised text before the map is kept to report the result in the resident's own
-        # words when the map changed the message (`DialectMap.apply` returns its argument when it did not).
+        # text, and the normalised text before the map, with where each replacement sits, is kept to
+        # report the result in the resident's own words when the map changed the message.
         norm = normalize(text)
-        dialect = self._dialect
-        prepared = norm if dialect is None else dialect.apply(norm)
+        prepared, spans = self.lexicon.dialect.spans(norm)
         result = self._opinions(prepared)
         if self.override_model is not None and self.override_applies(result):
             result = self.overridden(result) or result
-        if prepared is norm:
+        if not spans:
             return result  # most messages: the map changed nothing
-        return self._in_own_words(norm, result)
-
-    def _in_own_words(self, norm: str, result: Classification) -> Classification:
-        """The result reported on the resident's own (normalised) text when the dialect map changed it:
-        each keyword's span moved back to the characters it came from (a position inside a replaced form
-        widens to the whole form); a lexicon keyword keeps its lexicon word (掟 reported as 扔, the
-        lexicon's word), a model's n-gram becomes the resident's own characters (掟竹, not 扔竹)."""
-        dialect = self._dialect
-        assert dialect is not None
-        mapped, spans = dialect.spans(norm)
-        if not spans or mapped != result.text:
-            return result
-        hits = []
-        for h in result.keywords:
-            start, end = original_span(spans, h.start, h.end)
-            word = norm[start:end] if h.role == _MODEL_ROLE else h.word
-            hits.append(_keyword_hit(word, start, end, h.intent, h.role, h.state, h.weight))
-        values = dict(result.__dict__)
-        values["text"] = norm
-        values["keywords"] = tuple(hits)
-        return _build_classification(values)
+        return _in_own_words(norm, spans, result)
 
     def override_applies(self, result: Classification) -> bool:
         """Whether the baseline emergency override (the third opinion) is asked about the engine's result:
@@ -1970,6 +1945,25 @@ def _any_inside(hits: list[_Hit], span: tuple[int, int]) -> bool:
 def _said(cues: re.Pattern[str], norm: str) -> bool:
     """Whether a message-wide cue occurs and is not denied (不是演练, 不是视频里的)."""
     return any(not _denied(norm, m.start()) for m in cues.finditer(norm))
+
+
+def _in_own_words(
+    norm: str, spans: tuple[tuple[int, int, int, int], ...], result: Classification
+) -> Classification:
+    """The result reported on the resident's own (normalised) text `norm`, which the dialect map changed
+    (`spans`: `DialectMap.spans`): each keyword's span moved back to the characters it came from (a
+    position inside a replaced form widens to the whole form); a lexicon keyword keeps its lexicon word (掟
+    reported as 扔, the lexicon's word), a model's n-gram becomes the resident's own characters (掟竹, not
+    扔竹)."""
+    hits = []
+    for h in result.keywords:
+        start, end = original_span(spans, h.start, h.end)
+        word = norm[start:end] if h.role == _MODEL_ROLE else h.word
+        hits.append(_keyword_hit(word, start, end, h.intent, h.role, h.state, h.weight))
+    values = dict(result.__dict__)
+    values["text"] = norm
+    values["keywords"] = tuple(hits)
+    return _build_classification(values)
 
 
 def _denied(norm: str, i: int) -> bool:

@@ -118,13 +118,6 @@ class DialectMap:
     def __bool__(self) -> bool:
         return bool(self.forms)
 
-    def search(self, text: str) -> bool:
-        """Whether any dialect form occurs in the text."""
-        gate = self._gate
-        if gate is None or gate.search(text) is None:
-            return False
-        return self._pattern.search(text) is not None  # type: ignore[union-attr]
-
     def apply(self, text: str) -> str:
         """The text with every dialect form replaced by its Mandarin form (the text itself if none)."""
         gate = self._gate
