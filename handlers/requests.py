@@ -1097,10 +1097,11 @@ async def show(ctx: Context) -> HandlerResult:
 
 def _details(request: Request, events: Sequence[store.RequestEvent], now: datetime) -> str:
     status = words.status_label(request)
-    withdrawn = next((e for e in reversed(events) if e.kind == EventKind.WITHDRAWN), None)
-    if request.withdrawn and withdrawn is not None:
-        by = withdrawn.actor.name if withdrawn.actor is not None else "楼栋助手"
-        status = f"{status}({by} {moment_text(withdrawn.at)})"
+    if request.withdrawn:
+        withdrawn = next((e for e in reversed(events) if e.kind == EventKind.WITHDRAWN), None)
+        if withdrawn is not None:
+            by = withdrawn.actor.name if withdrawn.actor is not None else "楼栋助手"
+            status = f"{status}({by} {moment_text(withdrawn.at)})"
     facts = [status]
     if request.owner is not None:
         facts.append(f"负责:{request.owner.name}({words.role_label(request.owner.role)})")
