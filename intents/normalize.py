@@ -1,6 +1,7 @@
 """Text normalisation before matching: NFKC (full-width to half-width), lower-case Latin letters, and
 removal of what is not the resident's own words: @mentions, CQ codes, [表情] codes, URLs and control
-characters. Digits, Chinese punctuation and emoji are kept."""
+characters; the traditional forms of the lexicon's characters folded to simplified. Digits, Chinese
+punctuation and emoji are kept."""
 
 from __future__ import annotations
 
@@ -51,12 +52,56 @@ def _fold_full_width(text: str) -> str:
     return text
 
 
+# Traditional characters folded to the simplified ones the lexicon is written in (高空拋物 → 高空抛物,
+# 電梯 → 电梯), as pairs (traditional, simplified): every traditional form (OpenCC's t2s, character by
+# character) of a character of the shipped lexicon, unless the traditional form is a character of the
+# lexicon itself (係 and 唔係 are dialect forms of their own) or an everyday simplified character of
+# names (乾县). A lexicon word is normalised as a message is, so one written in traditional is folded alike.
+_TRADITIONAL_PAIRS: str = (
+    "丟丢並并亂乱佈布佔占併并來来侷局俬私倆俩倉仓個个們们倖幸倫伦備备傢家傳传傷伤價价儘尽優优儲储兇凶兌兑兒儿"
+    "兩两冊册凈净凍冻別别剋克剛刚創创劃划劇剧勁劲動动務务勞劳勢势勵励區区協协卹恤厠厕參参吶呐員员唄呗問问喚唤"
+    "喪丧喫吃單单嗆呛嗎吗嗚呜嗩唢嘍喽嘔呕嘩哗噁恶噠哒噴喷噹当嚇吓嚕噜嚥咽嚨咙嚮向嚴严囉啰囌苏囪囱圇囵國国圍围"
+    "園园圓圆團团埰采執执報报場场塊块塗涂墊垫墜坠墰坛墻墙壇坛壓压壜坛壞坏夠够夢梦夥伙夾夹奬奖媽妈嬰婴孃娘孫孙"
+    "學学寀采實实審审寫写寬宽寵宠寶宝將将專专尋寻對对層层屬属崗岗嵗岁師师帶带幣币幫帮幷并幹干幾几庫库廁厕廂厢"
+    "廢废廣广弔吊張张彆别彈弹彎弯彔录彿佛後后從从復复徵征悶闷惡恶惱恼愛爱態态慮虑慼戚慾欲應应懸悬戰战戲戏戶户"
+    "拋抛捨舍捱挨捲卷掃扫掛挂採采揚扬換换搖摇搧扇搶抢摺折撈捞撐撑撫抚撲扑撿捡擊击擋挡擔担據据擠挤擡抬擬拟擰拧"
+    "擱搁擺摆擾扰攏拢攔拦攤摊敎教數数斷断於于旂旗昇升時时晝昼暈晕曉晓曏向曬晒書书會会東东枴拐柺拐査查桿杆條条"
+    "棟栋業业極极榦干槍枪樁桩樂乐樓楼樣样樹树機机橫横檢检檯台櫃柜櫥橱欄栏歲岁殘残殭僵殺杀殻壳殼壳氣气汙污決决"
+    "沒没沖冲洩泄涼凉淚泪淨净淩凌減减測测渾浑準准溝沟溫温溼湿滅灭滲渗滾滚滿满漢汉漲涨潑泼潔洁澆浇澱淀濁浊濃浓"
+    "濕湿瀉泻災灾為为烏乌無无煙烟煩烦熱热燈灯燉炖燒烧燭烛燻熏爐炉爛烂爲为爺爷牀床牆墙牴抵獃呆獎奖獨独現现環环"
+    "產产産产畫画異异畵画當当痠酸瘋疯瘓痪癇痫癡痴癥症癬癣癮瘾癱瘫癲癫發发盜盗盡尽監监盤盘盪荡眞真睏困確确碼码"
+    "磚砖礙碍礦矿禮礼穀谷積积穩稳窩窝竅窍竈灶竪竖競竞筆笔箇个箏筝節节範范築筑簡简簽签簾帘籃篮籠笼籤签籬篱糞粪"
+    "糰团糾纠紀纪約约紅红紋纹紙纸級级紛纷紮扎細细終终組组絆绊結结給给絨绒絲丝綁绑經经綜综綠绿綫线維维網网綵彩"
+    "緊紧緑绿緒绪線线編编緩缓練练緻致縣县縮缩總总織织繞绕繩绳繪绘繫系續续纍累纔才罈坛罎坛罵骂罷罢羣群習习翫玩"
+    "聞闻聲声聽听脣唇脩修脫脱脹胀腦脑腳脚腸肠膠胶膽胆臉脸臘腊臟脏臥卧臺台舉举舊旧舘馆菸烟萬万葉叶葯药蒐搜蒼苍"
+    "蓋盖蔘参蕩荡薩萨藝艺藥药蘇苏處处虛虚號号虧亏蟲虫蟻蚁蠅蝇衕同衚胡衛卫衝冲袷夹裏里補补裝装裡里製制複复褲裤"
+    "襖袄襬摆見见視视親亲覺觉觀观觸触訂订計计討讨訓训託托記记訛讹設设許许訴诉註注証证評评試试話话該该誇夸誌志"
+    "認认語语誤误說说説说誰谁課课調调請请諒谅論论講讲謝谢謠谣謡谣譁哗證证識识譟噪議议護护讀读變变讓让讚赞豎竖"
+    "貓猫負负貨货責责買买貸贷費费貼贴資资賊贼賠赔賣卖賬账賴赖購购賽赛贊赞趕赶車车軟软較较輕轻輛辆輪轮轉转轎轿"
+    "轟轰辦办農农迴回這这連连週周進进遊游運运過过達达遙遥遞递遶绕遷迁遺遗還还邊边鄉乡鄰邻醣糖醫医針针鈅钥鈕钮"
+    "鈴铃鉅巨鉆钻銀银銅铜銷销銹锈鋼钢錄录錐锥錘锤錢钱錦锦錯错録录錶表鍋锅鍵键鍼针鎖锁鎚锤鎭镇鎮镇鏇旋鏈链鏡镜"
+    "鏽锈鐵铁鑑鉴鑒鉴鑰钥鑽钻長长門门閃闪閉闭開开閑闲閒闲間间閘闸閤合閥阀閨闺閱阅閲阅闆板關关闢辟陞升陣阵陰阴"
+    "陽阳隊队階阶隨随險险隱隐隻只雙双雜杂雞鸡難难雲云電电霧雾靈灵靜静韆千響响頁页頂顶項项順顺預预領领頭头頸颈"
+    "頻频顆颗題题額额願愿顛颠類类顧顾顯显風风颱台颳刮飄飘飛飞飯饭飲饮飽饱餅饼養养餓饿餘余館馆餬糊餿馊饞馋馬马"
+    "駕驾駡骂騎骑騰腾騷骚驚惊驟骤驢驴髒脏體体髮发鬆松鬍胡鬧闹鬱郁魚鱼鳥鸟鳴鸣鴉鸦鴿鸽鵡鹉鷄鸡鸚鹦麪面麫面麵面"
+    "麼么麽么黃黄點点黴霉鼕冬齒齿齡龄齣出龍龙"
+)
+_TRADITIONAL: dict[int, str] = {
+    ord(_TRADITIONAL_PAIRS[i]): _TRADITIONAL_PAIRS[i + 1] for i in range(0, len(_TRADITIONAL_PAIRS), 2)
+}
+# Whether translate(_TRADITIONAL) would change anything (one character-class search; most messages have none).
+_HAS_TRADITIONAL = re.compile("[" + "".join(sorted(chr(c) for c in _TRADITIONAL)) + "]")
+
+
 def normalize(text: str) -> str:
     """Return the text as the matcher sees it. Idempotent: normalize(normalize(x)) == normalize(x)."""
     if len(text) > MAX_RAW_CHARS:
         text = text[:MAX_RAW_CHARS]
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", _fold_full_width(text))
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", _fold_full_width(text))
+        if _HAS_TRADITIONAL.search(text) is not None:
+            text = text.translate(_TRADITIONAL)
     # `str.isprintable` (a C loop, a fifth of a regex scan) is False for every character of _CONTROL but
     # the two variation selectors, and for every whitespace character but " ": the regexes below are only
     # asked when it cannot answer for them.

@@ -1356,3 +1356,97 @@ def test_a_child_alone_with_smoke_and_someone_in_rising_water_are_emergencies(te
 )
 def test_the_v39_v40_look_alikes_stay_quiet(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected, classify(text).scores
+
+
+# ------------------------------------------------------------------------------ after the v41/v42 fold
+# v41 (written Cantonese, Zhuhai and Zhaoqing voices) read figures of speech and explained alarms as
+# emergencies; v42 (Dalian and Yantai) had acks and a lift that would not move. New sentences of each kind,
+# none of them a corpus message.
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a programme on the air
+        "电视台在播消防员怎么从火场里背人出来 我妈看得直抹眼泪",
+        "电视播紧救生员点样救遇溺嘅人 阿爷睇到好入神",
+        # a simile closed by 咁, and anger as smoke
+        "一开冷气个肩膀就痛 好似触电咁",
+        "阿妈知道我打烂咗只碗 嬲到成个人冒烟",
+        "我们主任开会开到一半气得头顶冒烟",
+        # smoke or a bang with no need to fear, a cut already dressed, an empty cylinder, a device's price
+        "刚才天台那股烟不用怕 是有人在熏腊肉",
+        "头先砰一声唔使惊 系对面地盘吊机放低咗堆钢筋",
+        "剪指甲剪到肉 流咗好多血 贴咗胶布就冇事",
+        "楼下哐一声 原来是送气师傅卸空煤气罐 没事",
+        "烟雾报警器网上买才几十块钱 我爸还嫌浪费钱",
+        # a grown child's or a cousin's block elsewhere (屋苑 is 小区)
+        "我女儿那楼里有人天天半夜剁肉 她说睡不好 她在杭州",
+        "我表姐喺江门嗰个屋苑 楼上成日掟烟头落嚟",
+    ],
+)
+def test_v41_figures_explained_alarms_and_elsewhere_stay_quiet(text: str) -> None:
+    result = classify(text)
+    assert result.intent not in TICKET_INTENTS, (text, result.intent, result.scores)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a real fire told by a neighbour still frightened; don't panic is said in a real fire too
+        "楼下真系着火啊 火舌由窗口窜出嚟 我而家仲手震 消防车未到",
+        "着火了 大家别慌 用湿毛巾捂住嘴 浓烟已经上到九楼了",
+        # an injury not dressed yet
+        "阿婆喺厨房整亲只手 血一路流止唔住 仲未包扎 块面都白晒",
+        # a carbon-monoxide alarm sounding, an empty-looking cylinder that is leaking
+        "一氧化碳报警器响个不停 屋里两个人都说头晕想吐",
+        # someone banging on a door to get out, a lift that will not move with a person inside
+        "有人在里面拍门喊救命 门从外面锁上了",
+        "电梯不动弹了 我爸关在里面 说喘不上气",
+    ],
+)
+def test_the_emergencies_beside_the_v41_look_alike_words_stay_emergencies(text: str) -> None:
+    result = classify(text)
+    assert result.intent is Intent.EMERGENCY, result.scores
+    assert result.urgent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("get到 下午三点去社区", Intent.ACK),
+        ("已登记 多谢网格员", Intent.ACK),
+        ("收着啦 明儿个带过去", Intent.ACK),
+        ("转告我妈了 她说周六去", Intent.ACK),
+        ("收 到 1203", Intent.ACK),
+        ("知道 听日唔会再放喺门口", Intent.ACK),
+        ("知道晒 唔该晒陈姑娘", Intent.ACK),
+        ("好 我家没问题 几点都行", Intent.ACK),
+        # those who know, and a question, are no ack
+        ("附近边度有修雨伞 知道的讲声", Intent.CHITCHAT),
+        ("知道吗 2号楼电梯又坏了 按钮都不亮", Intent.REPAIR),
+    ],
+)
+def test_acks_of_v41_v42_and_their_look_alikes(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected, classify(text).scores
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # traditional characters are folded before the lexicon reads them
+        ("又有人高空拋物 差點砸到小朋友", Intent.THROWN_OBJECTS),
+        ("樓道燈壞咗成個禮拜", Intent.REPAIR),
+        # Cantonese words the map lacked, and slips
+        ("架电鸡个火牛喺走廊充电 热到烫手", Intent.EBIKE),
+        ("收买佬啲纸皮堆满后楼梯 行都行唔过", Intent.CORRIDOR_CLUTTER),
+        ("总喉漏水 成层楼啲水表都喺度转", Intent.REPAIR),
+        ("电提从早上就不动弹了 按啥都没反应", Intent.REPAIR),
+        ("想问射保断咗点样补交", Intent.POLICY_QUERY),
+        ("老年优待证在社区能办不", Intent.POLICY_QUERY),
+        # an old woman living on her own and a grid worker asked to look in on her
+        ("401的李奶奶自个儿过日子 天冷了 网格员有空去瞅瞅她", Intent.ELDER_CARE),
+        # a service that comes seldom for the same money
+        ("保洁半个月才来一回 物业费可一分没少收", Intent.PROPERTY_COMPLAINT),
+    ],
+)
+def test_the_v41_v42_words_and_kinds(text: str, expected: Intent) -> None:
+    assert classify(text).intent is expected, classify(text).scores

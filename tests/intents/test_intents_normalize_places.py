@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import random
+import tomllib
 
 import pytest
 
-from intents import Places, classify, extract_places, normalize, places
+from intents import DEFAULT_LEXICON_PATH, Places, classify, extract_places, normalize, places
 from intents.lexicon import load_lexicon
-from intents.normalize import DialectMap, original_span
+from intents.normalize import _TRADITIONAL, DialectMap, original_span
 
 
 @pytest.mark.parametrize(
@@ -20,6 +21,9 @@ from intents.normalize import DialectMap, original_span
         ("@王师傅电梯坏了", "王师傅电梯坏了"),
         ("a\x00b\u200bc\td", "a bc d"),
         ("电话13812345678", "电话13812345678"),
+        # traditional forms of the lexicon's characters folded to simplified; 係 is a dialect form of its own
+        ("高空拋物 電梯壞咗", "高空抛物 电梯坏咗"),
+        ("唔係 謝謝", "唔係 谢谢"),
     ],
 )
 def test_normalize(raw: str, expected: str) -> None:
@@ -114,3 +118,24 @@ def test_shipped_dialect_map_is_idempotent_and_leaves_mandarin_alone() -> None:
         assert once != normalize(text)
     for text in ("电梯坏了三天了", "楼上天天半夜吵", "谢谢物业", "我们单位的食堂不错", "企业退休人员认证"):
         assert dialect.apply(text) == text
+
+
+def test_traditional_folding_leaves_every_lexicon_word_alone() -> None:
+    # The fold maps characters the lexicon does not use to ones it does (高空拋物 → 高空抛物): no string
+    # of the shipped lexicon file (keyword, cue, block word, dialect form or its Mandarin) holds a character
+    # it folds, so a dialect form written with a traditional character (係) is still the map's.
+    def strings(value: object) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, dict):
+            return [*value, *(s for v in value.values() for s in strings(v))]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return []
+
+    with DEFAULT_LEXICON_PATH.open("rb") as f:
+        words = strings(tomllib.load(f))
+    assert len(words) > 5000
+    assert not [word for word in words if any(ord(char) in _TRADITIONAL for char in word)]
+    assert normalize("謝謝物業") == "谢谢物业"
+    assert classify("謝謝物業").intent is classify("谢谢物业").intent
