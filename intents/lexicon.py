@@ -617,7 +617,7 @@ def _apply_intent(builder: _Builder, file: _File, intent: Intent, body: Any) -> 
         if name in names:
             raise file.error(f"{entry}.name", f"co-occurrence rule {name!r} is defined twice", value=name)
         names.add(name)
-        window = builder.settings.get("cooccur_window", Settings.cooccur_window)
+        window = builder.settings.get("cooccur_window", Settings().cooccur_window)
         builder.cooccur[(intent, name)] = CooccurRule(
             intent=intent,
             name=name,

@@ -30,18 +30,18 @@ import threading
 from collections.abc import Iterable
 from math import log
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 # A cached state: (total, groups, eager). `groups` maps a first character to its entries as one string,
 # word NUL frequency NUL word NUL ...; `eager` holds the entries whose word has a NUL (none in practice).
 _Cached = tuple[int | float, dict[str, str], dict[str, int]]
-_SEP = "\x00"
+_SEP: Final = "\x00"
 
 if TYPE_CHECKING:
     import jieba
 
-_CACHE_VERSION = "2"  # 2: the prefix dictionary grouped by first character
-_CACHE_PREFIX = "loudong-intents-jieba-"
+_CACHE_VERSION: Final = "2"  # 2: the prefix dictionary grouped by first character
+_CACHE_PREFIX: Final = "loudong-intents-jieba-"
 # Tokenizer caches kept per directory (~7 MB each, so at most ~220 MB): one per lexicon, so every edit of
 # a community's lexicon file (and every test lexicon: the suite uses a few dozen) would otherwise leave one
 # behind for good.
