@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # compiles or type-checks changes. A failed build is a one-line note and the pure-Python modules run
 # (a failure stops make only with LOUDONG_REQUIRE_NATIVE=1, as in CI).
 NATIVE_SRC := $(addprefix intents/,binfile.py matcher.py normalize.py places.py segment.py emergency.py \
-              override.py intent_model.py engine.py model.py lexicon.py native.py build_native.py)
+              override.py intent_model.py engine.py lexicon.py model.py native.py build_native.py)
 NATIVE := $(VENV)/.native
 
 .PHONY: demo test lint format bench clean native

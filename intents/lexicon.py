@@ -49,9 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from intents.model import Intent, Role
+from intents.native import PACKAGE_DIR
 from intents.normalize import DialectMap, normalize
 
-DEFAULT_LEXICON_PATH = Path(__file__).with_name("lexicon.toml")
+# The package's directory, not this file's: a compiled module's __file__ is elsewhere.
+DEFAULT_LEXICON_PATH = PACKAGE_DIR / "lexicon.toml"
 
 MAX_WORD_CHARS = 24
 

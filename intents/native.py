@@ -21,11 +21,14 @@ import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-# The modules compiled, in the order mypyc is given them. `model.py` (pydantic) and `lexicon.py` (load
-# time only) stay interpreted; the training, evaluation and CLI modules are not on the hot path.
+# The modules compiled, in the order mypyc is given them. `lexicon.py` is loaded once, but its rule,
+# settings and cue classes are read on every message (native attribute reads once it is compiled too);
+# `model.py` (pydantic: mypyc cannot compile it) stays interpreted, and the training, evaluation and CLI
+# modules are not on the hot path.
 MODULES = (
     "binfile",
     "matcher",
+    "lexicon",
     "normalize",
     "places",
     "segment",
