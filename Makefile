@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The intent engine's hot path compiled with mypyc (intents/build_native.py): rebuilt when a module it
 # compiles or type-checks changes. A failed build is a one-line note and the pure-Python modules run
-# (a failure stops make only with LOUDONG_REQUIRE_NATIVE=1, as in CI).
+# (a failure stops make only with LOUDONG_REQUIRE_NATIVE=1, as in CI); a failed attempt is not repeated
+# until a source changes: `make native` builds again.
 NATIVE_SRC := $(addprefix intents/,binfile.py matcher.py normalize.py places.py segment.py emergency.py \
               override.py intent_model.py engine.py lexicon.py model.py native.py build_native.py)
 NATIVE := $(VENV)/.native
@@ -42,7 +43,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	$(PY) -m pip install --quiet -e '.[test,native,bench]'
 	$(PY) benchmarks/intents_bench.py
 	$(PY) benchmarks/onebot_load.py

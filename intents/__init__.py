@@ -15,7 +15,7 @@ from intents import native as _native
 SELECTION = _native.select(__path__)
 try:
     from intents.engine import IntentEngine, classify, default_engine
-except ImportError as exc:
+except Exception as exc:  # an extension module of the build that will not load: the pure modules instead
     if SELECTION.implementation != _native.COMPILED:
         raise
     SELECTION = _native.unselect(__path__, exc)

@@ -68,7 +68,8 @@ def _required() -> bool:
 
 def preflight() -> None:
     """Fail early, with a short reason, when the tools are missing."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    # setuptools compiles with $CC when it is set, else with the compiler Python was built with.
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         raise BuildError(f"no C compiler ({compiler!r} not found)")
     include = Path(sysconfig.get_paths()["include"]) / "Python.h"

@@ -31,6 +31,7 @@ import heapq
 import math
 import operator
 import re
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -219,6 +220,7 @@ class IntentModel:
         """Build every column's ranking for `evidence` now (`IntentEngine.warm` does, in its thread)."""
         for column in range(len(self.classes)):
             self._ranking(column)
+            time.sleep(0)  # let the other threads run (compiled, this thread would not give way by itself)
 
     def _ranking(self, column: int) -> tuple[np.ndarray, list[int]]:
         """The rows of positive margin for the column in the order of `evidence` (n-grams of two or three

@@ -27,6 +27,7 @@ import os
 import pickle
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from math import log
 from pathlib import Path
@@ -46,6 +47,8 @@ _CACHE_PREFIX: Final = "loudong-intents-jieba-"
 # a community's lexicon file (and every test lexicon: the suite uses a few dozen) would otherwise leave one
 # behind for good.
 KEPT_CACHES = 32
+# First characters whose groups `Segmenter.full` adds between two pauses (about 10 ms of work).
+_FULL_CHUNK: Final = 256
 
 
 def _jieba_identity() -> tuple[str, Path | None]:
@@ -124,11 +127,15 @@ class Segmenter:
         return freq
 
     def full(self) -> dict[str, int]:
-        """The whole prefix dictionary (every group added)."""
+        """The whole prefix dictionary (every group added), a few hundred groups at a time with a pause
+        between: compiled (mypyc), a thread gives up the interpreter lock only when it asks to, so added in
+        one go (0.2-0.4 s, in `IntentEngine.warm`'s thread) the groups held up every other thread, the
+        first message's classification too."""
         freq = self.load()
-        pending = self._pending
-        if pending:
-            self.prefixes("".join(list(pending)))
+        chars = list(self._pending)  # (a copy: another thread may shrink `_pending`)
+        for i in range(0, len(chars), _FULL_CHUNK):
+            self.prefixes("".join(chars[i : i + _FULL_CHUNK]))
+            time.sleep(0)  # let the other threads run
         return freq
 
     def tokenizer(self) -> jieba.Tokenizer:

@@ -28,6 +28,15 @@ def test_no_compiler_is_one_line_and_not_fatal(
     assert err.rstrip().endswith("the pure-Python modules are used")
 
 
+def test_the_compiler_named_by_cc_is_the_one_looked_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(build_native.REQUIRE_ENV, raising=False)
+    monkeypatch.setenv("CC", "no-such-compiler-here -O2")
+    assert build_native.main([]) == 0
+    assert "no C compiler ('no-such-compiler-here' not found)" in capsys.readouterr().err
+
+
 def test_a_failed_build_fails_when_required(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
