@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import intents  # noqa: E402
 from intents import Intent, IntentEngine, normalize  # noqa: E402
 from intents.bench import compare, measure  # noqa: E402
 from intents.evaluate import Report, evaluate, read_corpus  # noqa: E402
@@ -90,6 +91,7 @@ def run(total: int, *, baseline: bool = True) -> dict[str, Any]:
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
             "load_avg_before": os.getloadavg() if hasattr(os, "getloadavg") else None,
+            "hot_path": intents.IMPLEMENTATION,  # compiled (mypyc) or pure: `intents.native`
         },
         "corpus": {
             "tuning": len(tuning),
@@ -231,7 +233,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Held-out: {r['corpus']['heldout']} messages; tuning: {r['corpus']['tuning']} messages; "
         f"speed on the {r['corpus']['speed_on']} messages ({r['corpus']['speed_messages']}). "
         f"Python {r['machine']['python']}, {r['machine']['cores']} cores, "
-        f"load average before/after {r['machine']['load_avg_before']} / {r['machine']['load_avg_after']}.",
+        f"load average before/after {r['machine']['load_avg_before']} / {r['machine']['load_avg_after']}; "
+        f"hot path: {r['machine'].get('hot_path', 'pure')}.",
         "",
         f"| held-out quality{folded} | accuracy | macro-F1 | false-ticket rate | emergency recall |",
         "|---|---|---|---|---|",

@@ -9,6 +9,7 @@ Why not a profile: timed alone (`timeit`, cProfile), the n-gram models' stages c
 cost in the pipeline, where the messages' other stages have pushed their code and data (numpy's dispatch,
 the automata, the weight rows) out of the caches; cProfile's per-call overhead inflates the many small
 functions of the keyword path instead. Memoising keeps the pipeline as it is but for the one stage.
+The pure-Python modules are measured, even where a compiled build exists (see below).
 Only stages whose result is not mutated downstream can be memoised this way (not `_analyse` or `_decide`,
 which set the hits' states); the keyword path as a whole can.
 """
@@ -28,6 +29,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Always the pure-Python modules: the compiled ones (`intents.native`) call each other directly, past the
+# memos this script puts on the classes and the module, so their ablations would measure nothing.
+os.environ["LOUDONG_INTENTS_PURE"] = "1"
 
 import intents.engine as engine_module  # noqa: E402
 from intents import IntentEngine  # noqa: E402

@@ -8,9 +8,22 @@ The intents and what each means are the table in DESIGN.md. The lexicon is data 
 a community layers its own file on it with `IntentEngine.load(extra_lexicon_paths=[...])`.
 """
 
-from intents.engine import IntentEngine, classify, default_engine
-from intents.lexicon import DEFAULT_LEXICON_PATH, Lexicon, LexiconError, load_lexicon
-from intents.model import (
+from intents import native as _native
+
+# The hot-path modules compiled by mypyc when a build matching their sources exists, else the pure-Python
+# modules (`intents.native`); IMPLEMENTATION says which ("compiled" or "pure"), SELECTION why.
+SELECTION = _native.select(__path__)
+try:
+    from intents.engine import IntentEngine, classify, default_engine
+except Exception as exc:  # an extension module of the build that will not load: the pure modules instead
+    if SELECTION.implementation != _native.COMPILED:
+        raise
+    SELECTION = _native.unselect(__path__, exc)
+    from intents.engine import IntentEngine, classify, default_engine
+IMPLEMENTATION = SELECTION.implementation
+
+from intents.lexicon import DEFAULT_LEXICON_PATH, Lexicon, LexiconError, load_lexicon  # noqa: E402
+from intents.model import (  # noqa: E402
     QUIET_INTENTS,
     TICKET_INTENTS,
     Classification,
@@ -20,11 +33,12 @@ from intents.model import (
     Places,
     Role,
 )
-from intents.normalize import normalize
-from intents.places import extract_places
+from intents.normalize import normalize  # noqa: E402
+from intents.places import extract_places  # noqa: E402
 
 __all__ = [
     "DEFAULT_LEXICON_PATH",
+    "IMPLEMENTATION",
     "QUIET_INTENTS",
     "TICKET_INTENTS",
     "Classification",

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 MAGIC = b"loudong-bin\n"
-_LENGTH = struct.Struct("<I")
+_LENGTH: Final = struct.Struct("<I")
 # Only plain little-endian numbers: what the models store.
-_DTYPES = frozenset({"<i2", "<i4", "<i8", "<f8", "|u1"})
+_DTYPES: Final = frozenset({"<i2", "<i4", "<i8", "<f8", "|u1"})
 
 
 class BinFileError(ValueError):

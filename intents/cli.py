@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from intents import SELECTION
 from intents.bench import measure
-from intents.engine import IntentEngine
+from intents.engine import IntentEngine, implementation
 from intents.evaluate import CorpusError, evaluate, read_corpus
 from intents.lexicon import LexiconError
 from intents.model import Intent
@@ -63,6 +64,7 @@ def _bench(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - start
     messages = [ex.text for ex in read_corpus(args.file)] if args.file else _load_default()
     figures: dict[str, object] = {
+        "implementation": implementation(),
         "load_s": round(load_s, 3),
         "all": measure(engine.classify, messages, args.messages),
     }
@@ -72,6 +74,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures))
         return 0
+    print(f"engine: {implementation()} hot path ({SELECTION.reason})")
     print(f"engine load incl. tokenizer: {load_s:.3f} s")
     for name, row in figures.items():
         if not isinstance(row, dict):

@@ -25,14 +25,18 @@ import math
 import operator
 import re
 from pathlib import Path
+from typing import Final
 
 from intents.matcher import NEVER, build_automaton
+from intents.native import PACKAGE_DIR
 
 FORMAT = "loudong-emergency-ngram/1"
-DEFAULT_EMERGENCY_MODEL_PATH = Path(__file__).with_name("emergency_model.txt")
-_DIGIT = re.compile("[0-9]")
-_MATCH = operator.itemgetter(1)  # of an automaton match (end, (n-gram, weight))
-_PLACEHOLDER = ("", 0.0)  # the value of the automaton's placeholders, matched only in a text with a NUL
+# The package's directory, not this file's: a compiled module's __file__ is elsewhere.
+DEFAULT_EMERGENCY_MODEL_PATH = PACKAGE_DIR / "emergency_model.txt"
+_DIGIT: Final = re.compile("[0-9]")
+_MATCH: Final = operator.itemgetter(1)  # of an automaton match (end, (n-gram, weight))
+# The value of the automaton's placeholders, matched only in a text with a NUL.
+_PLACEHOLDER: Final = ("", 0.0)
 
 
 class EmergencyModelError(ValueError):
@@ -101,7 +105,7 @@ class EmergencyModel:
         found = self._automaton.iter(norm)
         if NEVER in norm:  # only then can a placeholder match (`matcher`): never in normalised text
             found = (match for match in found if match[1] is not _PLACEHOLDER)
-        z = self.bias + sum(dict(map(_MATCH, found)).values())
+        z = self.bias + sum(dict(map(_MATCH, found)).values(), 0.0)
         self._last = (norm, z)
         return z
 
@@ -169,8 +173,8 @@ def load_emergency_model(path: str | Path = DEFAULT_EMERGENCY_MODEL_PATH) -> Eme
         threshold = float(header["threshold"])
         ticket_threshold = float(header["ticket_threshold"])
         max_n = int(header["max_n"])
-    except (KeyError, ValueError) as exc:
-        raise EmergencyModelError(f"{path}: missing or bad header field: {exc}") from None
+    except (KeyError, ValueError) as error:
+        raise EmergencyModelError(f"{path}: missing or bad header field: {error}") from None
     if (
         not (0.0 < threshold < 1.0)
         or not (0.0 < ticket_threshold < 1.0)

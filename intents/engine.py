@@ -43,12 +43,16 @@ Pipeline for one message:
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import operator
 import re
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Final, Protocol
 
 from intents.emergency import DEFAULT_EMERGENCY_MODEL_PATH, EmergencyModel, load_emergency_model
 from intents.intent_model import DEFAULT_INTENT_MODEL_PATH, IntentModel, content_chars, load_intent_model
@@ -70,52 +74,59 @@ from intents.override import DEFAULT_OVERRIDE_MODEL_PATH, OverrideModel, load_ov
 from intents.places import extract_places
 from intents.segment import Segmenter
 
+_log = logging.getLogger("loudong.intents")
+
 # Enum members as module constants: the hot path compares them by identity many times per message.
-_ACTIVE = HitState.ACTIVE
-_NEGATED = HitState.NEGATED
-_RESOLVED = HitState.RESOLVED
-_PENDING = HitState.PENDING
-_OBJECT = Role.OBJECT
-_PROBLEM = Role.PROBLEM
-_RESOLUTION = Role.RESOLUTION
-_COURTESY = Role.COURTESY
-_URGENT = Role.URGENT
-_EMERGENCY = Intent.EMERGENCY
-_CHITCHAT = Intent.CHITCHAT
-_THANKS = Intent.THANKS
-_ACK = Intent.ACK
+_ACTIVE: Final = HitState.ACTIVE
+_NEGATED: Final = HitState.NEGATED
+_RESOLVED: Final = HitState.RESOLVED
+_PENDING: Final = HitState.PENDING
+_OBJECT: Final = Role.OBJECT
+_PROBLEM: Final = Role.PROBLEM
+_RESOLUTION: Final = Role.RESOLUTION
+_COURTESY: Final = Role.COURTESY
+_URGENT: Final = Role.URGENT
+_EMERGENCY: Final = Intent.EMERGENCY
+_CHITCHAT: Final = Intent.CHITCHAT
+_THANKS: Final = Intent.THANKS
+_ACK: Final = Intent.ACK
 # Characters that end a clause: negation and co-occurrence never reach across them.
-_CLAUSE_BREAKS = frozenset(" ,.!?;:~，。！？；：、…\n\t()（）【】「」“”\"'")
+_CLAUSE_BREAKS: Final = frozenset(" ,.!?;:~，。！？；：、…\n\t()（）【】「」“”\"'")
 # Context segmented around a hit (characters before / after it).
-_MARGIN_BEFORE = 5
-_MARGIN_AFTER = 3
-_ORDER = {intent: i for i, intent in enumerate(Intent)}
-_BREAK = re.compile("[" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]")
-_MARKS = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, spaces, emoji
-_WHOLE_MAX = 24  # messages longer than this are never a whole-message word
-_HYPOTHETICAL_REACH = 14  # characters back in its clause a hypothetical cue (万一) reaches an urgent word
-_HYPOTHETICAL_AFTER = 8  # and forward (着火了就麻烦了)
-_FIGURE_REACH = 12  # characters back in its clause a figure of speech (热得人都要) reaches a danger word
-_OWN_REACH = 16  # characters back in its clause one's own household (我家俩小子) reaches a noise word
-_ELSEWHERE_REACH = 24  # characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem
-_MAX_WORD = 4  # longest dictionary word considered when looking for a word crossing a hit's start
-_NO_PLACES = Places()
-_ORDER_SPAN = 1 << 16  # more than any position in a normalised message (normalize.MAX_CHARS)
-_NEGATION_CHARS = frozenset("不没未别无")
+_MARGIN_BEFORE: Final = 5
+_MARGIN_AFTER: Final = 3
+_ORDER: Final = {intent: i for i, intent in enumerate(Intent)}
+_BREAK: Final = re.compile("[" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "]")
+_MARKS: Final = re.compile(r"[\W_]+")  # what is not a letter or digit: punctuation, spaces, emoji
+_WHOLE_MAX: Final = 24  # messages longer than this are never a whole-message word
+# Characters back in its clause a hypothetical cue (万一) reaches an urgent word.
+_HYPOTHETICAL_REACH: Final = 14
+_HYPOTHETICAL_AFTER: Final = 8  # and forward (着火了就麻烦了)
+# Characters back in its clause a figure of speech (热得人都要) reaches a danger word.
+_FIGURE_REACH: Final = 12
+_OWN_REACH: Final = 16  # characters back in its clause one's own household (我家俩小子) reaches a noise word
+# Characters back in its clause a video/news/elsewhere cue (抖音上) reaches a problem.
+_ELSEWHERE_REACH: Final = 24
+_MAX_WORD: Final = 4  # longest dictionary word considered when looking for a word crossing a hit's start
+_NO_PLACES: Final = Places()
+_ORDER_SPAN: Final = 1 << 16  # more than any position in a normalised message (normalize.MAX_CHARS)
+_NEGATION_CHARS: Final = frozenset("不没未别无")
 # What a hearsay cue of here and now is blanked with (`IntentEngine._unheard`): no word, no clause break.
-_HEARD = "\ue000"
+_HEARD: Final = "\ue000"
 # Words that end in a negation character and negate nothing: 特别感谢 is thanks (held-out v13's
 # 特别感谢5栋的热心邻居 was read as thanks negated).
-_NOT_NEGATING = frozenset({"特别", "分别", "个别", "区别", "告别", "差别", "类别", "级别", "性别", "识别"})
+_NOT_NEGATING: Final = frozenset(
+    {"特别", "分别", "个别", "区别", "告别", "差别", "类别", "级别", "性别", "识别"}
+)
 # Generic problem words never lend weight to these (没人管 does not make a thanks or an emergency).
-_NOT_LENT_TO = frozenset({_THANKS, _ACK, _EMERGENCY})
+_NOT_LENT_TO: Final = frozenset({_THANKS, _ACK, _EMERGENCY})
 # The vocabulary of the markers below (danger characters, symptoms, alarm signs, advice against a spark,
 # chronic ailments, benign causes and subjects, denials, calls and cries for help, laughter, money, jokes,
 # advice) is the lexicon's (`[cues]` in lexicon.toml, with the why of each list); `_Markers` builds the
 # patterns from it once, at load.
 # A call for help (the `call` cue: 咋办咋办, 快来人) opens the gate in a message of at least this many
 # characters that carry words: a short one (咋办?) says too little for the model.
-_CALL_MIN_CHARS = 12
+_CALL_MIN_CHARS: Final = 12
 # The intent model's emergency probability that lets the emergency model overrule a keyword ticket at its
 # usual threshold rather than the ticket threshold (`IntentEngine.classify_emergency`). Chosen by the
 # leave-one-author-out CV of 2026-11-29 after held-out v10 (0.2 and 0.3 tied; 0.1 made two more ordinary
@@ -126,7 +137,7 @@ _CALL_MIN_CHARS = 12
 # makes no message of any fold a false emergency (heldout12 fold 0.914 / 10/129 / 17/20 -> 0.919 / 10/129 /
 # 20/20; all folds 272/275 -> 275/275, false tickets 20/1744 either way); 0.5 to 0.95 miss the boy who took
 # pills (0.44); no other message of any fold is near (the next: a micro-wish at 0.33, emergency model 0.02).
-_EMERGENCY_CONFIRM = 0.3
+_EMERGENCY_CONFIRM: Final = 0.3
 # When the intent model is surer of an emergency than this, the emergency model need only score
 # `_EMERGENCY_SURE_SCORE` for `IntentEngine.emergency_agreed` (held-out v13: an e-bike battery exploding
 # indoors with a neighbour still inside, P(emergency) 0.68 but emergency model 0.37; a child pinned by a
@@ -140,19 +151,21 @@ _EMERGENCY_CONFIRM = 0.3
 # emergency model, whose n-grams know no window torn loose; so the tuning part was no longer learnt. In the
 # leave-one-author-out CV of the eighteen folds no asked chitchat but a TV drama (kept out by the drill guard)
 # has P(emergency) >= 0.35, so 0.1 and 0.3 again tie on every fold; a missed emergency is the worse sin.
-_EMERGENCY_SURE = 0.6
-_EMERGENCY_SURE_SCORE = 0.1
+_EMERGENCY_SURE: Final = 0.6
+_EMERGENCY_SURE_SCORE: Final = 0.1
 # An emergency the emergency model made of a keyword chitchat (no danger word the lexicon knows) is put to
 # the intent model, which returns it to chatter at P(chitchat + thanks + ack) of at least this (held-out
 # v13: a burnt sweet potato's smell, 焦糊味 开窗散一哈就好, emergency model 0.976, P(chatter) 0.998). In the
 # leave-one-author-out CV of the fourteen folds the true emergencies so made score P(chatter) <= 0.79 (a
 # diabetic shaking in a cold sweat), so 0.8, 0.9 and 0.95 tie; ties go to the more conservative.
-_MODEL_EMERGENCY_VETO = 0.95
+_MODEL_EMERGENCY_VETO: Final = 0.95
 # 没 asking whether a resolution holds: right after it, with at most 了 between, and ending the clause.
-_ASKED_NOT = re.compile("了?没有?(?:$|[?？吗呢啊呀" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "])")
+_ASKED_NOT: Final = re.compile(
+    "了?没有?(?:$|[?？吗呢啊呀" + re.escape("".join(sorted(_CLAUSE_BREAKS))) + "])"
+)
 # A keyword ticket or emergency shorter than this (normalised characters other than digits and spaces:
 # 402漏水了 急 is four) is never overruled by the intent second opinion.
-_VETO_MIN_CHARS = 8
+_VETO_MIN_CHARS: Final = 8
 # A message with no lexicon word is put to the intent model only from this many characters that carry words
 # (`content_chars`). In the leave-one-author-out CV of 2026-11-29 every no-hit message the model rightly made
 # a ticket had 20 or more (a micro-wish, a swing chain nearly worn through, a leaning tree …) and none it got
@@ -168,18 +181,18 @@ _VETO_MIN_CHARS = 8
 # at 18, 99k at 16. A gate on the model's ticket-leaning characters (unigrams whose best ticket weight beats
 # chitchat's by a margin) was tried: even at a margin of 6 it let 72 % of the 16-19 band through, so the
 # bound stays a plain length.
-_NO_HIT_MIN_CHARS = 18
+_NO_HIT_MIN_CHARS: Final = 18
 # Nor a keyword ticket at this confidence or above (leave-one-author-out CV: no change on the blind folds).
 # 0.97 (from 0.95) after held-out v14: a repair told after the fact by the fix
 # (电梯那个异响 今天师傅来换了个轮子 现在坐起来一点声音都冇得, confidence 0.96, P(chatter) 0.98) is asked.
 # In the CV of the fifteen folds it is the only message 0.97 or 0.98 changes (1.0 also vetoes a heldout2
 # proposal); the model is asked about 4 % more of the messages at most.
-_CONFIDENT_TICKET = 0.97
+_CONFIDENT_TICKET: Final = 0.97
 # The intent model proposes a ticket for a message whose keywords are objects only (楼上那家在装修) only
 # at this probability or above, not at `propose`: objects alone never decide, and a retrain on held-out v6
 # read 装修 as noise at 0.43. Leave-one-author-out CV (heldout3-6, authors5 pooled): every false ticket the
 # model proposed there was such a message; macro-F1 0.927 -> 0.920, false tickets 19/721 -> 15/721.
-_OBJECTS_ONLY_PROPOSE = 0.5
+_OBJECTS_ONLY_PROPOSE: Final = 0.5
 # The intent model moves a keyword ticket to another ticket intent (`switch`) only when it prefers that intent
 # to the keywords' own by at least this much: a near tie is no reason to overrule the words. After the
 # v35/v37/v38 fold the retrained model put 我家孩子被楼上吵得睡不着 (noise) at dispute 0.46 against noise 0.41
@@ -187,10 +200,10 @@ _OBJECTS_ONLY_PROPOSE = 0.5
 # the fold commit; two right, one wrong after the Cantonese round) but it also kept held-out v36's micro-wish
 # for a bedridden man's haircut an elder-care ticket (0.53 against 0.44): 0.08 (no CV row right or wrong
 # after the round) is below that; the held-out set informed this bound, which tests/data/README.md records.
-_SWITCH_MARGIN = 0.08
+_SWITCH_MARGIN: Final = 0.08
 # How many of the model's strongest n-grams a second-opinion result reports as its keywords.
-_MODEL_EVIDENCE = 3
-_MODEL_ROLE = "model"
+_MODEL_EVIDENCE: Final = 3
+_MODEL_ROLE: Final = "model"
 # The baseline emergency override (override.py, `IntentEngine.override_applies`) reads only messages with at
 # least this many characters that carry words (`content_chars`): the shortest true emergency it alone caught
 # out of fold in the leave-one-author-out CV of the twenty-three folds (2026-11-29, after held-out v22), the
@@ -198,7 +211,7 @@ _MODEL_ROLE = "model"
 # compactor, has 51, and the five it caught on the blind sets v18-v22 have 29 to 54. From 0 to 29 the
 # bound only drops false tickets (all folds 28/3065 -> 21/3065: a bare 111, 打雪仗, a child who calls me
 # 阿婆 …), and it keeps most messages (all the short chatter) from ever being scored.
-OVERRIDE_MIN_CHARS = 29
+OVERRIDE_MIN_CHARS: Final = 29
 
 
 class _Markers:
@@ -449,7 +462,7 @@ class IntentEngine:
         self.lexicon = lexicon
         self.emergency_model = emergency_model
         self.intent_model = intent_model
-        self.override_model = override_model
+        self.override_model: OverrideOpinion | None = override_model
         self._patterns: list[_Pattern] = []
         self._whole: dict[str, _Pattern] = {}
         objects: dict[str, list[int]] = {}
@@ -530,6 +543,7 @@ class IntentEngine:
         instead of on the first message that needs it. `emergency_model`: the second opinion's weights
         (the shipped file by default; None turns the second opinion off); `intent_model` likewise for the
         intent second opinion, `override_model` for the baseline emergency override (the third opinion)."""
+        started = time.perf_counter()
         model = emergency_model
         if isinstance(model, str | Path):
             model = load_emergency_model(model)
@@ -548,6 +562,12 @@ class IntentEngine:
         )
         if warm:
             engine.warm()
+        form = implementation()
+        _log.info(
+            "intent engine loaded (%s hot path)",
+            form,
+            extra={"implementation": form, "seconds": round(time.perf_counter() - started, 3)},
+        )
         return engine
 
     def warm(self, *, background: bool = False) -> None:
@@ -1531,28 +1551,28 @@ class IntentEngine:
             rank = self._cooccur_rank
             for index in sorted(by_rule, key=rank.__getitem__) if len(by_rule) > 1 else by_rule:
                 objects, signals = by_rule[index]
-                rule = lex.cooccur[index]
-                pair = _best_pair(norm, rule, objects, signals)
+                crule = lex.cooccur[index]
+                pair = _best_pair(norm, crule, objects, signals)
                 if pair is None:
                     continue
                 obj, sig = pair
-                active = sig.state is active_state or not rule.negatable
-                signal_key = (rule.intent, sig.start)
+                active = sig.state is active_state or not crule.negatable
+                signal_key = (crule.intent, sig.start)
                 if active and signal_key in used_signals:
                     continue
                 gained = 0.0
                 if active:
-                    key = (rule.intent, f"{obj.pattern.word}+{sig.pattern.word}")
+                    key = (crule.intent, f"{obj.pattern.word}+{sig.pattern.word}")
                     if key not in seen:
                         seen.add(key)
-                        gained = rule.weight
-                        scores[rule.intent] = scores.get(rule.intent, 0.0) + gained
+                        gained = crule.weight
+                        scores[crule.intent] = scores.get(crule.intent, 0.0) + gained
                     used_signals.add(signal_key)
-                    substantive.add(rule.intent)
-                    urgent = urgent or rule.urgent
-                _report(reported, obj.start, obj.end, rule.intent, _OBJECT, 0.0, obj)
-                role = _URGENT if rule.urgent else _PROBLEM
-                _report(reported, sig.start, sig.end, rule.intent, role, gained, sig)
+                    substantive.add(crule.intent)
+                    urgent = urgent or crule.urgent
+                _report(reported, obj.start, obj.end, crule.intent, _OBJECT, 0.0, obj)
+                role = _URGENT if crule.urgent else _PROBLEM
+                _report(reported, sig.start, sig.end, crule.intent, role, gained, sig)
 
         # A message that opens with thanks or an acknowledgment is mostly that (谢谢王师傅,电梯修好了,
         # 谢谢社区 书包收到了): a tie-breaker whenever two intents compete.
@@ -1788,7 +1808,35 @@ def objects_only(result: Classification) -> bool:
     )
 
 
-def _quiet_choice(model: IntentModel, probabilities: Sequence[float]) -> tuple[Intent, float]:
+class OverrideOpinion(Protocol):
+    """What the engine asks of the baseline emergency override (`OverrideModel`): a protocol, so that a
+    stand-in (a test's spy) may take its place in the compiled form too, which checks attribute types."""
+
+    def opinion(self, norm: str, count: int) -> tuple[float, list[tuple[str, int, float]]] | None: ...
+
+
+class OpinionRule(Protocol):
+    """What `intent_opinion` reads of a model: an `IntentModel`, or the trainer's grid of thresholds
+    (`train_intents._Thresholds`). A protocol rather than `IntentModel`, since the compiled form checks the
+    types of arguments at run time."""
+
+    @property
+    def classes(self) -> Sequence[Intent]: ...
+    @property
+    def index(self) -> dict[Intent, int]: ...
+    @property
+    def propose(self) -> float: ...
+    @property
+    def veto(self) -> float: ...
+    @property
+    def switch(self) -> float: ...
+    @property
+    def quiet(self) -> float: ...
+    @property
+    def emergency_veto(self) -> float: ...
+
+
+def _quiet_choice(model: OpinionRule, probabilities: Sequence[float]) -> tuple[Intent, float]:
     """The most likely quiet intent (chitchat, thanks or ack) and P(chitchat + thanks + ack)."""
     index = model.index
     quiet = (index[_CHITCHAT], index[_THANKS], index[_ACK])
@@ -1800,7 +1848,7 @@ def _quiet_choice(model: IntentModel, probabilities: Sequence[float]) -> tuple[I
 def intent_opinion(
     keyword_intent: Intent,
     probabilities: Sequence[float],
-    model: IntentModel,
+    model: OpinionRule,
     *,
     objects_only: bool = False,
     laughing: bool = False,
@@ -1980,7 +2028,7 @@ def _laughter(words: frozenset[str], mood: frozenset[str]) -> re.Pattern[str]:
     parts = [
         "".join(f"(?<!{re.escape(b)})" for b in held[w]) + re.escape(w) for w in sorted(held, key=len)[::-1]
     ]
-    rest = words - held.keys()
+    rest = words.difference(held)
     return re.compile("|".join([*parts, _group(rest)] if rest else parts))
 
 
@@ -2037,7 +2085,7 @@ def _escape(char: str) -> str:
     return char if char.isalnum() else re.escape(char)
 
 
-_NOTHING = re.compile("(?!)")
+_NOTHING: Final = re.compile("(?!)")
 
 
 def _strip_marks(text: str) -> str:
@@ -2171,6 +2219,13 @@ def _best_pair(
                 best = (o, s)
                 best_rank = rank
     return best
+
+
+def implementation() -> str:
+    """Which form of the hot path this process runs: "compiled" (the mypyc build) or "pure"
+    (`intents.native`)."""
+    package = sys.modules.get("intents")
+    return str(getattr(package, "IMPLEMENTATION", "pure"))
 
 
 _default: IntentEngine | None = None

@@ -31,21 +31,25 @@ import heapq
 import math
 import operator
 import re
+import time
 from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 
 from intents.binfile import BinFileError, pack, unpack
 from intents.matcher import NEVER, build_automaton
 from intents.model import Intent
+from intents.native import PACKAGE_DIR
 
 FORMAT = "loudong-intent-ngram/2"
-DEFAULT_INTENT_MODEL_PATH = Path(__file__).with_name("intent_model.bin")
+# The package's directory, not this file's: a compiled module's __file__ is elsewhere.
+DEFAULT_INTENT_MODEL_PATH = PACKAGE_DIR / "intent_model.bin"
 SCALE = 1000  # weights are stored as round(weight x SCALE)
-_DIGITS = str.maketrans("0123456789", "0000000000")
-_ROW = operator.itemgetter(1)  # of an automaton match (end, row)
-_PLACEHOLDER = -1  # the row of the automaton's placeholders, which no text without a NUL matches
-_THRESHOLDS = ("propose", "veto", "switch", "quiet", "emergency_veto")
+_DIGITS: Final = str.maketrans("0123456789", "0000000000")
+_ROW: Final = operator.itemgetter(1)  # of an automaton match (end, row)
+_PLACEHOLDER: Final = -1  # the row of the automaton's placeholders, which no text without a NUL matches
+_THRESHOLDS: Final = ("propose", "veto", "switch", "quiet", "emergency_veto")
 _add_reduce = np.add.reduce
 
 
@@ -65,7 +69,7 @@ def features(norm: str, max_n: int = 3) -> set[str]:
 
 # Characters that make no n-gram of the model: decimal digits of any script (\d; str.isdigit also counts
 # a few digit-like signs such as Ethiopic numerals, which no resident types) and spaces.
-_DIGITS_ANY = re.compile(r"\d")
+_DIGITS_ANY: Final = re.compile(r"\d")
 
 
 def content_chars(text: str) -> int:
@@ -150,7 +154,7 @@ class IntentModel:
             return []
         # No digit folding here: the vocabulary has no n-gram with a digit (folded or not), so a digit only
         # keeps n-grams out either way, and str.translate costs about 7 µs on Chinese text.
-        found = map(_ROW, self._automaton.iter(norm))
+        found: Any = map(_ROW, self._automaton.iter(norm))
         if NEVER in norm:  # only then can a placeholder match (`matcher`): never in normalised text
             found = filter(_PLACEHOLDER.__ne__, found)
         return list(set(found))
@@ -216,6 +220,7 @@ class IntentModel:
         """Build every column's ranking for `evidence` now (`IntentEngine.warm` does, in its thread)."""
         for column in range(len(self.classes)):
             self._ranking(column)
+            time.sleep(0)  # let the other threads run (compiled, this thread would not give way by itself)
 
     def _ranking(self, column: int) -> tuple[np.ndarray, list[int]]:
         """The rows of positive margin for the column in the order of `evidence` (n-grams of two or three
@@ -290,8 +295,8 @@ def load_intent_model(path: str | Path = DEFAULT_INTENT_MODEL_PATH) -> IntentMod
         raise IntentModelError(f"{path}: cannot read intent model: {exc}") from exc
     try:
         meta, arrays = unpack(data, FORMAT)
-    except BinFileError as exc:
-        raise IntentModelError(f"{path}: not an intent model: {exc}") from None
+    except BinFileError as error:
+        raise IntentModelError(f"{path}: not an intent model: {error}") from None
     return _from_parts(meta, arrays, path)
 
 
@@ -305,13 +310,13 @@ def _from_parts(meta: dict[str, object], arrays: dict[str, np.ndarray], path: Pa
     try:
         max_n = meta["max_n"]
         scale = meta["scale"]
-        thresholds = {name: meta[name] for name in _THRESHOLDS}
+        thresholds: dict[str, Any] = {name: meta[name] for name in _THRESHOLDS}
         if not all(type(t) in (int, float) for t in thresholds.values()):
             raise ValueError("a threshold is not a number")
         if type(max_n) is not int or type(scale) is not int or scale < 1:
             raise ValueError("max_n and scale must be integers")
-    except (KeyError, ValueError) as exc:
-        raise IntentModelError(f"{path}: missing or bad header field: {exc}") from None
+    except (KeyError, ValueError) as error:
+        raise IntentModelError(f"{path}: missing or bad header field: {error}") from None
     if not 1 <= max_n <= 5 or not all(0.0 < t <= 1.0 for t in thresholds.values()):
         raise IntentModelError(f"{path}: thresholds must be in (0, 1], max_n in 1..5")
     grams = meta.get("grams")

@@ -49,9 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from intents.model import Intent, Role
+from intents.native import PACKAGE_DIR
 from intents.normalize import DialectMap, normalize
 
-DEFAULT_LEXICON_PATH = Path(__file__).with_name("lexicon.toml")
+# The package's directory, not this file's: a compiled module's __file__ is elsewhere.
+DEFAULT_LEXICON_PATH = PACKAGE_DIR / "lexicon.toml"
 
 MAX_WORD_CHARS = 24
 
@@ -617,7 +619,7 @@ def _apply_intent(builder: _Builder, file: _File, intent: Intent, body: Any) -> 
         if name in names:
             raise file.error(f"{entry}.name", f"co-occurrence rule {name!r} is defined twice", value=name)
         names.add(name)
-        window = builder.settings.get("cooccur_window", Settings.cooccur_window)
+        window = builder.settings.get("cooccur_window", Settings().cooccur_window)
         builder.cooccur[(intent, name)] = CooccurRule(
             intent=intent,
             name=name,

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import ahocorasick
 
 # Never in a normalised text; in any other text, the callers filter out a placeholder's match.
 NEVER = "\x00"
 # Characters common in messages that start few or no entries: looked up first at the root.
-_COMMON = " 0123456789,.!?~:;-"
+_COMMON: Final = " 0123456789,.!?~:;-"
 
 
 def build_automaton(entries: Iterable[tuple[str, Any]], placeholder: Any) -> ahocorasick.Automaton:

@@ -9,36 +9,37 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
+from typing import Final
 
 # Raw input beyond this is ignored: a chat message is never that long, and time stays bounded.
 MAX_RAW_CHARS = 8000
 # Normalised text beyond this is not classified (keywords past it are not looked for).
 MAX_CHARS = 1000
 
-_CQ = re.compile(r"\[CQ:[^\]]{0,500}\]", re.IGNORECASE)
+_CQ: Final = re.compile(r"\[CQ:[^\]]{0,500}\]", re.IGNORECASE)
 # WeChat/QQ emoticon codes typed as text: [微笑] [捂脸] [OK] [Facepalm].
-_EMOTE = re.compile(r"\[[^\[\]\s]{1,10}\]")
+_EMOTE: Final = re.compile(r"\[[^\[\]\s]{1,10}\]")
 # URLs stop at whitespace or at the first CJK character (people write "链接http://x.cn看看").
-_URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]*", re.IGNORECASE)
+_URL: Final = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]*", re.IGNORECASE)
 # An @mention is "@name" followed by whitespace (WeChat appends U+2005, which NFKC turns into a space).
 # A short "@name" ending the message after other text is a mention too ("谢谢@王师傅"). Any other "@"
 # glued to the following words is kept as text minus the "@": where the name ends is unknowable.
-_MENTION = re.compile(r"@[^\s@]{1,24}(?=\s)|(?<=[^\s@])@[^\s@]{1,8}$")
-_SPACE = re.compile(r"\s+")
+_MENTION: Final = re.compile(r"@[^\s@]{1,24}(?=\s)|(?<=[^\s@])@[^\s@]{1,8}$")
+_SPACE: Final = re.compile(r"\s+")
 # Whether _SPACE.sub would change anything: two whitespace characters in a row, or one that is not " ".
-_SPACE_TO_FIX = re.compile(r"\s\s|[^\S ]")
+_SPACE_TO_FIX: Final = re.compile(r"\s\s|[^\S ]")
 
-_CONTROL = {c: " " for c in (*range(0, 32), *range(127, 160))}
+_CONTROL: dict[int, str | None] = {c: " " for c in (*range(0, 32), *range(127, 160))}
 _CONTROL.update(
     {c: None for c in (0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF, 0x00AD, 0xFE0E, 0xFE0F)}
 )
 # Whether translate(_CONTROL) would change anything (most messages have no such character).
-_HAS_CONTROL = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CONTROL)) + "]")
+_HAS_CONTROL: Final = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_CONTROL)) + "]")
 
 
 # The characters most Chinese messages need NFKC for (full-width punctuation) and their NFKC form, which is
 # their full compatibility decomposition: folding them first leaves NFKC's result unchanged.
-_FULL_WIDTH = tuple((c, unicodedata.normalize("NFKD", c)) for c in "，！？：；（）～\u3000")
+_FULL_WIDTH: Final = tuple((c, unicodedata.normalize("NFKD", c)) for c in "，！？：；（）～\u3000")
 
 
 def _fold_full_width(text: str) -> str:
@@ -126,7 +127,7 @@ def normalize(text: str) -> str:
 
 # Everyday Mandarin characters (the commonest few hundred of written Chinese), never chosen as a dialect
 # form's gate key when the form has another: the gate of 跌低 is 跌, not 低.
-_EVERYDAY = frozenset(
+_EVERYDAY: Final = frozenset(
     "的一是不了在人有我他这个们中来上大为和地到以说时要就出会可也你对生能而子那得于着下自之年过发后作里用道行所"
     "然家种事成方多经么去法学如都同现当没动面起看定天分还进好小部其些主样理心本前开但因只从想实日意无力把机十此"
     "已工使情明知全三又关点正外将两高间由问很最重并物手应向头文体相见被利什二等产或新己制身果加西月话合回代内信"

@@ -42,23 +42,26 @@ import math
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 
 from intents.binfile import BinFileError, pack, unpack
 from intents.model import Intent
+from intents.native import PACKAGE_DIR
 
 FORMAT = "loudong-override-tfidf-svm/2"
-DEFAULT_OVERRIDE_MODEL_PATH = Path(__file__).with_name("override_model.bin.gz")
+# The package's directory, not this file's: a compiled module's __file__ is elsewhere.
+DEFAULT_OVERRIDE_MODEL_PATH = PACKAGE_DIR / "override_model.bin.gz"
 # An n-gram of up to three characters as one 64-bit key: the code points (< 2**21) side by side, and a tag
 # in the top bits telling the lengths apart (a trigram uses bits 0-62 and has neither tag bit).
-_SHIFT = np.uint64(21)
-_SHIFT2 = np.uint64(42)
-_TAG2 = np.uint64(1 << 63)
-_TAG1 = np.uint64((1 << 63) | (1 << 62))
+_SHIFT: Final = np.uint64(21)
+_SHIFT2: Final = np.uint64(42)
+_TAG2: Final = np.uint64(1 << 63)
+_TAG1: Final = np.uint64((1 << 63) | (1 << 62))
 # After the vocabulary's keys, greater than any key (a unigram's is at most 2**64 - 2**62 + 2**21): a text's
 # n-gram not in the vocabulary and above its last key is found at this position, not past the end.
-_PAST = np.array([(1 << 64) - 1], dtype=np.uint64)
+_PAST: Final = np.array([(1 << 64) - 1], dtype=np.uint64)
 # The override's confidence: the softmax of its 17 scores times this (the intent model's temperature;
 # the SVM's scores are margins, not log-odds).
 TEMPERATURE = 5.0
@@ -290,8 +293,8 @@ def parse_override_model(content: bytes, path: Path) -> OverrideModel:
         raise OverrideModelError(f"{path}: not an override model: {exc}") from None
     try:
         classes = tuple(Intent(name) for name in meta["classes"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise OverrideModelError(f"{path}: missing or bad classes: {exc}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise OverrideModelError(f"{path}: missing or bad classes: {error}") from None
     if len(set(classes)) != len(classes) or set(classes) != set(Intent):
         raise OverrideModelError(f"{path}: classes must name each intent once")
     numbers: dict[str, int] = {}

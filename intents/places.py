@@ -6,39 +6,40 @@ Results are canonical: 7栋/7幢/7#楼 -> "7号楼", 12层 -> "12楼", 负一楼
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from intents.model import Places
 
-_CN = "零〇一二两三四五六七八九十"
-_NUM = rf"(?:\d{{1,3}}|[{_CN}]{{1,3}})"
-_CN_VALUE = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
+_CN: Final = "零〇一二两三四五六七八九十"
+_NUM: Final = rf"(?:\d{{1,3}}|[{_CN}]{{1,3}})"
+_CN_VALUE: Final = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7}
 _CN_VALUE.update({"八": 8, "九": 9})
 
 # 5-2-402 / 5-2-1202: building-unit-room, the way addresses are written on parcels and in forms.
-_TRIPLE = re.compile(r"(?<![\d\-])(\d{1,2})-(\d{1,2})-(\d{3,4})(?![\d\-])")
-_BUILDING = re.compile(rf"(?<![\d.])({_NUM}) ?(?:号楼|#楼|栋|幢|#(?![\d]))")
-_UNIT = re.compile(rf"(?<![\d.])({_NUM}) ?单元")
-_FLOOR = re.compile(rf"(?<![\d.#号])(负|地下)?({_NUM}) ?(?:楼|层)(?!号)")
-_ROOM = re.compile(
+_TRIPLE: Final = re.compile(r"(?<![\d\-])(\d{1,2})-(\d{1,2})-(\d{3,4})(?![\d\-])")
+_BUILDING: Final = re.compile(rf"(?<![\d.])({_NUM}) ?(?:号楼|#楼|栋|幢|#(?![\d]))")
+_UNIT: Final = re.compile(rf"(?<![\d.])({_NUM}) ?单元")
+_FLOOR: Final = re.compile(rf"(?<![\d.#号])(负|地下)?({_NUM}) ?(?:楼|层)(?!号)")
+_ROOM: Final = re.compile(
     r"(?<![\d.:/\-¥$])(\d{3,4})"
     r"(?![\d.:/\-%]|号楼|号线|号院|栋|幢|单元|楼(?![道上下])|层|元|块|米|斤|年|月|日|天|分|秒|点|个|次|人|户|w|万|平|度|"
     r"毫|克|公|路|岁|多|余|cm|mm|kg|g|ml|h)"
 )
-_NONE = Places()  # frozen, so one instance serves every message without a place
-_HOTLINES = frozenset({"110", "119", "120", "122", "114", "1234", "9559"})
-_HAS_PLACE = re.compile(rf"\d|[{_CN}] ?(?:号楼|栋|幢|单元|楼|层)")
-_DIGIT = re.compile(r"\d")
+_NONE: Final = Places()  # frozen, so one instance serves every message without a place
+_HOTLINES: Final = frozenset({"110", "119", "120", "122", "114", "1234", "9559"})
+_HAS_PLACE: Final = re.compile(rf"\d|[{_CN}] ?(?:号楼|栋|幢|单元|楼|层)")
+_DIGIT: Final = re.compile(r"\d")
 # What a match of _FLOOR and of _ROOM cannot do without: a numeral before 楼 or 层, three digits in a row.
 # A pattern that opens with a lookbehind (_TRIPLE, _BUILDING, _UNIT, _FLOOR, _ROOM) gets no first-character
 # scan from `re` and is tried at every position (_FLOOR: 5 µs over a 30-character message); these open
 # with a character class and are scanned for (under 1 µs). Most messages that name a place say 楼 (楼上,
 # 楼道, 5号楼) or a number, but no floor or room.
-_FLOOR_HINT = re.compile(rf"[\d{_CN}] ?[楼层]")
-_ROOM_HINT = re.compile(r"\d\d\d")
+_FLOOR_HINT: Final = re.compile(rf"[\d{_CN}] ?[楼层]")
+_ROOM_HINT: Final = re.compile(r"\d\d\d")
 # How far before its 单元 (or before its hint's first character) a match of _UNIT or _FLOOR can start:
 # 地下 and the first two characters of a three-character numeral. Each is searched for from there on, not
 # from the start of the message: no match starts earlier, and the lookbehinds still see the text before.
-_REACH = 4
+_REACH: Final = 4
 
 
 def _number(text: str) -> int | None:

@@ -27,25 +27,28 @@ import os
 import pickle
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from math import log
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 # A cached state: (total, groups, eager). `groups` maps a first character to its entries as one string,
 # word NUL frequency NUL word NUL ...; `eager` holds the entries whose word has a NUL (none in practice).
 _Cached = tuple[int | float, dict[str, str], dict[str, int]]
-_SEP = "\x00"
+_SEP: Final = "\x00"
 
 if TYPE_CHECKING:
     import jieba
 
-_CACHE_VERSION = "2"  # 2: the prefix dictionary grouped by first character
-_CACHE_PREFIX = "loudong-intents-jieba-"
+_CACHE_VERSION: Final = "2"  # 2: the prefix dictionary grouped by first character
+_CACHE_PREFIX: Final = "loudong-intents-jieba-"
 # Tokenizer caches kept per directory (~7 MB each, so at most ~220 MB): one per lexicon, so every edit of
 # a community's lexicon file (and every test lexicon: the suite uses a few dozen) would otherwise leave one
 # behind for good.
 KEPT_CACHES = 32
+# First characters whose groups `Segmenter.full` adds between two pauses (about 10 ms of work).
+_FULL_CHUNK: Final = 256
 
 
 def _jieba_identity() -> tuple[str, Path | None]:
@@ -124,11 +127,15 @@ class Segmenter:
         return freq
 
     def full(self) -> dict[str, int]:
-        """The whole prefix dictionary (every group added)."""
+        """The whole prefix dictionary (every group added), a few hundred groups at a time with a pause
+        between: compiled (mypyc), a thread gives up the interpreter lock only when it asks to, so added in
+        one go (0.2-0.4 s, in `IntentEngine.warm`'s thread) the groups held up every other thread, the
+        first message's classification too."""
         freq = self.load()
-        pending = self._pending
-        if pending:
-            self.prefixes("".join(list(pending)))
+        chars = list(self._pending)  # (a copy: another thread may shrink `_pending`)
+        for i in range(0, len(chars), _FULL_CHUNK):
+            self.prefixes("".join(chars[i : i + _FULL_CHUNK]))
+            time.sleep(0)  # let the other threads run
         return freq
 
     def tokenizer(self) -> jieba.Tokenizer:
