@@ -503,6 +503,7 @@ class IntentEngine:
         self._hypothetical = _alternation(cues.hypothetical)
         self._drill = _alternation(cues.drill)
         self._elsewhere = _alternation(cues.elsewhere)
+        self._kin_away = _kin_away(cues.kin_away, cues.kin_near | cues.here)
         self._here = _alternation(cues.here)
         self._hearsay = _alternation(cues.hearsay)
         self._act_now = _any_of(cues.act_now)
@@ -1047,6 +1048,8 @@ class IntentEngine:
             if h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger):
                 if self._elsewhere is not None:
                     self._elsewhere_hits(cue, hits)
+                if self._kin_away is not None:
+                    self._kin_hits(cue, hits)
                 if self._conditional is not None:
                     self._conditional_hits(norm, hits)
                 self._own_hits(norm, hits)
@@ -1116,6 +1119,30 @@ class IntentEngine:
         for h in hits:
             problem = h.state is _ACTIVE and (h.pattern.is_problem or h.pattern.danger)
             if problem and first.end() <= h.start < end:
+                h.state = _NEGATED
+
+    def _kin_hits(self, norm: str, hits: list[_Hit]) -> None:
+        """Problem words after a relative's home elsewhere in their clause (`kin_away`: 我表哥在江门个
+        小区 些垃圾没人收), or in the clauses after one in the first clause, up to the first one back
+        here (我姐住镇江 她们那幢天天有人推电动车进过道): hearsay of another compound. Never an emergency
+        word (我表哥在楼下晕倒了), which an elsewhere cue would hold back."""
+        kin = self._kin_away
+        assert kin is not None
+        if kin.search(norm) is None:
+            return  # no cue anywhere (most messages)
+        first = _BREAK.search(norm)
+        story = first is not None and kin.search(norm, 0, first.start()) is not None
+        end = len(norm)
+        if story and first is not None and self._here is not None:
+            back = self._here.search(norm, first.end())
+            if back is not None:
+                end = _clause_start(norm, back.start(), back.start())
+        for h in hits:
+            p = h.pattern
+            if h.state is not _ACTIVE or not p.is_problem or p.emergency:
+                continue
+            told = story and first is not None and first.end() <= h.start < end
+            if told or kin.search(norm, _clause_start(norm, h.start, _ELSEWHERE_REACH), h.start) is not None:
                 h.state = _NEGATED
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
@@ -2030,6 +2057,16 @@ def _laughter(words: frozenset[str], mood: frozenset[str]) -> re.Pattern[str]:
     ]
     rest = words.difference(held)
     return re.compile("|".join([*parts, _group(rest)] if rest else parts))
+
+
+def _kin_away(cues: frozenset[str], near: frozenset[str]) -> re.Pattern[str] | None:
+    """A relative's home elsewhere (`kin_away`): the cue (我姐住, 表哥在; 住在 too), a place of two to
+    four characters that does not start with one of `near` (楼, 隔壁, 咱: here; 做, 上班: no place),
+    then 住, 的, 那, 个, 她, 他, a clause break or the end of the text searched. None for no cues."""
+    if not cues:
+        return None
+    ends = re.escape("住的那个她他" + "".join(sorted(_CLAUSE_BREAKS)))
+    return re.compile(f"{_group(cues)}在?(?!{_group(near)})[\u4e00-\u9fff]{{2,4}}?(?:[{ends}]|$)")
 
 
 def _alternation(words: frozenset[str]) -> re.Pattern[str] | None:

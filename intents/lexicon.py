@@ -7,7 +7,8 @@ Schema (every section optional in a community file)::
                           generic_problem_weight, steepness, min_hit_chars,
                           leading_courtesy_bonus
     [cues]                negation, soft, skip, done, pending, end, question, hypothetical, drill,
-                          elsewhere, here, hearsay, act_now, setting, body_sign, conditional;
+                          elsewhere, here, hearsay, act_now, setting, body_sign, conditional,
+                          kin_away (each ending in 在 or 住), kin_near;
                           the markers the classifier and its second opinions read: polite,
                           interjection, danger, symptom, alarm, spark_emphasis, spark_dont,
                           spark_actions, spark_switch_dont, spark_switches, chronic, food, pet, person,
@@ -137,6 +138,11 @@ class Cues:
     # Before any problem word in its clause: it is supposed, not reported (万一有人高空抛物, 要是电动车在楼道
     # 着火了). Narrower than `hypothetical`, whose past and hearsay cues reach urgent words only.
     conditional: frozenset[str] = frozenset()
+    # A relative's home elsewhere (我姐住镇江, 表哥在江门个小区): a relative of the writer's + 在 or
+    # 住, then a place that is not here (not one of `kin_near` or `here`). It negates problem words only,
+    # never an emergency word, and is no elsewhere cue for the emergency guards (`IntentEngine._kin_hits`).
+    kin_away: frozenset[str] = frozenset()
+    kin_near: frozenset[str] = frozenset()
     # The markers the classifier and its second opinions read (intents/engine.py builds its patterns from
     # them once, at load; the "why" of each is next to its words in lexicon.toml).
     polite: frozenset[str] = frozenset()  # after a conditional cue: a politeness (如果方便)
@@ -221,6 +227,8 @@ _SETTINGS_TYPES: dict[str, type] = {
 _CUE_NAMES = tuple(f.name for f in fields(Cues))
 # Cue lists of single characters (the classifier looks them up one character at a time).
 _SINGLE_CHAR_CUES = frozenset({"interjection"})
+# The verbs a `kin_away` cue ends in (a relative lives in or is in a place; 喺 is 在 by the dialect map).
+_KIN_VERBS = frozenset("在住")
 _GENERIC_ROLES = {"problem": Role.PROBLEM, "resolution": Role.RESOLUTION, "urgent": Role.URGENT}
 _KEYWORD_KEYS = {"role", "weight", "words", "loose", "anchored", "whole"}
 _COOCCUR_KEYS = {"name", "objects", "signals", "weight", "window", "negatable", "urgent", "same_clause"}
@@ -526,6 +534,12 @@ def _cue_words(file: _File, value: Any, name: str, entry: str, *, allow_empty: b
             )
         if name in _SINGLE_CHAR_CUES and len(word) != 1:
             raise file.error(f"{entry}[{i}]", f"{word!r} is not a single character", value=value[i])
+        if name == "kin_away" and (len(word) < 2 or word[-1] not in _KIN_VERBS):
+            raise file.error(
+                f"{entry}[{i}]",
+                f"{word!r} is not a relative followed by 在 or 住 (表姐在, 我姐住)",
+                value=value[i],
+            )
     return words
 
 

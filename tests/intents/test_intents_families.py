@@ -1450,3 +1450,54 @@ def test_acks_of_v41_v42_and_their_look_alikes(text: str, expected: Intent) -> N
 )
 def test_the_v41_v42_words_and_kinds(text: str, expected: Intent) -> None:
     assert classify(text).intent is expected, classify(text).scores
+
+
+# ------------------------------------------------------------------ a relative's home elsewhere (after v44)
+
+_KIN_ENGINE = default_engine()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a relative + 在 / 住 / 喺 + a town: hearsay of another compound, by the keywords already
+        "我表妹住常州 她们单元有人把电瓶车推进电梯 保安也不拦",
+        "俺大姨在洛阳住的那个院 楼道灯坏了半年都没人修",
+        "我细佬喺东莞个屋苑 成日有人喺楼上掟垃圾落嚟",
+        "我舅在芜湖 他们那幢楼下天天有人跳广场舞到半夜",
+        "堂哥住在合肥的老小区 楼道里堆满了纸箱子 物业也不管",
+    ],
+)
+def test_a_relatives_home_elsewhere_is_no_report(text: str) -> None:
+    assert _KIN_ENGINE.classify_keywords(text).intent not in TICKET_INTENTS, text
+    result = classify(text)
+    assert result.intent not in TICKET_INTENTS, (text, result.intent, result.scores)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a relative here in danger, or in danger anywhere: the cue never holds back an emergency word
+        ("我表哥在楼下晕倒了 快打120", Intent.EMERGENCY),
+        ("我表妹在电梯里困住了 卡在五楼 她说喘不上气", Intent.EMERGENCY),
+        # a relative's report of a problem in our own building, or a relative in our compound
+        ("我姐住5栋 她说楼道里天天有人给电动车充电", Intent.EBIKE),
+        ("我表哥住隔壁单元 他说咱们楼道堆满了杂物 过不去人", Intent.CORRIDOR_CLUTTER),
+        ("我姐在做饭 听见楼上又往下扔东西 砸到晾的衣服了", Intent.THROWN_OBJECTS),
+        # back here after the story (咱), as after an elsewhere cue
+        ("我表姐住扬州 她们小区电梯老坏 咱这电梯也坏了三天了", Intent.REPAIR),
+    ],
+)
+def test_a_relative_here_or_in_danger_stays_a_report(text: str, expected: Intent) -> None:
+    # The keywords' decision (the cue's work); an emergency stays one with the second opinions too.
+    keywords = _KIN_ENGINE.classify_keywords(text)
+    assert keywords.intent is expected, (text, keywords.intent, keywords.scores)
+    if expected is Intent.EMERGENCY:
+        assert classify(text).intent is expected, text
+
+
+def test_a_relatives_danger_elsewhere_is_left_to_the_second_opinions() -> None:
+    # The cue negates problem words only: a danger word after it stays the keywords' emergency (what the
+    # second opinions then make of hearsay of a fire in another town is theirs to decide).
+    keywords = _KIN_ENGINE.classify_keywords("我姐住芜湖 刚打电话说她家着火了 浓烟好大")
+    assert keywords.intent is Intent.EMERGENCY, keywords.scores

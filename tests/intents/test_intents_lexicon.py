@@ -209,6 +209,7 @@ def test_yaml_community_file_with_cues(tmp_path: Path) -> None:
         ("[cues]\npet = []\n", "cues.pet", 2, "must not be empty"),
         ('[cues]\nlaughter = ["哈哈|呵呵"]\n', "cues.laughter[0]", 2, "cue words are literal"),
         ('[cues]\ninterjection = ["嗯", "嗯嗯"]\n', "cues.interjection[1]", 2, "not a single character"),
+        ('[cues]\nkin_away = ["表姐", "表哥在"]\n', "cues.kin_away[0]", 2, "followed by 在 or 住"),
         ("[cues.replace]\nlaugh = []\n", "cues.replace.laugh", 2, "unknown key 'laugh'"),
         ('[cues.replace]\npet = "狗"\n', "cues.replace.pet", 2, "must be a list of words"),
         ('[cues.remove]\npets = ["猫"]\n', "cues.remove.pets", 2, "unknown key 'pets'"),
