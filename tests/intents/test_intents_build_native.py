@@ -85,3 +85,14 @@ def test_an_incomplete_build_is_not_installed(tmp_path: Path) -> None:
         build_native.install(tmp_path / "lib", {}, target)
     assert (target / "previous").exists()
     shutil.rmtree(target)
+
+
+def test_make_rebuilds_when_any_compiled_module_changes() -> None:
+    """`make` rebuilds the compiled core when a file in the Makefile's `NATIVE_SRC` changes: a compiled module
+    missing from that list would leave a stale build (used only after the stamp check refuses it, so the pure
+    modules would run silently slower until `make native`)."""
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    joined = makefile.replace("\\\n", " ")
+    line = next(line for line in joined.splitlines() if line.startswith("NATIVE_SRC"))
+    listed = {Path(word.rstrip(")")).stem for word in line.split(",", 1)[1].split()}
+    assert {*native.MODULES, "native", "build_native"} <= listed
