@@ -1537,6 +1537,10 @@ def test_a_relatives_danger_elsewhere_is_left_to_the_second_opinions() -> None:
         ("对面阳台只狗成晚吠 吠到天光", Intent.NOISE),
         # someone throws a thing down, the thing between
         ("又有人掟西瓜皮落嚟 差啲砸中人", Intent.THROWN_OBJECTS),
+        # the slips and questions of the Cantonese sets (医报卡, 高空抛无; 可唔可以, 点样, 几时)
+        ("想问下医宝卡点样补办", Intent.POLICY_QUERY),
+        ("抵包可唔可以喺网上申请", Intent.POLICY_QUERY),
+        ("高空抛无 又系一袋果皮", Intent.THROWN_OBJECTS),
         # a micro-wish told as a need and an appeal, without 心愿
         ("楼下黎伯想揾部二手轮椅 有冇人屋企有唔用嘅", Intent.MICRO_WISH),
         ("3栋韦家个仔屋企冇钱买书包 有冇好心人可以帮下", Intent.MICRO_WISH),
@@ -1567,6 +1571,8 @@ def test_the_v43_v45_kinds(text: str, expected: Intent) -> None:
         "我大佬喺南宁住 话佢哋楼道堆满晒杂物",
         # a child's prize, no thanks
         "个仔喺幼儿园得咗朵小红花 好开心",
+        # a car gone from the fire lane since
+        "消防通道那辆面包车 车主已经开走了",
     ],
 )
 def test_the_v43_v45_look_alikes_stay_quiet(text: str) -> None:
