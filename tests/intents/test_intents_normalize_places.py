@@ -24,6 +24,16 @@ from intents.normalize import _TRADITIONAL, DialectMap, original_span
         # traditional forms of the lexicon's characters folded to simplified; 係 is a dialect form of its own
         ("高空拋物 電梯壞咗", "高空抛物 电梯坏咗"),
         ("唔係 謝謝", "唔係 谢谢"),
+        # a bare 好, 得 or 行 opening a message before a space or a comma: the answer "OK", written
+        # 好的; not 好 glued to what follows (好臭, 好几天), nor alone (a whole-message ack word)
+        ("好 明早带身份证过去", "好的 明早带身份证过去"),
+        ("得　我听日去填表", "好的 我听日去填表"),
+        ("行，周六上午过去", "好的,周六上午过去"),
+        ("[CQ:face,id=14] 好 我帮阿婆交咗", "好的 我帮阿婆交咗"),
+        ("好的 明早过去", "好的 明早过去"),
+        ("好臭 垃圾没人收", "好臭 垃圾没人收"),
+        ("好", "好"),
+        ("真好 我也去", "真好 我也去"),
     ],
 )
 def test_normalize(raw: str, expected: str) -> None:
