@@ -3,10 +3,10 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The set in the file is held-out v43 (written Cantonese of
-Jiangmen, Taishan, Kaiping, Enping, Heshan and Zhongshan, evaluated once, blind, 2026-11-29 23:38 UTC at
-e36b5ed). Between folding one held-out set into the tuning part and receiving the next, the held-out
-tests skip (a folded set stays in the file until the next blind set replaces it)."""
+once met, and must then become plain tests). The set in the file is held-out v46 (Hengyang, Yueyang, Changde,
+Zhuzhou, Xiangtan, Shaoyang and Huaihua voices, evaluated once, blind, 2026-11-30 02:25 UTC at db12a55).
+Between folding one held-out set into the tuning part and receiving the next, the held-out tests skip (a
+folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ HELDOUT = DATA / "intents_heldout.jsonl"
 # file's set is not always the trainer's last later author (held-out v25, evaluated with v26, was folded in
 # from the blind-set folder as heldout25 while the file still holds v26, not folded). Only read when the
 # file's set is folded (`_folded`); name the next file's set here when a new blind set replaces the file.
-FOLDED = "heldout43"
+FOLDED = "heldout46"
 # Sources the lexicon was not tuned on as a whole (only on some families written from their misses;
 # families2 to families5 were written as training data for the models, with look-alikes the
 # lexicon is not meant to learn one by one): the lexicon's stricter floors apply to the rest of the tuning
@@ -101,42 +101,42 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on v44 (0.974), v43 (0.954, two thirds written Cantonese), v42 (0.969), v41 (0.924, two thirds
-    # written Cantonese), v40 (0.964), v39 (0.916, two thirds written Cantonese), v38 (0.973), v36 (0.974),
-    # v35 (0.960), v34 (0.951), v33 (0.961), v32 (0.954), v31 (0.941), v30 (0.935), v29 (0.940), v28 (0.950),
-    # v27 (0.967), v26 (0.967), v25 (0.961), v24 (0.965), v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938),
-    # v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942),
-    # v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875), v17 (0.837) nor v37 (0.884, mostly written
-    # Cantonese).
+    # Met on v46 (0.967), v45 (0.959, two thirds written Cantonese), v44 (0.974), v43 (0.954, two thirds
+    # written Cantonese), v42 (0.969), v41 (0.924, two thirds written Cantonese), v40 (0.964), v39 (0.916, two
+    # thirds written Cantonese), v38 (0.973), v36 (0.974), v35 (0.960), v34 (0.951), v33 (0.961), v32 (0.954),
+    # v31 (0.941), v30 (0.935), v29 (0.940), v28 (0.950), v27 (0.967), v26 (0.967), v25 (0.961), v24 (0.965),
+    # v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948),
+    # v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7
+    # (0.875), v17 (0.837) nor v37 (0.884, mostly written Cantonese).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The figures of held-out v43's one blind evaluation (at e36b5ed): a change that loses ground on them
+    # The figures of held-out v46's one blind evaluation (at db12a55): a change that loses ground on them
     # fails here.
-    assert heldout.macro_f1 >= 0.954 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 3 / 150 + 1e-9, heldout.as_text()
+    assert heldout.macro_f1 >= 0.967 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 4 / 150 + 1e-9, heldout.as_text()
     assert heldout.emergency_recall >= 20 / 20 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on v43 (3/150 = 2.0 %), v42 and v40 (2/150 = 1.3 % each), v38 (0/150), v37 (4/150 = 2.7 %), v36 and
-    # v35 (3/150 = 2.0 % each, blind, with the other two targets), v29 (4/150 = 2.7 %), v28 (3/150 = 2.0 %,
-    # blind, with the other two targets), v24 (2.7 %), v22 (1.3 %), v20, v19 and v18 (2.7 % each) and v15 (2.0
-    # %); not on v44 (5/150 = 3.3 %), v41 (8/150 = 5.3 %), v39 (5/150 = 3.3 %), v34 (4.0 %), v33, v32 and v30
-    # (3.3 %), v31 (4.7 %), v27 (4.0 %), v26 and v23 and v14 (3.3 %), v25 (4.7 %), v21 and v16 (4.0 %), v17
-    # (4.7 %).
+    # Met on v46 (4/150 = 2.7 %), v45 (1/150 = 0.7 %), v43 (3/150 = 2.0 %), v42 and v40 (2/150 = 1.3 % each),
+    # v38 (0/150), v37 (4/150 = 2.7 %), v36 and v35 (3/150 = 2.0 % each, blind, with the other two targets),
+    # v29 (4/150 = 2.7 %), v28 (3/150 = 2.0 %, blind, with the other two targets), v24 (2.7 %), v22 (1.3 %),
+    # v20, v19 and v18 (2.7 % each) and v15 (2.0 %); not on v44 (5/150 = 3.3 %), v41 (8/150 = 5.3 %), v39
+    # (5/150 = 3.3 %), v34 (4.0 %), v33, v32 and v30 (3.3 %), v31 (4.7 %), v27 (4.0 %), v26 and v23 and v14
+    # (3.3 %), v25 (4.7 %), v21 and v16 (4.0 %), v17 (4.7 %).
     assert heldout.false_ticket_rate <= 0.03, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    # Met on v44, v43, v42 and v41 (20/20 each, blind), v38, v36, v35, v34, v33, v32, v28, v27, v26, v25 and
-    # v23 (20/20 each; three of v25's and v26's forty caught by the baseline emergency override alone), v11
-    # and v4; not on v40 and v39 (19/20 each: the unguarded pre-registered rule caught both), v37, v29, v30,
-    # v31 nor v24 (19/20) nor v15-v22 (18-19/20).
+    # Met on v46, v45, v44, v43, v42 and v41 (20/20 each, blind), v38, v36, v35, v34, v33, v32, v28, v27, v26,
+    # v25 and v23 (20/20 each; three of v25's and v26's forty caught by the baseline emergency override
+    # alone), v11 and v4; not on v40 and v39 (19/20 each: the unguarded pre-registered rule caught both), v37,
+    # v29, v30, v31 nor v24 (19/20) nor v15-v22 (18-19/20).
     assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
