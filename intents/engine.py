@@ -1130,20 +1130,24 @@ class IntentEngine:
         assert kin is not None
         if kin.search(norm) is None:
             return  # no cue anywhere (most messages)
-        first = _BREAK.search(norm)
-        story = first is not None and kin.search(norm, 0, first.start()) is not None
-        end = len(norm)
-        if story and first is not None and self._here is not None:
-            back = self._here.search(norm, first.end())
-            if back is not None:
-                end = _clause_start(norm, back.start(), back.start())
+        story = self._kin_story(kin, norm)
         for h in hits:
             p = h.pattern
             if h.state is not _ACTIVE or not p.is_problem or p.emergency:
                 continue
-            told = story and first is not None and first.end() <= h.start < end
+            told = story is not None and story[0] <= h.start < story[1]
             if told or kin.search(norm, _clause_start(norm, h.start, _ELSEWHERE_REACH), h.start) is not None:
                 h.state = _NEGATED
+
+    def _kin_story(self, kin: re.Pattern[str], norm: str) -> tuple[int, int] | None:
+        """Where a story of a relative's home elsewhere goes on, when the first clause tells one: from
+        the end of that clause to the first clause back here (the end of the text if none)."""
+        first = _BREAK.search(norm)
+        if first is None or kin.search(norm, 0, first.start()) is None:
+            return None
+        back = self._here.search(norm, first.end()) if self._here is not None else None
+        end = len(norm) if back is None else _clause_start(norm, back.start(), back.start())
+        return first.end(), end
 
     def _unreal(self, norm: str, hits: list[_Hit]) -> None:
         """Urgent words (and the danger words of urgent co-occurrences: 摔 with 快来人) that describe no

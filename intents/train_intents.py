@@ -21,7 +21,7 @@ pruned to 6000 n-grams; on the same folds it scored macro-F1 0.926 alone against
 TF-IDF + LinearSVC baseline of benchmarks/intents_bench.py did better than the engine on held-out v7):
 underfitted, not short of data.
 
-Cross-validation: each blind author (sources heldout1..26, 28-42, 44, authors5: `AUTHORS`) is one
+Cross-validation: each blind author (sources heldout1..26, 28-45, 47, 48, authors5: `AUTHORS`) is one
 fold. For each fold, the intent model and the emergency second opinion are trained on every other row, and
 the fold's messages go through the engine as at run time (`IntentEngine.classify_emergency`,
 `intent_model_applies`, `intent_opinion`, `emergency_agreed`); the baseline emergency override
