@@ -5,7 +5,9 @@
 Quality: the engine and a character n-gram TF-IDF + LinearSVC baseline (trained on the tuning part), both
 evaluated on the held-out part, and the engine with the baseline's emergencies (a rule written down before
 held-out v15 existed, scored on every blind set since). Speed: messages per CPU-second on one core and
-per-call latency, for the engine (all messages and messages with no keyword hit), the baseline (one message
+per-call latency, for the engine (all messages and messages with no keyword hit), its shorter pipelines
+(without the override; without the intent second opinion; the keywords alone) and the intent model alone (the
+rule study, `intents_rule_study.py`, scores each one's labels on the blind sets), the baseline (one message
 per call, as a bot classifies, and in one batch) and bare `jieba.lcut` (default tokenizer, HMM on and off).
 The engine and jieba are measured interleaved (`intents.bench.compare`, 7 rounds) and the median is quoted
 with its ratio to bare `jieba.lcut` in the same run, which survives a noisy shared machine better than any
@@ -131,17 +133,28 @@ def run(total: int, *, baseline: bool = True) -> dict[str, Any]:
     jieba_init = time.perf_counter() - start
 
     silent = [t for t in texts if not engine.prefilter(t)]
+    intent_model = engine.intent_model
+
+    def intent_model_alone(text: str) -> Any:
+        # What the learned model costs by itself (a label, no keywords, flags or places): the prepared
+        # text and its 17 probabilities. The rule study scores its label ("I") on the blind sets.
+        return intent_model.scored(engine.prepare(text)) if intent_model is not None else None
+
     fns = {
         "engine": engine.classify,
+        "engine_no_override": engine.classify_opinions,
         # The same engine without its intent second opinion (keywords + emergency second opinion), and
         # without both (the keyword result alone), interleaved with it so the cost of each shows.
         "engine_no_intent_model": engine.classify_emergency,
         "engine_keywords_only": engine.classify_keywords,
+        "intent_model_alone": intent_model_alone,
         "jieba_hmm": jieba.lcut,
         "jieba_no_hmm": lambda t: jieba.lcut(t, HMM=False),
     }
     corpora = {
         "engine": texts,
+        "engine_no_override": texts,
+        "intent_model_alone": texts,
         "engine_no_intent_model": texts,
         "engine_keywords_only": texts,
         "jieba_hmm": texts,
@@ -161,6 +174,8 @@ def run(total: int, *, baseline: bool = True) -> dict[str, Any]:
         ),
     }
     results["engine"]["keywords_only"] = speed["engine_keywords_only"]
+    results["engine"]["no_override"] = speed["engine_no_override"]
+    results["engine"]["intent_model_alone"] = speed["intent_model_alone"]
     results["engine"]["no_intent_model"] = speed["engine_no_intent_model"]
     results["engine"]["no_keyword_hit"] = {"messages_in_corpus": len(silent)}
     if silent:
@@ -258,8 +273,10 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     rows = [
         ("intent engine, all messages", e["speed"]),
+        ("intent engine without the emergency override", e["no_override"]),
         ("intent engine without the intent second opinion", e["no_intent_model"]),
         ("intent engine without either second opinion (keywords only)", e["keywords_only"]),
+        ("the intent model alone (its label only)", e["intent_model_alone"]),
         (
             f"intent engine, no keyword hit ({e['no_keyword_hit']['messages_in_corpus']} msgs)",
             e["no_keyword_hit"],

@@ -14,6 +14,10 @@ on the commit's tests/data/intents_tuning.jsonl). R0 is checked against the READ
 figures (printed side by side; a mismatch is reported, not hidden). Then it scores:
 
 - R0      the engine as it was;
+- O, K, KW the engine's shorter pipelines (attribution rows, not rules): O without the override
+          (`classify_opinions`), K the keywords with the emergency second opinion (`classify_emergency`),
+          KW the keyword path alone (`classify_keywords`); with the speed of each (`intents_bench.py`),
+          what dropping a stage would cost in quality;
 - I, S, B each model alone (attribution rows, not rules);
 - P1      I's label, but emergency whenever R0 says emergency (post hoc: chosen after seeing I's row);
 - P1m50s  the rule of branch rules-s14b (0484caf, `IntentEngine._keywords_decide` / `_model_labelled`),
@@ -223,6 +227,8 @@ def dump_at_commit(worktree: Path, sets_file: Path, out_file: Path) -> None:
                     "gold": row["gold"],
                     "r0": str(engine.classify(text).intent),
                     "keywords": str(engine.classify_keywords(text).intent),
+                    "k": str(k.intent),
+                    "opinions": str(engine.classify_opinions(text).intent),
                     "negated": bool(k.negated),
                     "resolved": bool(k.resolved),
                     "states": sorted({str(hit.state) for hit in k.keywords}),
@@ -273,6 +279,8 @@ class Message:
     gold: str
     r0: str
     keywords: str
+    k: str
+    opinions: str
     negated: bool
     resolved: bool
     states: tuple[str, ...]
@@ -303,6 +311,8 @@ def read_dump(path: Path) -> list[Message]:
                 gold=d["gold"],
                 r0=d["r0"],
                 keywords=d["keywords"],
+                k=d["k"],
+                opinions=d["opinions"],
                 negated=d["negated"],
                 resolved=d["resolved"],
                 states=tuple(d["states"]),
@@ -350,6 +360,9 @@ def rule_p1v99(m: Message) -> str:
 
 RULES: dict[str, Callable[[Message], str]] = {
     "R0": lambda m: m.r0,
+    "O": lambda m: m.opinions,
+    "K": lambda m: m.k,
+    "KW": lambda m: m.keywords,
     "I": lambda m: m.i,
     "S": lambda m: m.s,
     "B": lambda m: m.b,
@@ -358,7 +371,7 @@ RULES: dict[str, Callable[[Message], str]] = {
     "R0v99": rule_r0v99,
     "P1v99": rule_p1v99,
 }
-INFORMATION_ONLY = ("I", "S", "B", "R0v99", "P1v99")
+INFORMATION_ONLY = ("O", "K", "KW", "I", "S", "B", "R0v99", "P1v99")
 
 
 # --- scoring ----------------------------------------------------------------------------------------------

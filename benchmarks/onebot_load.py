@@ -834,8 +834,6 @@ def stub_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
     from handlers.contract import SendToGroup
     from storage import repos
 
-    log = logging.getLogger("loudong.dispatch")
-
     async def dispatch(message: Message) -> Any:
         started = time.perf_counter()
         actions: list[Any] = []
@@ -856,24 +854,57 @@ def stub_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
             if actions:
                 await runtime.outbox.enqueue(session, actions, now)
         outcome = Outcome(route="stub", actions=actions)
-        log.info(
-            "message handled",
-            extra={
-                "platform": message.platform,
-                "group": message.group_id,
-                "building": None,
-                "role": None,
-                "route": outcome.route,
-                "intent": None,
-                "confidence": None,
-                "handler": None,
-                "actions": len(actions),
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        log_handled(message, outcome, started)
         return outcome
 
     return dispatch
+
+
+def classify_only_dispatch(runtime: Runtime) -> Callable[[Message], Awaitable[Any]]:
+    """A stand-in for the dispatcher that classifies each message with the bot's engine and writes its log
+    line, and nothing else: no database, no handler, no reply (--classify-only-dispatcher). What an event
+    costs with the database and the handlers' work taken away, so the events/s it reaches bounds what any
+    storage or handler design could reach on this path (the adapter, the classification, the log line)."""
+    from bot.dispatcher import Outcome
+    from bot.runtime import default_classifier
+
+    classify = default_classifier()  # the engine the bot's runtime uses (`Runtime.open` warmed it)
+
+    async def dispatch(message: Message) -> Any:
+        started = time.perf_counter()
+        result = classify(message.text)
+        outcome = Outcome(
+            route="chatter", intent=str(result.intent), confidence=float(result.confidence), marked=False
+        )
+        log_handled(message, outcome, started)
+        return outcome
+
+    return dispatch
+
+
+def log_handled(message: Message, outcome: Any, started: float) -> None:
+    """The dispatcher's log line for a handled message, as `Dispatcher._log` writes it."""
+    logging.getLogger("loudong.dispatch").info(
+        "message handled",
+        extra={
+            "platform": message.platform,
+            "group": message.group_id,
+            "building": None,
+            "role": None,
+            "route": outcome.route,
+            "intent": outcome.intent,
+            "confidence": None if outcome.confidence is None else round(outcome.confidence, 3),
+            "handler": None,
+            "actions": len(outcome.actions),
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
+
+STAND_INS: dict[str, Callable[[Runtime], Callable[[Message], Awaitable[Any]]]] = {
+    "stub": stub_dispatch,
+    "classify-only": classify_only_dispatch,
+}
 
 
 def log_to_scratch_file(data_dir: Path, level: str | int = logging.INFO) -> None:
@@ -936,7 +967,7 @@ async def start_bot(
     counters: SynchronizedArray[int],
     log_level: str,
     *,
-    stub: bool = False,
+    stand_in: str | None = None,
     trace: Trace | None = None,
     warm_classifier: bool = False,
 ) -> Runtime:
@@ -953,7 +984,7 @@ async def start_bot(
     adapter = onebot_adapter(runtime.settings, runtime.clock)
     assert adapter is not None
     runtime.add_adapter(adapter)
-    dispatch = stub_dispatch(runtime) if stub else runtime.dispatcher.dispatch
+    dispatch = STAND_INS[stand_in](runtime) if stand_in else runtime.dispatcher.dispatch
     if trace is not None:
         trace.install(runtime, adapter)
         dispatch = trace.dispatching(dispatch)
@@ -1015,6 +1046,13 @@ async def database_figures(runtime: Runtime) -> dict[str, int]:
     return {key: int(value or 0) for key, value in figures.items()}
 
 
+def stand_in(args: argparse.Namespace) -> str | None:
+    """The dispatcher's stand-in the options ask for, if any."""
+    if args.stub_dispatcher:
+        return "stub"
+    return "classify-only" if args.classify_only_dispatcher else None
+
+
 async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     counters = context.Array("q", COUNTERS, lock=False)
@@ -1028,7 +1066,7 @@ async def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             port,
             counters,
             args.log_level,
-            stub=args.stub_dispatcher,
+            stand_in=stand_in(args),
             trace=trace,
             warm_classifier=args.warm_classifier,
         )
@@ -1217,6 +1255,23 @@ def rss_slope(series: Sequence[tuple[int, float]]) -> float | None:
     return round(slope * 10_000, 2)
 
 
+# A slope under this (MB per 10,000 events) is flat: the long runs measured 0.04-0.05 once warm, while the
+# tokenizer's dictionary filling in the first few thousand events of a short run shows as tens of MB.
+FLAT_SLOPE_MB = 1.0
+
+
+def memory_verdict(slope: float | None) -> str:
+    """What the second half's RSS slope says, in words."""
+    if slope is None:
+        return "too few samples to tell"
+    if abs(slope) < FLAT_SLOPE_MB:
+        return "flat: no growth per event once warm"
+    return (
+        "NOT flat over this run: still warming up (the tokenizer's dictionary fills over the first few "
+        "thousand events; run longer or with --warm-classifier) or growing per event (--tracemalloc)"
+    )
+
+
 def event_loop_name() -> str:
     """The bot process's event loop (the generator's is chosen the same way): `uvloop` or `asyncio`."""
     return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
@@ -1257,7 +1312,7 @@ def print_table(summary: dict[str, Any]) -> None:
         f"bot RSS over the throughput phase: {summary['rss_growth_25_to_100_mb']} MB from 25% to 100%, "
         f"{summary['rss_growth_50_to_100_mb']} MB over the second half, "
         f"slope over the second half {summary['rss_slope_mb_per_10k_events']} MB per 10,000 events "
-        "(flat: no growth per event once warm)"
+        f"({memory_verdict(summary['rss_slope_mb_per_10k_events'])})"
     )
     if "bot_full_collections" in summary:
         print(f"bot full collections (phase, s after start, ms, freed): {summary['bot_full_collections']}")
@@ -1298,6 +1353,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="replace the dispatcher by a stand-in (dedupe mark, a reply to every third event, the log "
         "line), to measure what an event costs outside it",
+    )
+    parser.add_argument(
+        "--classify-only-dispatcher",
+        action="store_true",
+        help="replace the dispatcher by a stand-in that only classifies each message and writes its log "
+        "line (no database, no handler, no reply): the ceiling of events/s without storage and handlers",
     )
     parser.add_argument(
         "--trace",
