@@ -1,4 +1,4 @@
-"""The combination-rule study on the historical first (blind) evaluations of held-out v29-v48, from git alone.
+"""The combination-rule study on the historical first (blind) evaluations of held-out v29-v50, from git alone.
 
 Each set is scored at the commit it was first evaluated at (tests/data/README.md), when neither the lexicon
 nor the models had seen it: the script takes the set's 300 messages from git history (the held-out file as
@@ -40,7 +40,7 @@ chatter, every emergency caught. Prints markdown; `--json FILE` writes the raw f
 Needs git and the repository's history (the eleven commits and the data commits below; nothing outside the
 repository), and scikit-learn for the baseline (the `bench` extra: `pip install -e '.[bench]'`). One commit
 at a time, one process, some 6 s per commit (worktree, engine load, the baseline's training on 9,100-14,600
-rows, the dump): about a minute for all 20 sets on 2 shared cores. Exits 1 if R0 does not reproduce a set's
+rows, the dump): about a minute for all 22 sets on 2 shared cores. Exits 1 if R0 does not reproduce a set's
 README figures (the tables are printed anyway).
 """
 
@@ -134,6 +134,9 @@ BLIND_SETS: tuple[BlindSet, ...] = (
         source="heldout48",
         skipped=(("OK收到", "ack"), ("收到[表情]", "ack")),
     ),
+    # Session 15's sets, pooled with v46 in the held-out file (each row's `source` names its set).
+    BlindSet("v49", "bd3585e", "84d8d43", HELDOUT, (0.947, 0.961, 1, 16), source="heldout49"),
+    BlindSet("v50", "bd3585e", "84d8d43", HELDOUT, (0.947, 0.959, 3, 20), source="heldout50"),
 )
 SET_SIZE = 300
 
@@ -175,7 +178,8 @@ def describe_source(blind: BlindSet) -> str:
     if blind.source is None:
         return where
     skipped = f" and {len(blind.skipped)} stock ack(s) the fold skipped" if blind.skipped else ""
-    return f"{where}, rows `source: {blind.source}`{skipped} (never committed whole)"
+    how = "never committed whole" if blind.path == TUNING else "the held-out file pools it with other sets"
+    return f"{where}, rows `source: {blind.source}`{skipped} ({how})"
 
 
 # --- the dump at one commit (runs in the subprocess) -----------------------------------------------------
