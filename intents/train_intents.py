@@ -54,6 +54,8 @@ import numpy as np
 
 from intents.emergency import ngrams as emergency_ngrams
 from intents.engine import (
+    _MODEL_EMERGENCY_MIN_CHARS,
+    _MODEL_EMERGENCY_P,
     _MODEL_EMERGENCY_VETO,
     _VETO_MIN_CHARS,
     OVERRIDE_MIN_CHARS,
@@ -254,6 +256,8 @@ class FoldRow:
     override_open: bool = False
     override_guarded: bool = False
     chars: int = 0
+    # IntentEngine.told_as_unreal: a hypothetical or past event, a drill, hearsay (model_emergency skips it).
+    unreal: bool = False
 
 
 def _sources() -> list[str]:
@@ -324,6 +328,7 @@ def fold_rows(out: TextIO = sys.stdout, lexicon: Path | None = None) -> list[Fol
                     not result.resolved
                     and engine.emergency_guards(result.text, quiet=False, blank=False) is not None,
                     content_chars(result.text),
+                    engine.told_as_unreal(result.text),
                 )
             )
         out.write(f"  fold {author}: {len(test_idx)} messages, model of {len(model.grams)} n-grams\n")
@@ -405,11 +410,14 @@ def hybrid(
     ask_all: bool = False,
     override: str = "shipped",
     min_chars: int | None = None,
+    model_emergency: bool = True,
 ) -> list[Intent]:
     """The engine's result per row with thresholds `t`; then the baseline emergency override (`override`:
     "shipped": not resolved; "guarded": past the emergency guards too, the gate before held-out v31/v32;
     "unguarded": the pre-registered rule, no gate but the length; "off"), from `min_chars` word characters
-    (the shipped `OVERRIDE_MIN_CHARS` by default)."""
+    (the shipped `OVERRIDE_MIN_CHARS` by default); and the intent model's own emergencies
+    (`IntentEngine.model_emergency`) unless `model_emergency` is False. (The engine asks the intent model
+    before the override; either only adds emergencies, so the order changes no label.)"""
     bound = OVERRIDE_MIN_CHARS if min_chars is None else min_chars
     out = []
     for r in rows:
@@ -435,8 +443,18 @@ def hybrid(
             )
         ):
             intent = Intent.EMERGENCY
+        if model_emergency and _model_emergency(r, intent):
+            intent = Intent.EMERGENCY
         out.append(intent)
     return out
+
+
+def _model_emergency(r: FoldRow, intent: Intent) -> bool:
+    """`IntentEngine.model_emergency` on a fold row whose result so far is `intent`."""
+    if intent in (Intent.EMERGENCY, Intent.THANKS, Intent.ACK) or r.chars < _MODEL_EMERGENCY_MIN_CHARS:
+        return False
+    p = r.probabilities[_CODE[Intent.EMERGENCY]]
+    return p >= _MODEL_EMERGENCY_P and p >= max(r.probabilities) and not r.unreal
 
 
 def choose(rows: list[FoldRow], floor: int) -> tuple[_Thresholds, Figures]:
@@ -497,6 +515,9 @@ def cross_validate(
         ),
         "hybrid (shipped thresholds), override without its gate (the pre-registered rule)": lambda rs: hybrid(
             rs, _Thresholds(**THRESHOLDS), override="unguarded"
+        ),
+        "hybrid (shipped thresholds), without the intent model's own emergencies (before 2026-11-30)": (
+            lambda rs: hybrid(rs, _Thresholds(**THRESHOLDS), model_emergency=False)
         ),
         "hybrid (shipped thresholds)": lambda rs: hybrid(rs, _Thresholds(**THRESHOLDS)),
         "hybrid (chosen thresholds)": lambda rs: hybrid(rs, chosen),

@@ -120,10 +120,13 @@ def test_heldout_macro_f1_target(heldout: Report) -> None:
 def test_heldout_quality_floor(heldout: Report) -> None:
     # The pooled figures of the three sets' one blind evaluation each (v46 at db12a55: 0.967 / 4/150 / 20/20;
     # v49 and v50 at bd3585e, the same classifications for v46: 0.961 / 1/150 / 16/20 and 0.959 / 3/150 /
-    # 20/20): a change that loses ground on them fails here.
-    assert heldout.macro_f1 >= 0.963 - 1e-3, heldout.as_text()
+    # 20/20; pooled 0.963 / 8/450 / 56/60), then with the intent model's own emergencies
+    # (`IntentEngine.model_emergency`, chosen on other sets, but its effect on these was seen while it was
+    # chosen, so these are no longer blind figures: tests/data/README.md): v49 0.968 / 1/150 / 18/20, v46 and
+    # v50 unchanged, pooled 0.965 / 8/450 / 58/60. A change that loses ground on them fails here.
+    assert heldout.macro_f1 >= 0.965 - 1e-3, heldout.as_text()
     assert heldout.false_ticket_rate <= 8 / 450 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 56 / 60 - 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 58 / 60 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
@@ -141,13 +144,13 @@ def test_heldout_false_ticket_target(heldout: Report) -> None:
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="v49 (northern Anhui): 16 of its 20 emergencies caught (56 of the three sets' 60); the four "
-    "missed are told by signs alone: a man holding a wire in the basement and twitching, water waist-high "
-    "on a ground floor with an old woman inside, a trail of blood from the stairs, a child fallen into a "
-    "manhole",
+    reason="v49 (northern Anhui): 18 of its 20 emergencies caught (58 of the three sets' 60; 16 at its "
+    "blind evaluation); the two missed are told by signs alone: a trail of blood from the stairs with the "
+    "person gone, a child fallen into a manhole",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    # Not met on v46, v49 and v50 pooled (56/60): v49 16/20; v50 and v46 20/20 each. Met on v46, v45, v44,
+    # Not met on v46, v49 and v50 pooled (56/60 blind, 58/60 with `model_emergency`): v49 16/20 (18/20); v50
+    # and v46 20/20 each. Met on v46, v45, v44,
     # v43, v42 and v41 (20/20 each, blind), v38, v36, v35, v34, v33, v32, v28, v27, v26, v25 and v23 (20/20
     # each; three of v25's and v26's forty caught by the baseline emergency override alone), v11 and v4; not
     # on v40 and v39 (19/20 each: the unguarded pre-registered rule caught both), v37, v29, v30, v31 nor v24

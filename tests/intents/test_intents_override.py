@@ -323,8 +323,10 @@ def test_a_short_message_is_never_scored() -> None:
     assert spy.asked == [normalize(long)]
 
 
-def test_without_the_override_the_engine_is_as_before() -> None:
+def test_without_the_override_the_engine_is_its_opinions_and_the_models_emergencies() -> None:
     engine = IntentEngine.load(override_model=None)
-    text, intent = SIGNS_ONLY[0]
-    assert engine.classify(text).intent is intent
-    assert engine.classify(text) == engine.classify_opinions(text)
+    text, before = SIGNS_ONLY[0]
+    assert engine.classify_opinions(text).intent is before
+    # The intent model alone puts emergency first too (`model_emergency`), the override aside.
+    assert engine.classify(text).intent is Intent.EMERGENCY
+    assert engine.classify(text) == engine.model_emergency(engine.classify_opinions(text))
