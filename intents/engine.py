@@ -730,10 +730,17 @@ class IntentEngine:
         if opinion is None or intent is _EMERGENCY or intent is _THANKS or intent is _ACK:
             return result
         text = result.text
-        if len(text) < _MODEL_EMERGENCY_MIN_CHARS:
+        # A message with no lexicon word keeps the fast path's bound (`_NO_HIT_MIN_CHARS`): below it most
+        # chatter never reaches a model, and no emergency of the sets the stage was chosen on is there.
+        bound = (
+            _NO_HIT_MIN_CHARS
+            if not result.keywords and result.runner_up is None
+            else _MODEL_EMERGENCY_MIN_CHARS
+        )
+        if len(text) < bound:
             return result
         chars = content_chars(text)
-        if chars < _MODEL_EMERGENCY_MIN_CHARS:
+        if chars < bound:
             return result
         probabilities, rows = opinion.scored(text, chars) if scored is None else scored
         p = probabilities[opinion.index[_EMERGENCY]]

@@ -57,6 +57,7 @@ from intents.engine import (
     _MODEL_EMERGENCY_MIN_CHARS,
     _MODEL_EMERGENCY_P,
     _MODEL_EMERGENCY_VETO,
+    _NO_HIT_MIN_CHARS,
     _VETO_MIN_CHARS,
     OVERRIDE_MIN_CHARS,
     IntentEngine,
@@ -451,7 +452,8 @@ def hybrid(
 
 def _model_emergency(r: FoldRow, intent: Intent) -> bool:
     """`IntentEngine.model_emergency` on a fold row whose result so far is `intent`."""
-    if intent in (Intent.EMERGENCY, Intent.THANKS, Intent.ACK) or r.chars < _MODEL_EMERGENCY_MIN_CHARS:
+    bound = _NO_HIT_MIN_CHARS if r.no_hit else _MODEL_EMERGENCY_MIN_CHARS
+    if intent in (Intent.EMERGENCY, Intent.THANKS, Intent.ACK) or r.chars < bound:
         return False
     p = r.probabilities[_CODE[Intent.EMERGENCY]]
     return p >= _MODEL_EMERGENCY_P and p >= max(r.probabilities) and not r.unreal
