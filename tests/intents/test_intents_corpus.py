@@ -3,14 +3,15 @@
 tests/data/intents_heldout.jsonl, when there is one, is evaluated once, blind, after all tuning (see
 tests/data/README.md); the floors below are the figures of that evaluation, so a lexicon or model change
 that loses ground on held-out fails here, and the targets it missed are strict xfails (they fail loudly
-once met, and must then become plain tests). The file holds the three blind sets no tuning has seen, 900
+once met, and must then become plain tests). The file holds the five blind sets no tuning has seen, 1,498
 messages, each row's `source` naming its set: held-out v46 (Hengyang, Yueyang, Changde, Zhuzhou, Xiangtan,
 Shaoyang and Huaihua voices, evaluated once, blind, 2026-11-30 02:25 UTC at db12a55), v49 (northern Anhui)
-and v50 (Shaanxi outside Xi'an), each evaluated once, blind, 2026-11-30 04:30 UTC at bd3585e, whose
-classifications are db12a55's successors' (no change to `intents/` since 2f800e1). Pooled, three sets say more
-than the last one alone: 60 emergencies rather than 20. Between folding the held-out sets into the tuning part
-and receiving the next, the held-out tests skip (a folded set stays in the file until the next blind set
-replaces it)."""
+and v50 (Shaanxi outside Xi'an), each evaluated once, blind, 04:30 UTC at bd3585e, and v51 (Jiangxi) and v52
+(Gansu and Ningxia), each evaluated once, blind, 05:00 UTC at f127357, the first head with the intent
+model's own emergencies (`IntentEngine.model_emergency`, chosen on other sets; its effect on v46, v49 and
+v50 was seen while it was chosen). Pooled, five sets say more than the last one alone: 100 emergencies
+rather than 20. Between folding the held-out sets into the tuning part and receiving the next, the held-out
+tests skip (a folded set stays in the file until the next blind set replaces it)."""
 
 from __future__ import annotations
 
@@ -105,33 +106,31 @@ def test_corpus_shape() -> None:
 
 @needs_heldout
 def test_heldout_macro_f1_target(heldout: Report) -> None:
-    # Met on v46, v49 and v50 pooled (0.963; v49 0.961, v50 0.959 alone), on v46 (0.967), v45 (0.959, two
-    # thirds written Cantonese), v44 (0.974), v43 (0.954, two thirds written Cantonese), v42 (0.969), v41
-    # (0.924, two thirds written Cantonese), v40 (0.964), v39 (0.916, two thirds written Cantonese), v38
-    # (0.973), v36 (0.974), v35 (0.960), v34 (0.951), v33 (0.961), v32 (0.954), v31 (0.941), v30 (0.935), v29
-    # (0.940), v28 (0.950), v27 (0.967), v26 (0.967), v25 (0.961), v24 (0.965), v23 (0.954), v22 (0.951), v21
-    # (0.955), v20 (0.938), v19 (0.939), v18 (0.935), v16 (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12
-    # (0.926), v11 (0.942), v10 (0.914), v9 (0.918), v8 (0.952); not on v7 (0.875), v17 (0.837) nor v37
-    # (0.884, mostly written Cantonese).
+    # Met on the five sets pooled (0.972; v52 0.976, v51 0.989, v50 0.959, v49 0.961 alone), on v46
+    # (0.967), v45 (0.959, two thirds written Cantonese), v44 (0.974), v43 (0.954, two thirds written
+    # Cantonese), v42 (0.969), v41 (0.924, two thirds written Cantonese), v40 (0.964), v39 (0.916, two
+    # thirds written Cantonese), v38 (0.973), v36 (0.974), v35 (0.960), v34 (0.951), v33 (0.961), v32
+    # (0.954), v31 (0.941), v30 (0.935), v29 (0.940), v28 (0.950), v27 (0.967), v26 (0.967), v25 (0.961),
+    # v24 (0.965), v23 (0.954), v22 (0.951), v21 (0.955), v20 (0.938), v19 (0.939), v18 (0.935), v16
+    # (0.936), v15 (0.948), v14 (0.916), v13 (0.927), v12 (0.926), v11 (0.942), v10 (0.914), v9 (0.918),
+    # v8 (0.952); not on v7 (0.875), v17 (0.837) nor v37 (0.884, mostly written Cantonese).
     assert heldout.macro_f1 >= 0.90, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_quality_floor(heldout: Report) -> None:
-    # The pooled figures of the three sets' one blind evaluation each (v46 at db12a55: 0.967 / 4/150 / 20/20;
-    # v49 and v50 at bd3585e, the same classifications for v46: 0.961 / 1/150 / 16/20 and 0.959 / 3/150 /
-    # 20/20; pooled 0.963 / 8/450 / 56/60), then with the intent model's own emergencies
-    # (`IntentEngine.model_emergency`, chosen on other sets, but its effect on these was seen while it was
-    # chosen, so these are no longer blind figures: tests/data/README.md): v49 0.968 / 1/150 / 18/20, v46 and
-    # v50 unchanged, pooled 0.965 / 8/450 / 58/60. A change that loses ground on them fails here.
-    assert heldout.macro_f1 >= 0.965 - 1e-3, heldout.as_text()
-    assert heldout.false_ticket_rate <= 8 / 450 + 1e-9, heldout.as_text()
-    assert heldout.emergency_recall >= 58 / 60 - 1e-9, heldout.as_text()
+    # The pooled figures of the five sets: v46 (0.967 / 4/150 / 20/20 blind at db12a55), v49 and v50 (blind at
+    # bd3585e 0.961 / 1/150 / 16/20 and 0.959 / 3/150 / 20/20; with the intent model's own emergencies, seen,
+    # v49 0.968 / 1/150 / 18/20), v51 and v52 (blind at f127357, 0.989 / 0/150 / 20/20 and 0.976 / 1/150 /
+    # 20/20): pooled 0.972 / 9/748 / 98/100. A change that loses ground on them fails here.
+    assert heldout.macro_f1 >= 0.972 - 1e-3, heldout.as_text()
+    assert heldout.false_ticket_rate <= 9 / 748 + 1e-9, heldout.as_text()
+    assert heldout.emergency_recall >= 98 / 100 - 1e-9, heldout.as_text()
 
 
 @needs_heldout
 def test_heldout_false_ticket_target(heldout: Report) -> None:
-    # Met on v46, v49 and v50 pooled (8/450 = 1.8 %; v49 1/150, v50 3/150 alone), on v46 (4/150
+    # Met on the five sets pooled (9/748 = 1.2 %; v52 1/150, v51 0/150, v50 3/150, v49 1/150), on v46 (4/150
     # = 2.7 %), v45 (1/150 = 0.7 %), v43 (3/150 = 2.0 %), v42 and v40 (2/150 = 1.3 % each), v38 (0/150),
     # v37 (4/150 = 2.7 %), v36 and v35 (3/150 = 2.0 % each, blind, with the other two targets), v29
     # (4/150 = 2.7 %), v28 (3/150 = 2.0 %, blind, with the other two targets), v24 (2.7 %), v22 (1.3 %),
@@ -144,17 +143,16 @@ def test_heldout_false_ticket_target(heldout: Report) -> None:
 @needs_heldout
 @pytest.mark.xfail(
     strict=True,
-    reason="v49 (northern Anhui): 18 of its 20 emergencies caught (58 of the three sets' 60; 16 at its "
-    "blind evaluation); the two missed are told by signs alone: a trail of blood from the stairs with the "
-    "person gone, a child fallen into a manhole",
+    reason="98 of the five sets' 100 emergencies: v49 (northern Anhui) 18 of 20 (16 at its blind "
+    "evaluation); the two missed are told by signs alone: a trail of blood from the stairs with the person "
+    "gone, a child fallen into a manhole",
 )
 def test_heldout_emergency_recall_target(heldout: Report) -> None:
-    # Not met on v46, v49 and v50 pooled (56/60 blind, 58/60 with `model_emergency`): v49 16/20 (18/20); v50
-    # and v46 20/20 each. Met on v46, v45, v44,
-    # v43, v42 and v41 (20/20 each, blind), v38, v36, v35, v34, v33, v32, v28, v27, v26, v25 and v23 (20/20
-    # each; three of v25's and v26's forty caught by the baseline emergency override alone), v11 and v4; not
-    # on v40 and v39 (19/20 each: the unguarded pre-registered rule caught both), v37, v29, v30, v31 nor v24
-    # (19/20) nor v15-v22 (18-19/20).
+    # Not met on the five sets pooled (98/100): v49 16/20 blind (18/20 with `model_emergency`, seen); v52,
+    # v51, v50 and v46 20/20 each. Met on v46, v45, v44, v43, v42 and v41 (20/20 each, blind), v38, v36,
+    # v35, v34, v33, v32, v28, v27, v26, v25 and v23 (20/20 each; three of v25's and v26's forty caught by
+    # the baseline emergency override alone), v11 and v4; not on v40 and v39 (19/20 each: the unguarded
+    # pre-registered rule caught both), v37, v29, v30, v31 nor v24 (19/20) nor v15-v22 (18-19/20).
     assert heldout.emergency_recall == 1.0, heldout.as_text()
 
 
