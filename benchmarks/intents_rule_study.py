@@ -1,4 +1,4 @@
-"""The combination-rule study on the historical first (blind) evaluations of held-out v29-v50, from git alone.
+"""The combination-rule study on the historical first (blind) evaluations of held-out v29-v52, from git alone.
 
 Each set is scored at the commit it was first evaluated at (tests/data/README.md), when neither the lexicon
 nor the models had seen it: the script takes the set's 300 messages from git history (the held-out file as
@@ -40,7 +40,7 @@ chatter, every emergency caught. Prints markdown; `--json FILE` writes the raw f
 Needs git and the repository's history (the eleven commits and the data commits below; nothing outside the
 repository), and scikit-learn for the baseline (the `bench` extra: `pip install -e '.[bench]'`). One commit
 at a time, one process, some 6 s per commit (worktree, engine load, the baseline's training on 9,100-14,600
-rows, the dump): about a minute for all 22 sets on 2 shared cores. Exits 1 if R0 does not reproduce a set's
+rows, the dump): about a minute for all 24 sets on 2 shared cores. Exits 1 if R0 does not reproduce a set's
 README figures (the tables are printed anyway).
 """
 
@@ -137,6 +137,17 @@ BLIND_SETS: tuple[BlindSet, ...] = (
     # Session 15's sets, pooled with v46 in the held-out file (each row's `source` names its set).
     BlindSet("v49", "bd3585e", "84d8d43", HELDOUT, (0.947, 0.961, 1, 16), source="heldout49"),
     BlindSet("v50", "bd3585e", "84d8d43", HELDOUT, (0.947, 0.959, 3, 20), source="heldout50"),
+    BlindSet("v51", "f127357", "e6d6fda", HELDOUT, (0.983, 0.989, 0, 20), source="heldout51"),
+    # Two of v52's messages were written twice; the held-out file keeps each once.
+    BlindSet(
+        "v52",
+        "f127357",
+        "e6d6fda",
+        HELDOUT,
+        (0.977, 0.976, 1, 20),
+        source="heldout52",
+        skipped=(("谢谢大家帮我找猫,已经找到了", "thanks"), ("打麻将输惨了,气死我了", "chitchat")),
+    ),
 )
 SET_SIZE = 300
 
@@ -177,7 +188,7 @@ def describe_source(blind: BlindSet) -> str:
     where = f"`{blind.data_commit}:{blind.path}`"
     if blind.source is None:
         return where
-    skipped = f" and {len(blind.skipped)} stock ack(s) the fold skipped" if blind.skipped else ""
+    skipped = f" and {len(blind.skipped)} message(s) it does not hold twice" if blind.skipped else ""
     how = "never committed whole" if blind.path == TUNING else "the held-out file pools it with other sets"
     return f"{where}, rows `source: {blind.source}`{skipped} ({how})"
 
