@@ -720,11 +720,11 @@ class IntentEngine:
         keywords with role "model". Never about an emergency already, thanks or an acknowledgment, a message
         under `_MODEL_EMERGENCY_MIN_CHARS` word characters, nor one told as no event here and now
         (`told_as_unreal`: a past lift stoppage, a video of a fire, a drill). The other emergency guards
-        (jokes, benign causes, figures of speech) are not asked: on the blind sets they held back two real
-        emergencies of the six this stage caught (a dog felled by a live wire in floodwater, someone hanging
-        from a window guard), as they had held back the override (`override_applies`). It only ever adds an
-        emergency, so no emergency word is suppressed by it. `scored`: the model's scores of the result's
-        text, if at hand."""
+        (jokes, benign causes, figures of speech) are not asked: on the blind sets the joke guard would have
+        held back someone hanging from a window guard (v48, P 1.0), and at a lower bar the benign guard a dog
+        felled by a live wire in floodwater (v31), as they had held back the override (`override_applies`).
+        It only ever adds an emergency, so no emergency word is suppressed by it. `scored`: the model's
+        scores of the result's text, if at hand."""
         opinion = self.intent_model
         intent = result.intent
         if opinion is None or intent is _EMERGENCY or intent is _THANKS or intent is _ACK:
