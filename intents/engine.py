@@ -676,11 +676,7 @@ class IntentEngine:
 
     def classify_opinions(self, text: str) -> Classification:
         """The keywords with both second opinions, without the baseline emergency override."""
-        return self._opinions(self.prepare(text))
-
-    def _opinions(self, norm: str) -> Classification:
-        """`classify_opinions` of a prepared text (`prepare`)."""
-        return self._second_opinions(norm)[0]
+        return self._second_opinions(self.prepare(text))[0]
 
     def _second_opinions(self, norm: str) -> tuple[Classification, _Scored | None]:
         """The keywords with the emergency and intent second opinions, and the intent model's scores of the
@@ -690,7 +686,7 @@ class IntentEngine:
         if opinion is None:
             return result, None
         if result.intent is _EMERGENCY and self.model_made(result):
-            return self._doubted(result, opinion), None
+            return self._doubted(result, opinion)
         chars = self._applies(result)
         if chars is None:
             return result, None
@@ -764,16 +760,17 @@ class IntentEngine:
         quiet = _quiet_choice(opinion, probabilities)
         return quiet if quiet[1] >= _MODEL_EMERGENCY_VETO else None
 
-    def _doubted(self, result: Classification, opinion: IntentModel) -> Classification:
+    def _doubted(self, result: Classification, opinion: IntentModel) -> tuple[Classification, _Scored | None]:
         """An emergency the emergency model made of a keyword chitchat (`model_made`), returned to chatter
-        when the intent model is sure of it (`model_doubts`: 烤红薯烤过头了 屋头一股焦糊味 开窗散一哈就好).
-        A message under `_VETO_MIN_CHARS` word characters is not asked."""
+        when the intent model is sure of it (`model_doubts`: 烤红薯烤过头了 屋头一股焦糊味 开窗散一哈就好),
+        with the model's scores if it was asked. A message under `_VETO_MIN_CHARS` word characters is not."""
         chars = content_chars(result.text)
         if chars < _VETO_MIN_CHARS:
-            return result
-        probabilities, rows = opinion.scored(result.text, chars)
+            return result, None
+        scored = opinion.scored(result.text, chars)
+        probabilities, rows = scored
         doubted = self.model_doubts(probabilities)
-        return result if doubted is None else _model_decided(result, opinion, *doubted, rows)
+        return (result if doubted is None else _model_decided(result, opinion, *doubted, rows)), scored
 
     def emergency_agreed(
         self, result: Classification, probabilities: Sequence[float]
